@@ -223,6 +223,7 @@ class Behaviour(Sourced):
     strategy_temperature: Positive = 3.0
     acceptance_threshold: Share = 0.5
     revenue_multiplier: Annotated[float, Field(ge=0.0, le=5.0)] = 0.3
+    resource_value_added: Share = 0.6
 
 
 class Effects(Sourced):
