@@ -681,7 +681,14 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return ScenarioError(file, path, f"{msg.lower().removeprefix('input ')}, got {shown}")
+    if kind == "string_pattern_mismatch":
+        pattern = first.get("ctx", {}).get("pattern", "")
+        what = "a quarter like 2025Q1" if pattern == QUARTER_RE.pattern else f"text matching {pattern}"
+        return ScenarioError(file, path, f"expected {what}, got {value!r}")
+    text = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
+    text = re.sub(r"^Input should be ", "expected ", text)
+    text = re.sub(r"^Input ", "value ", text)
+    return ScenarioError(file, path, f"{text}, got {shown}")
 
 
 _EVENT_TAGS = {
@@ -742,11 +749,12 @@ def resolve(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> di
 
 def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
     """Check provenance and the schema; return the validated :class:`Scenario`."""
-    check_provenance(data, file)
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise _format_validation_error(err, file) from None
+    check_provenance(data, file)
+    return scenario
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:

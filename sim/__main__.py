@@ -1,0 +1,5 @@
+"""``python -m sim`` runs the ``casim`` command line."""
+
+from sim.cli import run
+
+run()

@@ -1,0 +1,130 @@
+"""Command line: ``casim run | validate | list`` (also ``python -m sim``).
+
+Bad input never shows a traceback: it prints one line ``error: FILE: key.path: what was
+expected`` on stderr and exits with status 2, having written nothing. Ctrl-C exits with
+status 130 and leaves no half-written run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sim.scenario import ScenarioError, load_scenario, read_yaml_file
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def scenarios_dir() -> Path:
+    """Where shipped scenarios live: ``./scenarios`` if present, else the repo's."""
+    here = Path.cwd() / "scenarios"
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"expected a non-negative integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 0:
+        msg = f"expected a non-negative integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``casim`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="casim",
+        description="Great-power competition for resources and influence in Central Asia.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario and write a run folder")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--seed", type=_seed, default=None, help="seed (default: the scenario's)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario value, e.g. powers.JPN.budget=5 (repeatable)",
+    )
+    run.add_argument("--out", default=None, help="run folder (must not exist or be empty)")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check a scenario and print its resolved form")
+    val.add_argument("scenario", help="scenario YAML file")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    val.set_defaults(func=cmd_validate)
+
+    lst = sub.add_parser("list", help="list shipped scenarios with their descriptions")
+    lst.add_argument("--dir", default=None, help="folder to list (default: scenarios/)")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``casim run``: one replication, plots and data in a new run folder."""
+    from sim.runner import run_scenario  # noqa: PLC0415 - heavy imports only when running
+
+    folder = run_scenario(
+        args.scenario,
+        overrides=args.overrides,
+        seed=args.seed,
+        out=args.out,
+        plots=not args.no_plots,
+    )
+    print(folder)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``casim validate``: print the resolved scenario."""
+    scenario = load_scenario(args.scenario, args.overrides)
+    sys.stdout.write(scenario.to_yaml())
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``casim list``: name and description of each scenario file."""
+    folder = Path(args.dir) if args.dir else scenarios_dir()
+    if not folder.is_dir():
+        raise ScenarioError(folder, "", "no such folder")
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = read_yaml_file(path)
+            text = " ".join(str(data.get("description", "")).split())
+        except ScenarioError as err:
+            text = f"(invalid: {err.message})"
+        print(f"{path.stem:<18} {text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ScenarioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
