@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=_seed, default=None, help="seed (default: the scenario's)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a scenario value, e.g. powers.JPN.budget=5 (repeatable)",
     )
     run.add_argument("--out", default=None, help="run folder (must not exist or be empty)")

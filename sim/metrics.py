@@ -131,9 +131,7 @@ def to_tidy(
 
 def mean_influence_share(model: GeoModel, state: str, holder: str) -> float:
     """Influence share of ``holder`` over ``state``, mean over replications."""
-    return float(
-        model.influence_share[:, STATES.index(state), INFLUENCERS.index(holder)].mean()
-    )
+    return float(model.influence_share[:, STATES.index(state), INFLUENCERS.index(holder)].mean())
 
 
 def mean_trade_share(model: GeoModel, state: str, partner: str) -> float:

@@ -92,7 +92,7 @@ class GeoModel(mesa.Model):
 
     # ------------------------------------------------------------------ set-up
 
-    def _build_static(self) -> None:  # noqa: PLR0914 - one place that reads the scenario
+    def _build_static(self) -> None:
         sp = self.spec
         S, P, B, C = len(STATES), len(POWERS), len(PARTNERS), len(COMMODITIES)
         self.n_states, self.n_powers = S, P
@@ -168,7 +168,8 @@ class GeoModel(mesa.Model):
                         valid[STATES.index(s), COMMODITIES.index(c), PARTNERS.index(b), k] = True
             for p in r.transit:
                 transit[k, POWERS.index(p)] = True
-        self.valid = valid
+        self.valid_base = valid
+        self.valid = valid.copy()
         self.transit = transit
         # sectors
         self.sector_split = self._sector_split()
@@ -238,7 +239,7 @@ class GeoModel(mesa.Model):
 
     def _initial_state(self) -> None:
         R, S, P, B, C = self.R, len(STATES), len(POWERS), len(PARTNERS), len(COMMODITIES)
-        K, SEC, I = len(self.route_names), len(SECTORS), len(INFLUENCERS)
+        SEC, NI = len(SECTORS), len(INFLUENCERS)
         rep = partial(np.repeat, repeats=R, axis=0)
         self.log_price = rep(np.log(self.price0)[None])
         self.price = np.exp(self.log_price)
@@ -246,6 +247,7 @@ class GeoModel(mesa.Model):
         self.productivity = np.ones((R, S, C))
         self.reserves = rep(self.reserves0[None]).astype(float)
         self.route_cap = rep(self.route_cap0[None]).astype(float)
+        self.route_cost_r = rep(self.route_cost[None]).astype(float)
         self.route_loss_sched: list[tuple[int, float, int]] = []  # (route, loss, end quarter)
         self.outage_left = np.zeros((R, len(self.disruptions)))
         self.inv = rep(self.inv0[None]).astype(float)
@@ -274,7 +276,7 @@ class GeoModel(mesa.Model):
         self.trade_share = rep(self.trade_target[None]).astype(float)
         self.exports_value = np.zeros((R, S, B))
         self.imports_value = rep((self.trade_target * total0[:, None])[None]).astype(float)
-        self.influence_stock = np.zeros((R, S, I, len(CHANNELS)))
+        self.influence_stock = np.zeros((R, S, NI, len(CHANNELS)))
         target = dynamics.channel_targets(self._channel_raw(), self.channel_weights)
         self.influence_stock = target
         self.influence_share = self.influence_stock.sum(axis=3)
@@ -354,7 +356,7 @@ class GeoModel(mesa.Model):
 
     # ------------------------------------------------------------------ phases
 
-    def _apply_events(self) -> None:  # noqa: C901 - a dispatch on event type
+    def _apply_events(self) -> None:
         q = self.quarter
         for p in np.flatnonzero(self.sanction_end <= q):
             self.sanction_severity[p] = 0.0
@@ -388,6 +390,13 @@ class GeoModel(mesa.Model):
                 case "route_capacity":
                     k = self.route_names.index(ev.route)
                     self.route_cap[:, k, COMMODITIES.index(ev.commodity)] = ev.capacity
+                case "route_access":
+                    k = self.route_names.index(ev.route)
+                    s = STATES.index(ev.state)
+                    if ev.open:
+                        self.valid[s, :, :, k] = self.valid_base[s, :, :, k]
+                    else:
+                        self.valid[s, :, :, k] = False
                 case "budget_change":
                     self.budget[POWERS.index(ev.power)] = ev.budget
                 case "reform":
@@ -416,7 +425,15 @@ class GeoModel(mesa.Model):
             return
         rate = np.array([d.rate_per_year for d in self.disruptions])
         mean = np.array([d.mean_duration_quarters for d in self.disruptions])
-        p_arrive = 1.0 - np.exp(-rate / 4.0)
+        q = self.quarter
+        live = np.array(
+            [
+                (d.start is None or parse_quarter(d.start) <= q)
+                and (d.end is None or q <= parse_quarter(d.end))
+                for d in self.disruptions
+            ]
+        )
+        p_arrive = np.where(live, 1.0 - np.exp(-rate / 4.0), 0.0)
         arrive = (self.noise["arrival"][:, self.t] < p_arrive) & (self.outage_left <= 0)
         # Geometric duration with the given mean (at least one quarter).
         u = self.noise["duration"][:, self.t]
@@ -446,8 +463,11 @@ class GeoModel(mesa.Model):
         self.programme_budget[:] = np.maximum(self.budget / 4.0 - outlay, 0.0)[None, :]
 
     def resource_score(self, p: int) -> np.ndarray:
-        """``(S, SEC)``: a state's share of regional capacity value in each sector's goods,
-        weighted by power ``p``'s import needs (its resource-security motive)."""
+        """``(S, SEC)``: a state's weight in power ``p``'s resource-security motive.
+
+        The state's share of regional base-year capacity value in each sector's goods,
+        weighted by the power's import needs, scaled so the best option scores 1.
+        """
         value = self.cap0 * self.price0 * self.value_factor * self.import_need[p]  # (S, C)
         share = value / np.maximum(value.sum(axis=0, keepdims=True), 1e-12)
         score = share @ sector_commodity_matrix(COMMODITIES).T  # (S, SEC)
@@ -493,6 +513,11 @@ class GeoModel(mesa.Model):
             for c, delta in eff.capacity.items():
                 ci = COMMODITIES.index(c)
                 self.cap[:, s, ci] = np.maximum(self.cap[:, s, ci] + np.where(ok, delta, 0.0), 0.0)
+            for route, delta in eff.route_cost.items():
+                k = self.route_names.index(route)
+                self.route_cost_r[:, k] = np.clip(
+                    self.route_cost_r[:, k] + np.where(ok, delta, 0.0), 0, 1
+                )
             for c, frac in eff.productivity.items():
                 self.productivity[:, s, COMMODITIES.index(c)] *= np.where(ok, 1.0 + frac, 1.0)
             for route, caps in eff.route_capacity.items():
@@ -528,7 +553,7 @@ class GeoModel(mesa.Model):
         supply = output * (1.0 - self.domestic)
         exp_pen, _ = self._sanction_terms()
         util = (
-            self.behaviour.price_sensitivity * (1.0 - self.route_cost)[None, None, None, None, :]
+            self.behaviour.price_sensitivity * (1.0 - self.route_cost_r)[:, None, None, None, :]
             + self.demand[None, None, :, :, None]
             + self.partner_pref[:, :, None, :, None]
             + exp_pen[None, None, None, :, :]
@@ -562,8 +587,8 @@ class GeoModel(mesa.Model):
         self.exports_volume = flows.sum(axis=4)
         self.exports_value = self._export_values(flows)
         unit_value = self.price * self.value_factor
-        netback = 1.0 - self.route_cost
-        self.export_revenue = np.einsum("rscbk,rc,k->rs", flows, unit_value, netback)
+        netback = 1.0 - self.route_cost_r
+        self.export_revenue = np.einsum("rscbk,rc,rk->rs", flows, unit_value, netback)
 
     def _resource_value_added(self, production: np.ndarray, price: np.ndarray) -> np.ndarray:
         res = np.array([c != "other" for c in COMMODITIES])
@@ -600,9 +625,7 @@ class GeoModel(mesa.Model):
 
     def _update_influence(self) -> None:
         self.inv *= (1.0 - self.behaviour.investment_depreciation) ** 0.25
-        self.dipl = self.dipl * (1.0 - self.behaviour.diplomacy_decay) + (
-            self.diplomacy_rate / 4.0
-        )
+        self.dipl = self.dipl * (1.0 - self.behaviour.diplomacy_decay) + (self.diplomacy_rate / 4.0)
         target = dynamics.channel_targets(self._channel_raw(), self.channel_weights)
         self.influence_stock = dynamics.smooth_stock(
             self.influence_stock, target, self.behaviour.influence_decay
@@ -611,8 +634,11 @@ class GeoModel(mesa.Model):
         self.influence_share = self.influence_stock.sum(axis=3)
 
     def alignment(self) -> np.ndarray:
-        """``(R, S, B)`` political alignment with each trade partner: its influence share
-        (the EU and the rest of the world share the "others" share)."""
+        """``(R, S, B)`` political alignment with each trade partner.
+
+        A partner's alignment is its influence share; the EU and the rest of the world
+        both take the "others" share.
+        """
         share = self.influence_share
         return np.concatenate([share[:, :, :4], share[:, :, 4:5], share[:, :, 4:5]], axis=2)
 

@@ -46,12 +46,20 @@ def git_commit() -> dict[str, Any]:
     """The source tree's git commit and whether it had uncommitted changes."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],  # noqa: S607
-            cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -149,7 +149,9 @@ class StateParams(Sourced):
     production_path: dict[Commodity, dict[int, NonNeg]] = {}
     blocs: list[Bloc] = []
     security: dict[Power, Share] = {}
-    trade_targets: dict[Literal["CHN", "RUS", "JPN", "USA", "EU"], Annotated[float, Field(ge=0, le=100)]]
+    trade_targets: dict[
+        Literal["CHN", "RUS", "JPN", "USA", "EU"], Annotated[float, Field(ge=0, le=100)]
+    ]
     investment_stock: dict[Power, NonNeg] = {}
     diplomacy: dict[Power, NonNeg] = {}
     hedging: NonNeg = 1.0
@@ -231,6 +233,7 @@ class Effects(Sourced):
 
     capacity: dict[Commodity, float] = {}
     route_capacity: dict[str, dict[Commodity, NonNeg]] = {}
+    route_cost: dict[str, Annotated[float, Field(ge=-0.5, le=0.5)]] = {}
     productivity: dict[Commodity, Annotated[float, Field(ge=-0.9, le=5.0)]] = {}
     diplomacy: NonNeg = 0.0
     offtake: dict[Commodity, Share] = {}
@@ -311,6 +314,15 @@ class RouteCapacity(EventBase):
     capacity: NonNeg
 
 
+class RouteAccess(EventBase):
+    """A state loses (or regains) the use of a route, e.g. a buyer stops taking its gas."""
+
+    type: Literal["route_access"]
+    route: str
+    state: State
+    open: bool
+
+
 class BudgetChange(EventBase):
     """A power's annual programme budget changes."""
 
@@ -329,7 +341,14 @@ class Reform(EventBase):
 
 
 Event = Annotated[
-    Summit | RouteDisruption | Sanctions | PriceShock | BlocJoin | RouteCapacity | BudgetChange
+    Summit
+    | RouteDisruption
+    | Sanctions
+    | PriceShock
+    | BlocJoin
+    | RouteCapacity
+    | RouteAccess
+    | BudgetChange
     | Reform,
     Field(discriminator="type"),
 ]
@@ -342,6 +361,8 @@ class StochasticDisruption(Sourced):
     rate_per_year: Annotated[float, Field(ge=0.0, le=12.0)]
     capacity_loss: Share
     mean_duration_quarters: Annotated[float, Field(ge=1.0, le=40.0)] = 1.0
+    start: Quarter | None = None
+    end: Quarter | None = None
 
 
 class Scenario(Sourced):
@@ -384,7 +405,7 @@ class Scenario(Sourced):
             if parse_quarter(pr.start) > end:
                 msg = f"projects.{i}.start: {pr.start} is after the horizon end {self.horizon.end}"
                 raise ValueError(msg)
-            for r in pr.effects.route_capacity:
+            for r in (*pr.effects.route_capacity, *pr.effects.route_cost):
                 if r not in self.routes:
                     msg = f"projects.{i}.effects.route_capacity: {_unknown(r, self.routes)}"
                     raise ValueError(msg)
@@ -441,7 +462,7 @@ def _unknown(name: str, known: dict[str, Any] | tuple[str, ...]) -> str:
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses anchors and aliases (no alias bombs) and deep nesting."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
@@ -461,7 +482,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 def parse_yaml(text: str, file: str | Path) -> Any:
     """Parse YAML text safely; raise :class:`ScenarioError` with a one-line message."""
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+        return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -601,7 +622,9 @@ def check_provenance(data: Any, file: str | Path) -> None:
         _walk_provenance(value, [str(key)], covered=covered, maps=maps, file=file)
 
 
-def _child_provenance(node: dict[str, Any], key: Any, maps: list[dict[str, Any]]) -> tuple[bool, list[dict[str, Any]]]:
+def _child_provenance(
+    node: dict[str, Any], key: Any, maps: list[dict[str, Any]]
+) -> tuple[bool, list[dict[str, Any]]]:
     """Whether ``node[key]`` is covered, and the provenance maps that apply below it."""
     candidates = list(maps)
     for field in ("source", "assumption"):
@@ -628,7 +651,9 @@ def _walk_provenance(
         return
     if isinstance(node, int | float):
         if not covered:
-            msg = "this number needs a `source` (dataset and year, or the article) or an `assumption`"
+            msg = (
+                "this number needs a `source` (dataset and year, or the article) or an `assumption`"
+            )
             raise ScenarioError(file, ".".join(path), msg)
         return
     if isinstance(node, dict):
@@ -669,12 +694,16 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
         hint = difflib.get_close_matches(str(value), options, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         what = "unknown code" if set(options) & set(PARTNERS + STATES) else "unknown value"
-        return ScenarioError(file, path, f"{what} {value!r}{suggestion} (expected one of {expected})")
+        return ScenarioError(
+            file, path, f"{what} {value!r}{suggestion} (expected one of {expected})"
+        )
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")
         inner = re.match(r"^([\w.]+): (.*)$", text)
         if inner:
-            return ScenarioError(file, ".".join(filter(None, [path, inner.group(1)])), inner.group(2))
+            return ScenarioError(
+                file, ".".join(filter(None, [path, inner.group(1)])), inner.group(2)
+            )
         return ScenarioError(file, path, text)
     if kind == "missing":
         return ScenarioError(file, path, "required key is missing")
@@ -683,7 +712,9 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
         shown = shown[:57] + "..."
     if kind == "string_pattern_mismatch":
         pattern = first.get("ctx", {}).get("pattern", "")
-        what = "a quarter like 2025Q1" if pattern == QUARTER_RE.pattern else f"text matching {pattern}"
+        what = (
+            "a quarter like 2025Q1" if pattern == QUARTER_RE.pattern else f"text matching {pattern}"
+        )
         return ScenarioError(file, path, f"expected {what}, got {value!r}")
     text = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
     text = re.sub(r"^Input should be ", "expected ", text)
@@ -698,6 +729,7 @@ _EVENT_TAGS = {
     "price_shock",
     "bloc_join",
     "route_capacity",
+    "route_access",
     "budget_change",
     "reform",
 }
