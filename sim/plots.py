@@ -87,7 +87,7 @@ CHANNEL_STYLE: dict[str, tuple[float, str]] = {
 #: Commodities counted as Japan's resource supply (everything but non-resource goods).
 RESOURCES: tuple[str, ...] = tuple(c for c in COMMODITIES if c != "other")
 
-_BAND_ALPHA = 0.2
+_BAND_ALPHA = 0.15
 _DPI = 120
 
 
@@ -495,9 +495,11 @@ def plot_channels(df: pd.DataFrame, fig: Figure | None = None, year: int | None 
     limit = max(widest, 0.01) * 1.1
     for ax_level, ax_change in grid:
         ax_level.set_xlim(left=0.0)
-        ax_level.xaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0))
+        ax_level.xaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, decimals=0))
         ax_change.set_xlim(-limit, limit)
-        ax_change.xaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, symbol=" pp"))
+        ax_change.xaxis.set_major_formatter(
+            ticker.PercentFormatter(xmax=1.0, decimals=0 if limit >= 0.03 else 1, symbol=" pp")
+        )
     grid[-1][0].set_xlabel("Share of influence (%)")
     grid[-1][1].set_xlabel("Change in share (percentage points)")
     for ax_level, _ in grid:
@@ -586,18 +588,16 @@ def _japan_value(df: pd.DataFrame, volume: pd.DataFrame, ax: Axes, n_rep: int) -
     by_date = total.groupby(level="date").quantile([0.05, 0.5, 0.95]).unstack(level=-1)
     x = by_date.index.to_numpy()
     if n_rep > 1:
-        ax.fill_between(
-            x,
-            by_date[0.05].to_numpy(),
-            by_date[0.95].to_numpy(),
-            facecolor="none",
-            edgecolor="black",
-            hatch="....",
-            linewidth=0,
-            alpha=0.5,
-            label="Total, 5-95% of replications",
-        )
-        ax.plot(x, by_date[0.5].to_numpy(), color="black", linewidth=1.5, label="Total, median")
+        for quantile, label in ((0.95, "Total, 95th percentile"), (0.05, "Total, 5th percentile")):
+            ax.plot(
+                x,
+                by_date[quantile].to_numpy(),
+                color="black",
+                linewidth=0.9,
+                linestyle="--",
+                label=label,
+            )
+        ax.plot(x, by_date[0.5].to_numpy(), color="black", linewidth=1.8, label="Total, median")
     ax.set_ylim(bottom=0.0)
     ax.margins(x=0)
     ax.set_ylabel("Import value (USD bn/yr)")
@@ -659,7 +659,7 @@ def plot_japan_supply(df: pd.DataFrame, ax: Axes | None = None) -> Figure:
     if all(f"price_{c}" in priced for c in commodities):
         fig, ax = _figure_and_axes(ax, (10.0, 5.5))
         _japan_value(df, volume, ax, n_rep)
-        note = _replication_note(n_rep, "areas: mean; line: median total, band 5-95%")
+        note = _replication_note(n_rep, "areas: mean; lines: median and 5-95% of the total")
         ax.set_title(f"{title}\n{note}")
         return fig
 
