@@ -4,10 +4,11 @@ The model's state lives in numpy arrays with a leading replication axis ``R``: o
 ``GeoModel`` advances ``R`` independent replications at once (one by default). The nine
 agents each own an index into those arrays and act on all replications together.
 
-Randomness: replication ``k``'s random numbers come from its own generator seeded by
-``numpy.random.SeedSequence(seed, spawn_key=(k,))``, where ``seed`` is the model's seed
-(Mesa's ``rng`` argument); all of them are drawn when the model is built, in a fixed
-order, so a replication's trajectory depends only on (scenario, seed, k).
+Randomness: replication ``k``'s random numbers come from its own generators seeded by
+``numpy.random.SeedSequence(seed, spawn_key=(k, stream))``, where ``seed`` is the
+model's seed (Mesa's ``rng`` argument, by default the scenario's ``seed``); all of them
+are drawn when the model is built, so a replication's trajectory depends only on
+(scenario, seed, k) and never on which other replications share its batch.
 """
 
 from __future__ import annotations
@@ -37,9 +38,21 @@ RESOURCES = tuple(c for c in COMMODITIES if c != "other")
 PRIORITIES = ("influence", "resource_security", "return")
 
 
-def replication_generators(seed: int, ids: np.ndarray) -> list[np.random.Generator]:
-    """One independent generator per replication id, derived from (seed, id) alone."""
-    return [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(k),))) for k in ids]
+N_STREAMS = 5  # prices, disruption arrivals, disruption durations, programme, named projects
+
+
+def replication_generators(seed: int, ids: np.ndarray) -> list[list[np.random.Generator]]:
+    """Per replication id, its independent generators, derived from (seed, id) alone.
+
+    Stream ``j`` of replication ``k`` is seeded by ``SeedSequence(seed, spawn_key=(k, j))``.
+    """
+    return [
+        [
+            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(k), j)))
+            for j in range(N_STREAMS)
+        ]
+        for k in ids
+    ]
 
 
 class GeoModel(mesa.Model):
@@ -50,8 +63,9 @@ class GeoModel(mesa.Model):
         replications: how many replications to advance at once (ids ``0..n-1``).
         replication_ids: explicit replication ids (overrides ``replications``).
         collect: keep the per-step history needed by :meth:`timeseries`.
-        rng: Mesa's seed argument (int, generator or None); the model's seed is
-            derived from it as in :class:`mesa.Model`.
+        rng: Mesa's seed argument (int or generator); the model's seed is derived
+            from it as in :class:`mesa.Model`. ``None`` means the scenario's ``seed``,
+            so a model built from a scenario alone is reproducible.
 
     Attributes:
         spec: the resolved scenario.
@@ -69,8 +83,9 @@ class GeoModel(mesa.Model):
         collect: bool = True,
         rng: Any = None,
     ) -> None:
-        super().__init__(rng=rng)
-        self.spec = coerce_scenario(scenario)
+        spec = coerce_scenario(scenario)
+        super().__init__(rng=spec.seed if rng is None else rng)
+        self.spec = spec
         self.seed = int(self._seed)
         ids = np.arange(replications) if replication_ids is None else np.asarray(replication_ids)
         if ids.ndim != 1 or ids.size == 0 or (ids < 0).any():
@@ -211,7 +226,15 @@ class GeoModel(mesa.Model):
         return split
 
     def _draw_noise(self) -> None:
-        """Draw every random number each replication will use, in a fixed order."""
+        """Draw every random number each replication will use.
+
+        Replication ``k`` draws from five independent streams, one per purpose, seeded
+        by ``SeedSequence(seed, spawn_key=(k, purpose))``: prices, disruption arrivals,
+        disruption durations, programme completions and named-project completions.
+        Disruption and project draws are laid out item by item, so scenarios that share
+        a prefix of the ``disruptions`` and ``projects`` lists (as children of one parent
+        do) share those items' random numbers: common random numbers across scenarios.
+        """
         T, C = self.T, len(COMMODITIES)
         P, S, SEC = len(POWERS), len(STATES), len(SECTORS)
         ND, NP = len(self.disruptions), len(self.projects)
@@ -220,12 +243,12 @@ class GeoModel(mesa.Model):
         u_dur = np.empty((self.R, T, ND))
         u_prog = np.empty((self.R, T, P, S, SEC))
         u_named = np.empty((self.R, NP))
-        for r, gen in enumerate(replication_generators(self.seed, self.replication_ids)):
-            eps[r] = gen.standard_normal((T, C))
-            u_arr[r] = gen.random((T, ND))
-            u_dur[r] = gen.random((T, ND))
-            u_prog[r] = gen.random((T, P, S, SEC))
-            u_named[r] = gen.random(NP)
+        for r, gens in enumerate(replication_generators(self.seed, self.replication_ids)):
+            eps[r] = gens[0].standard_normal((T, C))
+            u_arr[r] = gens[1].random((ND, T)).T
+            u_dur[r] = gens[2].random((ND, T)).T
+            u_prog[r] = gens[3].random((T, P, S, SEC))
+            u_named[r] = gens[4].random(NP)
         self.noise = {"eps": eps, "arrival": u_arr, "duration": u_dur, "programme": u_prog}
         self.u_named = u_named
 
@@ -243,6 +266,7 @@ class GeoModel(mesa.Model):
         rep = partial(np.repeat, repeats=R, axis=0)
         self.log_price = rep(np.log(self.price0)[None])
         self.price = np.exp(self.log_price)
+        self.price_shock = np.zeros(C)
         self.cap = rep(self.cap0[None]).astype(float)
         self.productivity = np.ones((R, S, C))
         self.reserves = rep(self.reserves0[None]).astype(float)
@@ -298,7 +322,9 @@ class GeoModel(mesa.Model):
         are the log shares of that import mix less the other utility terms, so the
         model starts on the observed pattern.
         """
-        flows, _ = self._trade_flows(self.cap.copy(), np.ones((self.R, len(self.route_names))))
+        flows, _ = self._trade_flows(
+            self._planned_output(), np.ones((self.R, len(self.route_names)))
+        )
         x = self._export_values(flows)[0]  # (S, B), base year, identical across replications
         m = self.imports_to_gdp * self.gdp0
         want = self.trade_target * (x.sum(axis=1) + m)[:, None] - x
@@ -376,17 +402,18 @@ class GeoModel(mesa.Model):
                     p = POWERS.index(ev.target)
                     self.sanction_severity[p] = ev.severity
                     self.sanction_by[p] = [b in ev.by for b in PARTNERS]
-                    if ev.duration_quarters is not None:
-                        self.sanction_end[p] = q + ev.duration_quarters
+                    self.sanction_end[p] = (
+                        q + ev.duration_quarters
+                        if ev.duration_quarters is not None
+                        else np.iinfo(np.int64).max
+                    )
                 case "price_shock":
-                    self.log_price[:, COMMODITIES.index(ev.commodity)] += ev.size
+                    self.price_shock[COMMODITIES.index(ev.commodity)] += ev.size
                 case "bloc_join":
+                    # EAEU membership changes import preferences; CSTO membership is
+                    # descriptive (security ties are set in `states.*.security`).
                     if ev.bloc == "EAEU":
                         self.eaeu[STATES.index(ev.state)] = True
-                    else:
-                        self.security[STATES.index(ev.state), POWERS.index("RUS")] = max(
-                            self.security[STATES.index(ev.state), POWERS.index("RUS")], 0.6
-                        )
                 case "route_capacity":
                     k = self.route_names.index(ev.route)
                     self.route_cap[:, k, COMMODITIES.index(ev.commodity)] = ev.capacity
@@ -414,7 +441,11 @@ class GeoModel(mesa.Model):
                 self.kappa,
                 self.sigma,
                 self.noise["eps"][:, self.t],
+                self.price_shock,
             )
+        else:
+            self.log_price = self.log_price + self.price_shock
+        self.price_shock = np.zeros(len(COMMODITIES))
         self.price = np.exp(self.log_price)
         for c, path in self.price_path.items():
             self.price[:, c] = _path_value(path, self.year)
@@ -425,6 +456,7 @@ class GeoModel(mesa.Model):
             return
         rate = np.array([d.rate_per_year for d in self.disruptions])
         mean = np.array([d.mean_duration_quarters for d in self.disruptions])
+        self.outage_left = np.maximum(self.outage_left - 1.0, 0.0)
         q = self.quarter
         live = np.array(
             [
@@ -499,10 +531,13 @@ class GeoModel(mesa.Model):
             if k >= 0:
                 gain = 1.0 + self.behaviour.route_capital_intensity * transport[:, p]
                 self.route_cap[:, k, :] *= gain[:, None]
+                cheaper = 1.0 + self.behaviour.route_cost_intensity * transport[:, p]
+                self.route_cost_r[:, k] /= cheaper
 
     def _complete_named(self) -> None:
         q = self.quarter
-        for i in np.flatnonzero(self.project_done == q):
+        due = (self.project_done <= q) & (self.project_status[0] == 0)
+        for i in np.flatnonzero(due):
             pr = self.projects[i]
             ok = self.u_named[:, i] < pr.completion_probability
             self.project_status[:, i] = np.where(ok, 1, 2)
@@ -597,7 +632,7 @@ class GeoModel(mesa.Model):
 
     def _update_economy(self) -> None:
         va = self._resource_value_added(self.production, self.price)
-        trend = (1.0 + self.growth) ** ((self.t + 1) / 4.0)
+        trend = (1.0 + self.growth) ** (self.t / 4.0)
         spill = 1.0 + self.behaviour.revenue_multiplier * (va - self.value_added0) / self.gdp0
         non_resource = self.non_resource0 * trend * np.maximum(spill, 0.1)
         self.gdp = non_resource + va

@@ -8,11 +8,11 @@ A scenario is one YAML mapping. Loading it:
    mappings merge key by key with the child winning, lists are replaced, except the
    lists ``events``, ``projects`` and ``disruptions``, which accumulate parent first;
 3. applies ``--set key.path=value`` overrides (values parsed as YAML);
-4. checks provenance: every number must be covered by a ``source`` or an
+4. validates against the schema below (unknown keys, wrong types, out-of-range values,
+   unknown country codes, events outside the horizon, unknown routes);
+5. checks provenance: every number must be covered by a ``source`` or an
    ``assumption`` on its own mapping or an enclosing one (a string covers everything
-   below; a mapping names the keys it covers);
-5. validates against the schema below (unknown keys, wrong types, out-of-range values,
-   unknown country codes, events outside the horizon, unknown routes).
+   below; a mapping names the keys it covers).
 
 Every failure raises :class:`ScenarioError`, whose ``str`` is the one-line message the
 CLI prints: ``FILE: key.path: what was expected``.
@@ -31,7 +31,17 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.countries import BLOCS, CHANNELS, COMMODITIES, MARKETS, PARTNERS, POWERS, SECTORS, STATES
+from sim.countries import (
+    BLOCS,
+    CHANNELS,
+    COMMODITIES,
+    MARKETS,
+    PARTNERS,
+    POWERS,
+    SECTORS,
+    STATES,
+    VALUE_FACTOR,
+)
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 40
@@ -183,8 +193,8 @@ class PowerParams(Sourced):
 
     @model_validator(mode="after")
     def _some_priority(self) -> Self:
-        if self.priorities and sum(self.priorities.values()) <= 0:
-            msg = "priorities must not all be zero"
+        if sum(self.priorities.values()) <= 0:
+            msg = "priorities: expected at least one of influence, resource_security, return > 0"
             raise ValueError(msg)
         return self
 
@@ -221,7 +231,8 @@ class Behaviour(Sourced):
     diplomacy_decay: Share = 0.1
     investment_depreciation: Share = 0.05
     capital_intensity: dict[Commodity, NonNeg] = {}
-    route_capital_intensity: NonNeg = 1.0
+    route_capital_intensity: NonNeg = 0.05
+    route_cost_intensity: NonNeg = 0.01
     strategy_temperature: Positive = 3.0
     acceptance_threshold: Share = 0.5
     revenue_multiplier: Annotated[float, Field(ge=0.0, le=5.0)] = 0.3
@@ -405,17 +416,35 @@ class Scenario(Sourced):
             if parse_quarter(pr.start) > end:
                 msg = f"projects.{i}.start: {pr.start} is after the horizon end {self.horizon.end}"
                 raise ValueError(msg)
-            for r in (*pr.effects.route_capacity, *pr.effects.route_cost):
-                if r not in self.routes:
-                    msg = f"projects.{i}.effects.route_capacity: {_unknown(r, self.routes)}"
-                    raise ValueError(msg)
+            for kind in ("route_capacity", "route_cost"):
+                for r in getattr(pr.effects, kind):
+                    if r not in self.routes:
+                        msg = f"projects.{i}.effects.{kind}: {_unknown(r, self.routes)}"
+                        raise ValueError(msg)
         for i, d in enumerate(self.disruptions):
             if d.route not in self.routes:
                 raise ValueError(f"disruptions.{i}.route: {_unknown(d.route, self.routes)}")
+        self._check_value_added()
         for code, p in self.powers.items():
             if p.corridor is not None and p.corridor not in self.routes:
                 raise ValueError(f"powers.{code}.corridor: {_unknown(p.corridor, self.routes)}")
         return self
+
+    def _check_value_added(self) -> None:
+        """Base-year resource value added must leave room for a non-resource economy."""
+        for code, st in self.states.items():
+            va = self.behaviour.resource_value_added * sum(
+                st.capacity.get(c, 0.0) * self.prices[c].initial * VALUE_FACTOR[c]
+                for c in COMMODITIES
+                if c != "other"
+            )
+            if va >= st.gdp:
+                msg = (
+                    f"states.{code}.gdp: {st.gdp:g} is below the resource value added at "
+                    f"base-year prices ({va:.1f} USD bn); expected a larger GDP or smaller "
+                    "capacity"
+                )
+                raise ValueError(msg)
 
     @property
     def start_quarter(self) -> int:
@@ -428,8 +457,12 @@ class Scenario(Sourced):
         return self.horizon.steps
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form of the resolved scenario (what ``scenario.yaml`` holds)."""
-        data = self.model_dump(mode="json", exclude_none=True)
+        """Plain-data form of the resolved scenario (what ``scenario.yaml`` holds).
+
+        Keys the files did not set (schema defaults) are left out, so the resolved form
+        reloads and validates exactly like its sources.
+        """
+        data = self.model_dump(mode="python", exclude_none=True, exclude_unset=True)
         data.pop("extends", None)
         return data
 
