@@ -25,6 +25,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/python -m pytest
 
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/ruff format --check sim
+
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ensemble.py
 

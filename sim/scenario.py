@@ -70,11 +70,23 @@ class ScenarioError(ValueError):
     """A scenario could not be loaded; ``str(err)`` is a one-line message."""
 
     def __init__(self, file: str | Path, path: str, message: str) -> None:
-        self.file = str(file)
+        self.file = _display_path(file)
         self.path = path
         self.message = message
         where = f"{self.file}: {path}: " if path else f"{self.file}: "
         super().__init__(where + message)
+
+
+def _display_path(file: str | Path) -> str:
+    """A file name as the user would type it: relative to the working folder if inside."""
+    text = str(file)
+    path = Path(text)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return text
+    return text
 
 
 def parse_quarter(text: str) -> int:
