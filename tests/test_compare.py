@@ -1,0 +1,190 @@
+"""Scenario comparison (sim.compare): common random numbers, tables, crossings, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import cli
+from sim import compare as cmp_mod
+from sim.countries import INFLUENCERS, STATES
+from sim.scenario import Scenario
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def push(build_scenario_session) -> Scenario:
+    """The short baseline with a weighty China-Central Asia summit in 2025Q2."""
+
+    def edit(data: dict) -> None:
+        data["name"] = "push"
+        data["events"] = [
+            *data.get("events", []),
+            {
+                "type": "summit",
+                "date": "2025Q2",
+                "power": "CHN",
+                "weight": 3.0,
+                "assumption": "test scenario: a summit worth three",
+            },
+        ]
+
+    return build_scenario_session(edit, overrides=["horizon.end=2026Q4"])
+
+
+@pytest.fixture(scope="module")
+def self_comparison(short_loaded: Scenario) -> cmp_mod.Comparison:
+    return cmp_mod.compare_scenarios([short_loaded, short_loaded], replications=30, seed=9)
+
+
+@pytest.fixture(scope="module")
+def push_comparison(short_loaded: Scenario, push: Scenario) -> cmp_mod.Comparison:
+    return cmp_mod.compare_scenarios([short_loaded, push], replications=40, seed=9)
+
+
+def test_scenario_against_itself_has_zero_paired_difference(
+    self_comparison: cmp_mod.Comparison,
+) -> None:
+    cmp = self_comparison
+    assert cmp.labels == ("baseline", "baseline (2)")
+    assert cmp.shares.shape == (2, 30, 8, len(STATES), len(INFLUENCERS))
+    assert np.all(cmp.paired == 0.0)
+    diffs = cmp_mod.paired_differences(cmp)
+    assert (diffs[["median", "q05", "q95"]] == 0.0).all().all()
+    end = cmp_mod.end_shares(cmp)
+    second = end[end["scenario"] == "baseline (2)"]
+    assert (second[["diff_median", "diff_q05", "diff_q95", "paired_width"]] == 0.0).all().all()
+    # Unpaired draws of the same scenario still differ: that spread is the noise.
+    assert (second["unpaired_width"] > 0).any()
+
+
+def test_pairing_narrows_the_difference_bands(push_comparison: cmp_mod.Comparison) -> None:
+    end = cmp_mod.end_shares(push_comparison)
+    other = end[end["scenario"] == "push"]
+    assert (other["paired_width"] <= other["unpaired_width"]).mean() > 0.8
+    assert other["width_ratio"].median() < 0.8
+    chn = other[other["power"] == "CHN"]
+    assert (chn["diff_median"] > 0).all()  # a Chinese summit raises Chinese influence
+
+
+def test_end_shares_intervals(push_comparison: cmp_mod.Comparison) -> None:
+    end = cmp_mod.end_shares(push_comparison)
+    assert len(end) == len(STATES) * len(INFLUENCERS) * 2
+    assert (end["share_q05"] <= end["share_median"]).all()
+    assert (end["share_median"] <= end["share_q95"]).all()
+    first = end[end["scenario"] == "baseline"]
+    assert first["diff_median"].isna().all()
+    # Direct computation of one cell.
+    x = push_comparison.shares[:, :, -1, STATES.index("KGZ"), INFLUENCERS.index("CHN")]
+    row = end[(end["state"] == "KGZ") & (end["power"] == "CHN") & (end["scenario"] == "push")]
+    d = pd.Series(x[1] - x[0])
+    assert row["diff_median"].item() == pytest.approx(d.median(), abs=1e-15)
+    assert row["diff_q05"].item() == pytest.approx(d.quantile(0.05), abs=1e-15)
+    assert row["diff_q95"].item() == pytest.approx(d.quantile(0.95), abs=1e-15)
+
+
+def test_unpaired_differences_never_pair_a_replication_with_itself() -> None:
+    a = np.arange(5.0)[:, None]
+    un = cmp_mod.unpaired_differences(a, a)
+    assert un.shape == (5 * 4, 1)
+    assert (un != 0).all()
+    assert cmp_mod.unpaired_differences(a[:1], a[:1]).shape == (0, 1)
+
+
+def synthetic(shares: np.ndarray) -> cmp_mod.Comparison:
+    T = shares.shape[2]
+    return cmp_mod.Comparison(
+        labels=("a",),
+        scenarios=(),
+        seed=0,
+        replication_ids=np.arange(shares.shape[1]),
+        dates=pd.date_range("2025-01-01", periods=T, freq="QS").to_numpy(),
+        shares=shares,
+    )
+
+
+def test_rank_crossings_counts_replications_and_dates() -> None:
+    R, T = 4, 6
+    shares = np.zeros((1, R, T, len(STATES), len(INFLUENCERS)))
+    shares[..., 1] = 0.5  # RUS flat at 0.5 everywhere
+    chn = np.full((R, T), 0.4)
+    chn[0, 3:] = 0.6  # replication 0: CHN overtakes RUS in step 3
+    chn[1, 2:] = 0.6  # replication 1: in step 2
+    shares[0, :, :, STATES.index("KAZ"), 0] = chn
+    table = cmp_mod.rank_crossings(synthetic(shares))
+    row = table[(table["state"] == "KAZ") & (table["overtaker"] == "CHN")]
+    assert len(row) == 1
+    row = row.iloc[0]
+    assert row["overtaken"] == "RUS"
+    assert row["replications_share"] == 0.5
+    assert row["first_date_q05"] == pd.Timestamp("2025-07-01")
+    assert row["first_date_q95"] == pd.Timestamp("2025-10-01")
+    assert row["ahead_at_start_share"] == 0.0
+    assert row["ahead_at_end_share"] == 0.5
+    others = table[(table["state"] != "KAZ")]
+    assert others.empty  # ties (0 vs 0) are never crossings
+
+
+def test_markdown_table() -> None:
+    df = pd.DataFrame({"a": ["x", "y"], "b": [0.1234, np.nan]})
+    text = cmp_mod.markdown_table(df, {"b": ".1%"})
+    assert text.splitlines() == ["| a | b |", "| --- | --- |", "| x | 12.3% |", "| y |  |"]
+
+
+def write_short(path: Path, baseline: Path, extra: str = "") -> Path:
+    path.write_text(f"extends: {baseline}\nhorizon:\n  end: 2026Q4\n{extra}", encoding="utf-8")
+    return path
+
+
+def test_cli_compare_writes_the_folder(baseline_path: Path, tmp_path: Path) -> None:
+    a = write_short(tmp_path / "a.yaml", baseline_path)
+    extra = (
+        "name: push\nevents:\n  - type: summit\n    date: 2025Q2\n    power: CHN\n"
+        "    weight: 3.0\n    assumption: test scenario\n"
+    )
+    b = write_short(tmp_path / "b.yaml", baseline_path, extra)
+    out = tmp_path / "cmp"
+    argv = ["compare", str(a), str(b), "--replications", "12", "--seed", "4", "--out", str(out)]
+    assert cli.main(argv) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        [
+            "crossings.csv",
+            "crossings.md",
+            "differences.csv",
+            "differences.png",
+            "end_shares.csv",
+            "end_shares.md",
+            "influence.png",
+            "influence_bands.csv",
+            "manifest.json",
+            "scenarios",
+        ]
+    )
+    for png in ("influence.png", "differences.png"):
+        assert (out / png).read_bytes()[:8] == PNG_MAGIC
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["seed"] == 4
+    assert manifest["replications"] == 12
+    assert [s["label"] for s in manifest["scenarios"]] == ["baseline", "push"]
+    end = pd.read_csv(out / "end_shares.csv")
+    assert {"paired_width", "unpaired_width", "width_ratio"} <= set(end.columns)
+    text = (out / "end_shares.md").read_text(encoding="utf-8")
+    assert "| KAZ | CHN | push |" in text
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_cli_compare_rejects_different_horizons(baseline_path: Path, tmp_path: Path) -> None:
+    a = write_short(tmp_path / "a.yaml", baseline_path)
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", str(a), str(baseline_path), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_cli_compare_needs_two_scenarios(baseline_path: Path, tmp_path: Path) -> None:
+    assert cli.main(["compare", str(baseline_path), "--out", str(tmp_path / "x")]) == 2
