@@ -1,4 +1,4 @@
-"""Command line: ``casim run | validate | list`` (also ``python -m sim``).
+"""Command line: ``casim run | compare | validate | list`` (also ``python -m sim``).
 
 Bad input never shows a traceback: it prints one line ``error: FILE: key.path: what was
 expected`` on stderr and exits with status 2, having written nothing. Ctrl-C exits with
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run folder (must not exist or be empty)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.set_defaults(func=cmd_run)
+    add_ensemble_options(run)
+    add_compare_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
     val.add_argument("scenario", help="scenario YAML file")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``casim run``: one replication, plots and data in a new run folder."""
+    if wants_ensemble(args):
+        return cmd_run_ensemble(args)
     from sim.runner import run_scenario  # noqa: PLC0415 - heavy imports only when running
 
     folder = run_scenario(
@@ -80,6 +84,141 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=args.out,
         plots=not args.no_plots,
+    )
+    print(folder)
+    return 0
+
+
+# ----------------------------------------------------------------- ensembles and compare
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _id_list(text: str) -> list[int]:
+    from sim.ensemble import parse_replication_ids  # noqa: PLC0415
+
+    try:
+        return parse_replication_ids(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_replication_options(parser: argparse.ArgumentParser, default_text: str = "") -> None:
+    reps = parser.add_mutually_exclusive_group()
+    reps.add_argument(
+        "--replications",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"replications with ids 0..N-1{default_text}",
+    )
+    reps.add_argument(
+        "--replication-ids",
+        type=_id_list,
+        default=None,
+        metavar="IDS",
+        help="run exactly these replication ids, e.g. 37,41 or 0-9",
+    )
+    parser.add_argument(
+        "--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="replications advanced together in one model (default: up to 500)",
+    )
+
+
+def add_ensemble_options(run: argparse.ArgumentParser) -> None:
+    """``casim run`` options for many replications (see :mod:`sim.ensemble`)."""
+    _add_replication_options(run)
+    run.add_argument(
+        "--metrics",
+        type=_name_list,
+        default=None,
+        metavar="NAMES",
+        help="with --replications: record only these metrics (comma-separated; default all)",
+    )
+
+
+def wants_ensemble(args: argparse.Namespace) -> bool:
+    """Whether ``casim run`` was asked for an ensemble rather than one replication."""
+    return (
+        args.replications is not None
+        or args.replication_ids is not None
+        or args.workers > 1
+        or args.chunk_size is not None
+        or args.metrics is not None
+    )
+
+
+def cmd_run_ensemble(args: argparse.Namespace) -> int:
+    """``casim run --replications N``: an ensemble run folder with ``summary.parquet``."""
+    from sim.ensemble import run_ensemble_folder  # noqa: PLC0415 - heavy imports
+
+    folder = run_ensemble_folder(
+        args.scenario,
+        replications=args.replications,
+        replication_ids=args.replication_ids,
+        seed=args.seed,
+        overrides=args.overrides,
+        workers=args.workers,
+        chunk_size=args.chunk_size,
+        metrics=args.metrics,
+        out=args.out,
+        plots=not args.no_plots,
+        progress=sys.stderr.isatty(),
+    )
+    print(folder)
+    return 0
+
+
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``casim compare`` subcommand (see :mod:`sim.compare`)."""
+    cmp = sub.add_parser(
+        "compare",
+        help="compare scenarios with common random numbers",
+        description="Run every scenario on the same replications (same seed and ids) and "
+        "write influence curves, paired differences to the first scenario, end-of-horizon "
+        "shares and rank crossings.",
+    )
+    cmp.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="two or more YAML files")
+    cmp.add_argument(
+        "--seed", type=_seed, default=None, help="common seed (default: the first scenario's)"
+    )
+    _add_replication_options(cmp, " (default 200, sim.compare.DEFAULT_REPLICATIONS)")
+    cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
+    cmp.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``casim compare A.yaml B.yaml ...``."""
+    from sim.compare import run_compare  # noqa: PLC0415 - heavy imports
+
+    folder = run_compare(
+        args.scenarios,
+        replications=args.replications,
+        replication_ids=args.replication_ids,
+        seed=args.seed,
+        workers=args.workers,
+        chunk_size=args.chunk_size,
+        out=args.out,
+        progress=sys.stderr.isatty(),
     )
     print(folder)
     return 0
