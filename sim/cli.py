@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
     add_compare_parser(sub)
+    add_backtest_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
     val.add_argument("scenario", help="scenario YAML file")
@@ -219,6 +220,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         out=args.out,
         progress=sys.stderr.isatty(),
+    )
+    print(folder)
+    return 0
+
+
+def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``casim backtest`` subcommand (see :mod:`sim.backtest`)."""
+    bt = sub.add_parser(
+        "backtest",
+        help="hindcast 2010-2020 and its skill against the reference data",
+        description="Run scenarios/hindcast_2010.yaml as an ensemble and write hindcast.csv "
+        "(annual trade shares 2010-2020), per-state plots against the reference points and "
+        "skill.md (errors next to the persistence forecast).",
+    )
+    bt.add_argument(
+        "--replications", type=_positive, default=200, help="ensemble size (default 200)"
+    )
+    bt.add_argument("--seed", type=_seed, default=None, help="seed (default: the scenario's)")
+    bt.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
+    bt.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    bt.set_defaults(func=cmd_backtest)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """``casim backtest [--replications N] [--seed S] [--out DIR]``."""
+    from sim.backtest import run_backtest  # noqa: PLC0415 - heavy imports
+
+    folder = run_backtest(
+        args.replications,
+        args.seed,
+        args.out,
+        workers=args.workers,
+        plots=not args.no_plots,
     )
     print(folder)
     return 0
