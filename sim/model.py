@@ -328,7 +328,7 @@ class GeoModel(mesa.Model):
         x = self._export_values(flows)[0]  # (S, B), base year, identical across replications
         m = self.imports_to_gdp * self.gdp0
         want = self.trade_target * (x.sum(axis=1) + m)[:, None] - x
-        want = np.maximum(want, 1e-3 * m[:, None])
+        want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
         log_share = np.log(want / want.sum(axis=1, keepdims=True))
         self.import_alpha = log_share - self._import_terms()[0]
         self.calibration_residual = self._import_check(x, m)

@@ -161,9 +161,6 @@ def run_scenario(
     Raises:
         ScenarioError: for bad input, before anything is written.
     """
-    from sim import plots as plotting  # noqa: PLC0415 - matplotlib only when plotting
-    from sim.model import GeoModel  # noqa: PLC0415 - keeps `casim validate` light
-
     overrides = list(overrides or [])
     t0 = time.perf_counter()
     scenario = load_scenario(path, overrides)
@@ -176,6 +173,10 @@ def run_scenario(
     else:
         final = default_run_dir(Path(results), scenario.name, seed, scenario.digest())
     t_load = time.perf_counter() - t0
+    # Heavy imports only after the input has been checked: bad input fails fast.
+    from sim import plots as plotting  # noqa: PLC0415
+    from sim.model import GeoModel  # noqa: PLC0415
+
     with atomic_dir(final) as tmp:
         t1 = time.perf_counter()
         model = GeoModel(scenario=scenario, rng=seed).run()

@@ -70,11 +70,16 @@ class ScenarioError(ValueError):
     """A scenario could not be loaded; ``str(err)`` is a one-line message."""
 
     def __init__(self, file: str | Path, path: str, message: str) -> None:
-        self.file = _display_path(file)
-        self.path = path
-        self.message = message
-        where = f"{self.file}: {path}: " if path else f"{self.file}: "
-        super().__init__(where + message)
+        self.file = _printable(_display_path(file))
+        self.path = _printable(path)
+        self.message = _printable(message)
+        where = f"{self.file}: {self.path}: " if path else f"{self.file}: "
+        super().__init__(where + self.message)
+
+
+def _printable(text: str) -> str:
+    """Escape control characters so a message always stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _display_path(file: str | Path) -> str:
@@ -533,6 +538,8 @@ def parse_yaml(text: str, file: str | Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ScenarioError(file, "", f"malformed YAML: {where}{problem}") from None
+    except ValueError as err:  # e.g. an integer longer than Python's conversion limit
+        raise ScenarioError(file, "", f"malformed YAML: {err}") from None
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:
@@ -576,10 +583,12 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         return data
     if not isinstance(parent_ref, str):
         raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
+    if "\0" in parent_ref or not parent_ref.strip():
+        raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
     parent = (path.parent / parent_ref).resolve()
     if not parent.exists() and not parent_ref.endswith((".yaml", ".yml")):
         parent = (path.parent / f"{parent_ref}.yaml").resolve()
-    if not parent.exists():
+    if not parent.is_file():
         raise ScenarioError(path, "extends", f"parent scenario {parent_ref!r} not found")
     if parent in seen:
         chain = " -> ".join(p.name for p in (*seen, parent))
@@ -722,7 +731,7 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
     first = err.errors(include_url=False)[0]
     loc = [str(p) for p in first["loc"]]
     # Drop discriminator tags that pydantic inserts into union locations.
-    loc = [p for p in loc if p not in _EVENT_TAGS and not _is_type_tag(p)]
+    loc = _user_location(loc)
     kind = first["type"]
     msg = first["msg"]
     value = first.get("input")
@@ -778,6 +787,25 @@ _EVENT_TAGS = {
     "budget_change",
     "reform",
 }
+
+
+def _user_location(loc: list[str]) -> list[str]:
+    """Drop the union-branch tags pydantic inserts into an error location.
+
+    Only where pydantic puts them: an event type right after ``events.<index>``, and
+    type names below a ``source`` or ``assumption`` (the provenance union). A user's own
+    key that happens to look like a tag is kept.
+    """
+    out: list[str] = []
+    for i, part in enumerate(loc):
+        event_tag = (
+            i >= 2 and loc[i - 2] == "events" and loc[i - 1].isdigit() and part in _EVENT_TAGS
+        )
+        type_tag = _is_type_tag(part) and any(p in ("source", "assumption") for p in loc[:i])
+        key_tag = part == "[key]"  # pydantic marks an invalid mapping key this way
+        if not (event_tag or type_tag or key_tag):
+            out.append(part)
+    return out
 
 
 def _is_type_tag(part: str) -> bool:

@@ -302,17 +302,6 @@ def test_inconsistent_values_are_bad_input_too(
     assert list(workdir.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(IndexError, AssertionError),
-    reason=(
-        "BUG sim/scenario.py _format_validation_error: location parts equal to an event "
-        "type ('summit', ...), a type name ('str', 'dict', ...) or containing '[' are "
-        "dropped as pydantic union tags even when they are the user's unknown key: at the "
-        "top level loc becomes empty and loc[-1] raises IndexError (traceback, exit 1); "
-        "deeper, the message names the parent key"
-    ),
-)
 @pytest.mark.parametrize(
     ("assignment", "key"),
     [("summit=1", "summit"), ("[v=1", "[v"), ("behaviour.dict=1", "behaviour.dict")],
