@@ -210,15 +210,15 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
     )
     layout = row_layout(task.metrics, model.T, model.start_quarter)
     R, F = model.R, layout.per_step
-    out = np.empty((R, model.T, F))
+    by_step = np.empty((model.T, R, F))
     for t in range(model.T):
         model.step()
         snap = metrics_mod.snapshot(model)
         flat = np.concatenate([snap[name].reshape(R, -1) for name in task.metrics], axis=1)
-        out[:, t] = flat[:, layout.order]
+        np.take(flat, layout.order, axis=1, out=by_step[t])
         if on_step is not None:
             on_step(R)
-    return out.reshape(R, model.T * F)
+    return np.ascontiguousarray(by_step.transpose(1, 0, 2)).reshape(R, model.T * F)
 
 
 def ignore_sigint() -> None:
@@ -398,13 +398,13 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
 
     Quantiles use linear interpolation between order statistics, as pandas' default.
     """
-    stats = {name: np.empty(layout.rows) for name in ("mean", "median", *QUANTILES)}
+    probs = {"median": 0.5, **QUANTILES}
+    stats = {name: np.empty(layout.rows) for name in ("mean", *probs)}
     for j0, block in store.column_blocks():
         j1 = j0 + block.shape[1]
         stats["mean"][j0:j1] = block.mean(axis=0)
-        stats["median"][j0:j1] = np.median(block, axis=0)
-        q = np.quantile(block, list(QUANTILES.values()), axis=0)
-        for i, name in enumerate(QUANTILES):
+        q = np.quantile(block, list(probs.values()), axis=0)  # one partition for all three
+        for i, name in enumerate(probs):
             stats[name][j0:j1] = q[i]
     out = layout.labels()
     for name, col in stats.items():
