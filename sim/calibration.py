@@ -10,6 +10,10 @@ Method (docs/calibration.md has the results and their discussion):
    the partners CHN, RUS, JPN, USA and EU: 125 points. No data after 2010 is used.
 3. A grid search over the free parameters with common random numbers (the same seed at
    every point), then a Nelder-Mead refinement from the best grid point.
+   A parameter vector is admissible only if (i) the quarterly trade shares show no
+   persistent period-2 zigzag above :data:`ZIGZAG_MAX` (the lagged hedging penalty
+   overshoots when it is strong, docs/calibration.md) and (ii) the 2010 hindcast can
+   still start on its 2010 shares (base-year residual at most :data:`RESIDUAL_MAX`).
 4. Uncertainty: (a) the spread of the near-optimal set (grid points whose loss is within
    ``max(2 x seed-to-seed s.d. of the loss, 1% of the minimum)`` of the minimum: how flat
    the loss is); (b) a cluster bootstrap that resamples
@@ -43,14 +47,21 @@ from sim.scenario import Scenario, load_scenario
 
 #: The calibration run.
 CALIBRATION_SCENARIO = REPO_ROOT / "scenarios" / "hindcast_2005.yaml"
-#: Years scored (2005 is the base year, reproduced by construction).
-FIT_YEARS: tuple[int, ...] = (2006, 2007, 2008, 2009, 2010)
+#: Years scored. The base year 2005 is included: the import calibration reproduces it
+#: only where the base-year export flows leave room (see ``GeoModel.calibration_residual``).
+FIT_YEARS: tuple[int, ...] = (2005, 2006, 2007, 2008, 2009, 2010)
+#: Largest admissible quarter-to-quarter zigzag of trade shares (pp, see :func:`zigzag`).
+ZIGZAG_MAX = 0.5
+#: The hindcast the fitted values are used in; it must start on its 2010 shares.
+HINDCAST_SCENARIO = REPO_ROOT / "scenarios" / "hindcast_2010.yaml"
+#: Largest admissible base-year residual of the hindcast (pp, ``calibration_residual``).
+RESIDUAL_MAX = 1.0
 #: Partners scored.
 FIT_PARTNERS: tuple[str, ...] = ("CHN", "RUS", "JPN", "USA", "EU")
 #: Free parameters and their search grids (``behaviour.<name>``).
 DEFAULT_GRID: dict[str, tuple[float, ...]] = {
-    "alignment_sensitivity": (0.0, 2.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0),
-    "hedging": (0.0, 1.0, 1.5, 2.0, 2.5, 3.0),
+    "alignment_sensitivity": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0),
+    "hedging": (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
     "influence_decay": (0.02, 0.1, 0.3),
     "eaeu_preference": (0.0, 0.5, 1.0),
 }
@@ -79,17 +90,36 @@ def with_behaviour(scenario: Scenario, params: Mapping[str, float]) -> Scenario:
     return scenario.model_copy(update={"behaviour": behaviour})
 
 
-def simulated_shares(scenario: Scenario, replications: int, seed: int) -> pd.DataFrame:
-    """Ensemble-median annual trade shares (percent) of one model run.
+def zigzag(shares: np.ndarray) -> float:
+    """Persistent period-2 oscillation of quarterly trade shares, in percentage points.
+
+    For each replication, state and partner: the median over quarters of
+    ``min(|d_t|, |d_t+1|)`` where consecutive changes ``d`` alternate in sign (0
+    otherwise); then the median over replications and the maximum over (state,
+    partner). One-off jumps (events, annual price steps) do not count; a lagged
+    feedback that overshoots every quarter does.
+
+    Args:
+        shares: ``(R, T, S, B)`` quarterly shares in percent.
+    """
+    d = np.diff(shares, axis=1)
+    alternate = np.sign(d[:, 1:]) * np.sign(d[:, :-1]) < 0
+    z = np.where(alternate, np.minimum(np.abs(d[:, 1:]), np.abs(d[:, :-1])), 0.0)
+    return float(np.median(np.median(z, axis=1), axis=0).max())
+
+
+def simulate(scenario: Scenario, replications: int, seed: int) -> tuple[pd.DataFrame, float]:
+    """Ensemble-median annual trade shares (percent) of one model run, and its zigzag.
 
     Reads the model's history arrays directly (faster than the tidy table); the
     aggregation is the one :mod:`sim.backtest` uses.
 
     Returns:
-        Columns ``year, country, partner, share_pct`` for whole years of the horizon.
+        ``(shares, zigzag)``: columns ``year, country, partner, share_pct`` for whole
+        years of the horizon, and :func:`zigzag` of the quarterly shares.
     """
     model = GeoModel(scenario=scenario, replications=replications, rng=seed).run()
-    arr = np.stack([h["trade_share"] for h in model.history], axis=1)  # (R, T, S, B)
+    arr = np.stack([h["trade_share"] for h in model.history], axis=1) * 100.0  # (R, T, S, B)
     first_q = model.start_quarter
     years = (first_q + np.arange(arr.shape[1])) // 4
     rows = []
@@ -97,12 +127,17 @@ def simulated_shares(scenario: Scenario, replications: int, seed: int) -> pd.Dat
         sel = years == y
         if sel.sum() < 4:
             continue
-        annual = arr[:, sel].mean(axis=1)  # (R, S, B)
-        med = np.median(annual, axis=0) * 100.0
+        med = np.median(arr[:, sel].mean(axis=1), axis=0)  # (S, B)
         for i, s in enumerate(STATES):
             for j, b in enumerate(PARTNERS):
                 rows.append((int(y), s, b, float(med[i, j])))
-    return pd.DataFrame(rows, columns=["year", "country", "partner", "share_pct"])
+    table = pd.DataFrame(rows, columns=["year", "country", "partner", "share_pct"])
+    return table, zigzag(arr)
+
+
+def simulated_shares(scenario: Scenario, replications: int, seed: int) -> pd.DataFrame:
+    """Ensemble-median annual trade shares (percent): :func:`simulate` without the zigzag."""
+    return simulate(scenario, replications, seed)[0]
 
 
 def reference_points(
@@ -131,20 +166,41 @@ class Evaluator:
     replications: int
     seed: int
     ref: pd.DataFrame
+    hindcast: Scenario | None = None
+
+    def evaluate(self, params: Mapping[str, float]) -> tuple[np.ndarray, float, float]:
+        """Per-point absolute errors (pp), the zigzag (pp) and the hindcast's base residual."""
+        sim, zig = simulate(with_behaviour(self.scenario, params), self.replications, self.seed)
+        return point_errors(sim, self.ref), zig, self.start_residual(params)
+
+    def start_residual(self, params: Mapping[str, float]) -> float:
+        """Largest base-year residual (pp) of the hindcast at ``params`` (0 without one)."""
+        if self.hindcast is None:
+            return 0.0
+        model = GeoModel(scenario=with_behaviour(self.hindcast, params), rng=0)
+        return float(np.abs(model.calibration_residual).max() * 100.0)
 
     def errors(self, params: Mapping[str, float]) -> np.ndarray:
         """Per-point absolute errors (pp) at ``params``."""
-        sim = simulated_shares(with_behaviour(self.scenario, params), self.replications, self.seed)
-        return point_errors(sim, self.ref)
+        return self.evaluate(params)[0]
 
     def loss(self, params: Mapping[str, float]) -> float:
         """Mean absolute error (pp) at ``params``."""
         return float(self.errors(params).mean())
 
+    def penalised_loss(self, params: Mapping[str, float]) -> float:
+        """Loss plus steep penalties outside the admissible set (for the refinement)."""
+        err, zig, res = self.evaluate(params)
+        return (
+            float(err.mean())
+            + 10.0 * max(0.0, zig - ZIGZAG_MAX)
+            + 10.0 * max(0.0, res - RESIDUAL_MAX)
+        )
 
-def _errors_job(args: tuple[Evaluator, dict[str, float]]) -> np.ndarray:
+
+def _errors_job(args: tuple[Evaluator, dict[str, float]]) -> tuple[np.ndarray, float, float]:
     ev, params = args
-    return ev.errors(params)
+    return ev.evaluate(params)
 
 
 def persistence_errors(ref: pd.DataFrame, base_year: int = 2005) -> np.ndarray:
@@ -158,6 +214,11 @@ def persistence_errors(ref: pd.DataFrame, base_year: int = 2005) -> np.ndarray:
 # ----------------------------------------------------------------------------- search
 
 
+def names_of(*grids: Mapping[str, Any]) -> list[str]:
+    """Parameter names of one or more grids, in order."""
+    return [n for g in grids for n in g]
+
+
 def grid_search(
     ev: Evaluator,
     grid: Mapping[str, Iterable[float]],
@@ -167,8 +228,8 @@ def grid_search(
     """Evaluate every grid point.
 
     Returns:
-        ``(table, errors)``: one row per point (parameters and ``loss``) and the
-        ``(points, n_ref)`` matrix of per-point errors.
+        ``(table, errors)``: one row per point (parameters, ``loss``, ``zigzag`` and
+        ``admissible``) and the ``(points, n_ref)`` matrix of per-point errors.
     """
     names = list(grid)
     held = {k: v for k, v in (fixed or {}).items() if k not in grid}
@@ -178,12 +239,17 @@ def grid_search(
     jobs = [(ev, c) for c in combos]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            errs = list(pool.map(_errors_job, jobs, chunksize=4))
+            results = list(pool.map(_errors_job, jobs, chunksize=4))
     else:
-        errs = [_errors_job(j) for j in jobs]
-    err = np.vstack(errs)
+        results = [_errors_job(j) for j in jobs]
+    err = np.vstack([r[0] for r in results])
     table = pd.DataFrame(combos)
     table["loss"] = err.mean(axis=1)
+    table["zigzag"] = [r[1] for r in results]
+    table["start_residual"] = [r[2] for r in results]
+    table["admissible"] = (table["zigzag"] <= ZIGZAG_MAX) & (
+        table["start_residual"] <= RESIDUAL_MAX
+    )
     return table, err
 
 
@@ -193,7 +259,7 @@ def refine(
     """Nelder-Mead from ``start`` over ``names`` (other parameters held at ``start``).
 
     Parameters are searched on a scale where the grid step is about 1 and clipped to
-    :data:`BOUNDS`.
+    :data:`BOUNDS`; the loss is penalised beyond :data:`ZIGZAG_MAX`.
 
     Returns:
         ``(best parameters, best loss, evaluations used)``.
@@ -207,7 +273,7 @@ def refine(
 
     def f(z: np.ndarray) -> float:
         x = np.clip(z * scale, lo, hi)
-        return ev.loss(dict(start) | dict(zip(names, x, strict=True)))
+        return ev.penalised_loss(dict(start) | dict(zip(names, x, strict=True)))
 
     res = minimize(
         f,
@@ -222,8 +288,9 @@ def refine(
 
 
 def near_optimal(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Grid points whose loss is within ``tolerance`` of the minimum."""
-    return table[table["loss"] <= table["loss"].min() + tolerance]
+    """Admissible grid points whose loss is within ``tolerance`` of their minimum."""
+    ok = table[table["admissible"]]
+    return ok[ok["loss"] <= ok["loss"].min() + tolerance]
 
 
 def cluster_bootstrap(
@@ -233,7 +300,7 @@ def cluster_bootstrap(
     n: int = 500,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Re-pick the grid optimum on resampled (state, year) clusters of reference points.
+    """Re-pick the admissible grid optimum on resampled (state, year) clusters of points.
 
     Returns:
         One row per bootstrap draw with the chosen grid point's parameters and loss.
@@ -241,7 +308,11 @@ def cluster_bootstrap(
     rng = np.random.default_rng(seed)
     clusters = ref.groupby(["country", "year"]).indices
     groups = list(clusters.values())
-    names = [c for c in table.columns if c != "loss"]
+    keep = table["admissible"].to_numpy()
+    table, errors = table[keep].reset_index(drop=True), errors[keep]
+    names = [
+        c for c in table.columns if c not in ("loss", "zigzag", "start_residual", "admissible")
+    ]
     rows = []
     for _ in range(n):
         pick = rng.integers(0, len(groups), len(groups))
@@ -254,7 +325,9 @@ def cluster_bootstrap(
 
 def seed_noise(ev: Evaluator, params: Mapping[str, float], seeds: Sequence[int]) -> float:
     """Standard deviation of the loss across seeds at fixed ``params``."""
-    losses = [Evaluator(ev.scenario, ev.replications, s, ev.ref).loss(params) for s in seeds]
+    losses = [
+        Evaluator(ev.scenario, ev.replications, s, ev.ref, ev.hindcast).loss(params) for s in seeds
+    ]
     return float(np.std(losses, ddof=1))
 
 
@@ -313,7 +386,7 @@ def calibrate(
         scenario = load_scenario(scenario)
     grid = dict(grid or DEFAULT_GRID)
     ref = reference_points()
-    ev = Evaluator(scenario, replications, seed, ref)
+    ev = Evaluator(scenario, replications, seed, ref, load_scenario(HINDCAST_SCENARIO))
     defaults = {n: float(getattr(scenario.behaviour, n)) for n in (*grid, *PROFILE_GRID)}
     fixed = {n: v for n, v in defaults.items() if n not in grid}
     table, errors = grid_search(ev, grid, fixed=fixed, workers=workers)
@@ -321,22 +394,25 @@ def calibrate(
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "grid.csv", index=False)
         np.save(out / "grid_errors.npy", errors)
-    best_grid = table.loc[table["loss"].idxmin()].drop("loss").to_dict()
+    admissible = table[table["admissible"]]
+    best_grid = admissible.loc[admissible["loss"].idxmin(), names_of(grid, PROFILE_GRID)].to_dict()
     # profile the weakly identified parameters around the grid optimum
     profiles = {}
     for name, values in PROFILE_GRID.items():
-        ptab, _ = grid_search(ev, {name: values}, fixed=best_grid | {}, workers=workers)
+        ptab, _ = grid_search(ev, {name: values}, fixed=best_grid, workers=workers)
         profiles[name] = ptab
-        best_grid[name] = float(ptab.loc[ptab["loss"].idxmin(), name])
+        pok = ptab[ptab["admissible"]]
+        best_grid[name] = float(pok.loc[pok["loss"].idxmin(), name])
     names = [*grid, *PROFILE_GRID]
     best, best_loss, nfev = refine(ev, best_grid, names, max_evals=refine_evals)
     noise = seed_noise(ev, best, seeds=[seed + k for k in range(1, 6)])
-    tolerance = max(2 * noise, 0.01 * float(table["loss"].min()))
+    tolerance = max(2 * noise, 0.01 * float(admissible["loss"].min()))
     near = near_optimal(table, tolerance=tolerance)
     boot = cluster_bootstrap(table, errors, ref, n=bootstrap, seed=seed)
     pers = persistence_errors(ref)
-    default_loss = ev.loss(defaults)
-    best_errors = ev.errors(best)
+    default_errors, default_zig, default_res = ev.evaluate(defaults)
+    default_loss = float(default_errors.mean())
+    best_errors, best_zig, best_res = ev.evaluate(best)
     summary = {
         "scenario": scenario.name,
         "replications": replications,
@@ -348,10 +424,20 @@ def calibrate(
         "profile_grid": {k: list(v) for k, v in PROFILE_GRID.items()},
         "defaults": defaults,
         "loss_defaults": default_loss,
+        "zigzag_defaults": default_zig,
+        "start_residual_defaults": default_res,
+        "start_residual_max": RESIDUAL_MAX,
+        "zigzag_max": ZIGZAG_MAX,
+        "grid_points": len(table),
+        "grid_points_admissible": int(table["admissible"].sum()),
         "best_grid": {k: float(v) for k, v in best_grid.items()},
-        "loss_best_grid": float(table["loss"].min()),
+        "loss_best_grid": float(admissible["loss"].min()),
+        "loss_best_grid_any": float(table["loss"].min()),
         "best": best,
-        "loss_best": best_loss,
+        "loss_best": float(best_errors.mean()),
+        "loss_best_penalised": best_loss,
+        "zigzag_best": best_zig,
+        "start_residual_best": best_res,
         "refine_evaluations": nfev,
         "loss_persistence": float(pers.mean()),
         "loss_seed_sd": noise,
@@ -360,6 +446,12 @@ def calibrate(
         "near_optimal_range": {n: [float(near[n].min()), float(near[n].max())] for n in grid},
         "bootstrap_quantiles": {
             n: [float(boot[n].quantile(q)) for q in (0.05, 0.5, 0.95)] for n in grid
+        },
+        "loss_by_year_best": {
+            int(y): float(best_errors[(ref["year"] == y).to_numpy()].mean()) for y in FIT_YEARS
+        },
+        "loss_by_year_persistence": {
+            int(y): float(pers[(ref["year"] == y).to_numpy()].mean()) for y in FIT_YEARS
         },
         "loss_by_state_best": {
             s: float(best_errors[(ref["country"] == s).to_numpy()].mean()) for s in STATES
