@@ -16,6 +16,8 @@ from sim.scenario import ScenarioError, load_scenario, read_yaml_file
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+#: Most replication ids ``--replication-ids`` may name (ranges included).
+MAX_REPLICATION_IDS = 10_000_000
 
 
 def scenarios_dir() -> Path:
@@ -104,9 +106,32 @@ def _positive(text: str) -> int:
     return value
 
 
-def _id_list(text: str) -> list[int]:
-    from sim.ensemble import parse_replication_ids  # noqa: PLC0415
+def parse_replication_ids(text: str) -> list[int]:
+    """Parse ``"37,41"`` or ranges ``"0-9,20"`` into a list of ids.
 
+    Raises:
+        ValueError: on anything else.
+    """
+    out: list[int] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        lo, sep, hi = part.partition("-")
+        numbers = [lo, hi] if sep else [lo]
+        if not all(x.isascii() and x.isdigit() for x in numbers):
+            msg = f"expected ids like 37,41 or 0-9, got {text!r}"
+            raise ValueError(msg)
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if b < a:
+            msg = f"empty id range {part!r}"
+            raise ValueError(msg)
+        if len(out) + b - a + 1 > MAX_REPLICATION_IDS:
+            msg = f"more than {MAX_REPLICATION_IDS:,} replication ids"
+            raise ValueError(msg)
+        out.extend(range(a, b + 1))
+    return out
+
+
+def _id_list(text: str) -> list[int]:
     try:
         return parse_replication_ids(text)
     except ValueError as err:
@@ -170,6 +195,7 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 
 def cmd_run_ensemble(args: argparse.Namespace) -> int:
     """``casim run --replications N``: an ensemble run folder with ``summary.parquet``."""
+    scenario = load_scenario(args.scenario, args.overrides)  # bad input fails fast
     from sim.ensemble import run_ensemble_folder  # noqa: PLC0415 - heavy imports
 
     folder = run_ensemble_folder(
@@ -184,6 +210,7 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         out=args.out,
         plots=not args.no_plots,
         progress=sys.stderr.isatty(),
+        scenario=scenario,
     )
     print(folder)
     return 0
@@ -209,6 +236,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``casim compare A.yaml B.yaml ...``."""
+    scenarios = [load_scenario(p) for p in args.scenarios]  # bad input fails fast
     from sim.compare import run_compare  # noqa: PLC0415 - heavy imports
 
     folder = run_compare(
@@ -220,6 +248,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         out=args.out,
         progress=sys.stderr.isatty(),
+        scenarios=scenarios,
     )
     print(folder)
     return 0

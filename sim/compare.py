@@ -598,6 +598,7 @@ def run_compare(
     out: str | Path | None = None,
     results: str | Path = "results",
     progress: bool = False,
+    scenarios: Sequence[Scenario] | None = None,
 ) -> Path:
     """``casim compare``: run scenarios with common random numbers, write one folder.
 
@@ -615,6 +616,8 @@ def run_compare(
         out: the folder (must not exist or be empty).
         results: the results root for the default folder.
         progress: show progress bars on stderr.
+        scenarios: ``paths`` already loaded (the CLI loads them before the heavy
+            imports, so bad input fails fast); loaded here if None.
 
     Returns:
         The folder.
@@ -627,7 +630,7 @@ def run_compare(
     t0 = time.perf_counter()
     if len(paths) < 2:
         raise ScenarioError(paths[0] if paths else "compare", "", "expected two or more scenarios")
-    scenarios = [load_scenario(p) for p in paths]
+    scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
     first = scenarios[0]
     for p, sc in zip(paths[1:], scenarios[1:], strict=True):
         if (sc.start_quarter, sc.steps) != (first.start_quarter, first.steps):

@@ -690,27 +690,6 @@ def run_ensemble(
 # ----------------------------------------------------------------------------- run folder
 
 
-def parse_replication_ids(text: str) -> list[int]:
-    """Parse ``"37,41"`` or ranges ``"0-9,20"`` into a list of ids.
-
-    Raises:
-        ValueError: on anything else.
-    """
-    out: list[int] = []
-    for raw in text.split(","):
-        part = raw.strip()
-        lo, sep, hi = part.partition("-")
-        if not (lo.isdigit() and (not sep or hi.isdigit())):
-            msg = f"expected ids like 37,41 or 0-9, got {text!r}"
-            raise ValueError(msg)
-        a, b = int(lo), int(hi) if sep else int(lo)
-        if b < a:
-            msg = f"empty id range {part!r}"
-            raise ValueError(msg)
-        out.extend(range(a, b + 1))
-    return out
-
-
 def id_summary(ids: np.ndarray) -> list[int] | dict[str, int]:
     """Ids for the manifest: a list, or ``{"first", "last", "count"}`` for a full range."""
     if len(ids) > 100 and ids[-1] - ids[0] + 1 == len(ids):
@@ -732,6 +711,7 @@ def run_ensemble_folder(
     results: str | Path = "results",
     plots: bool = True,
     progress: bool = False,
+    scenario: Scenario | None = None,
 ) -> Path:
     """Run an ensemble of a scenario file and write its run folder.
 
@@ -755,6 +735,8 @@ def run_ensemble_folder(
         results: the results root for the default folder.
         plots: also render the plots.
         progress: show a progress bar on stderr.
+        scenario: ``path`` with ``overrides`` already loaded (the CLI loads it before
+            the heavy imports, so bad input fails fast); loaded here if None.
 
     Returns:
         The run folder.
@@ -766,7 +748,8 @@ def run_ensemble_folder(
 
     overrides = list(overrides or [])
     t0 = time.perf_counter()
-    scenario = load_scenario(path, overrides)
+    if scenario is None:
+        scenario = load_scenario(path, overrides)
     seed = scenario.seed if seed is None else seed
     if seed < 0:
         raise ScenarioError(path, "--seed", f"expected a non-negative integer, got {seed}")

@@ -182,11 +182,11 @@ def test_bad_arguments(short: Scenario, kwargs: dict) -> None:
 
 
 def test_parse_replication_ids() -> None:
-    assert ens.parse_replication_ids("37,41") == [37, 41]
-    assert ens.parse_replication_ids("0-3, 9") == [0, 1, 2, 3, 9]
-    for bad in ("", "a", "3-1", "1,,2", "-2"):
-        with pytest.raises(ValueError, match=r"expected|empty"):
-            ens.parse_replication_ids(bad)
+    assert cli.parse_replication_ids("37,41") == [37, 41]
+    assert cli.parse_replication_ids("0-3, 9") == [0, 1, 2, 3, 9]
+    for bad in ("", "a", "3-1", "1,,2", "-2", "2-", "²", "0-99999999999"):
+        with pytest.raises(ValueError, match=r"expected|empty|more than"):
+            cli.parse_replication_ids(bad)
 
 
 def test_interrupted_chunks_leave_no_spill_file(
