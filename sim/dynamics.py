@@ -48,7 +48,8 @@ def masked_softmax(util: np.ndarray, mask: np.ndarray, axes: tuple[int, ...]) ->
     """
     u = np.where(mask, util, NEG)
     u = u - u.max(axis=axes, keepdims=True)
-    w = np.where(mask, np.exp(u), 0.0)
+    # exp of the masked entries (about NEG) would take numpy's slow underflow path.
+    w = np.where(mask, np.exp(np.where(mask, u, 0.0)), 0.0)
     total = w.sum(axis=axes, keepdims=True)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
 
@@ -110,6 +111,171 @@ def allocate_exports(
     flows = flows * np.moveaxis(ratio, 1, 2)[:, None, :, None, :]
     shut_in = np.clip(supply - flows.sum(axis=(3, 4)), 0.0, None)
     return flows, shut_in
+
+
+class ExportOptions:
+    """The (state, commodity, buyer, route) options that exist, for fast allocation.
+
+    Only about one in eight cells of the dense ``(S, C, B, K)`` option grid is a real
+    option, so the model allocates over the list of real options (``O`` of them), with
+    0/1 matrices that sum options into groups. :meth:`allocate` computes exactly what
+    :func:`allocate_exports` computes on the dense grid (the tests check they agree).
+
+    Args:
+        valid: ``(S, C, B, K)`` boolean option grid.
+    """
+
+    def __init__(self, valid: np.ndarray) -> None:
+        S, C, B, K = valid.shape
+        self.shape = (S, C, B, K)
+        s, c, b, k = np.nonzero(valid)  # sorted by (s, c, b, k)
+        self.s, self.c, self.b, self.k = s, c, b, k
+        self.n = len(s)
+        o = np.arange(self.n)
+        self.group = s * C + c  # joint (buyer, route) choice is per (state, commodity)
+        self.sub = (s * C + c) * B + b  # route choice given the buyer
+        self.kc = k * C + c  # route capacities are per (route, commodity)
+
+        def onehot(index: np.ndarray, size: int) -> np.ndarray:
+            m = np.zeros((self.n, size))
+            m[o, index] = 1.0
+            return m
+
+        self.to_group = onehot(self.group, S * C)
+        self.to_sub = onehot(self.sub, S * C * B)
+        self.to_kc = onehot(self.kc, K * C)
+        self.to_sb = onehot(s * B + b, S * B)
+        self.to_s = onehot(s, S)
+        self.sub_to_group = (self.to_sub.T @ self.to_group > 0).astype(float)  # (SCB, SC)
+        self.seg_group = self._segments(self.group)
+        self.seg_sub = self._segments(self.sub)
+        # Padded layout: group row g, slot w; padding slots point at a dummy route.
+        starts, seg = self.seg_group
+        self.group_ids = self.group[starts]
+        self.n_groups = len(starts)
+        slot = o - starts[seg]
+        self.width = int(slot.max()) + 1 if self.n else 1
+        self.pad = seg * self.width + slot
+        self.kc_pad = np.full(self.n_groups * self.width, K * C)
+        self.kc_pad[self.pad] = self.kc
+        self.to_kc_pad = np.zeros((self.n_groups * self.width, K * C))
+        self.to_kc_pad[self.pad, self.kc] = 1.0
+
+    @staticmethod
+    def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start offsets of the runs of equal ``index`` and each option's run number."""
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        return starts, np.cumsum(np.r_[False, index[1:] != index[:-1]])
+
+    def _softmax(self, util: np.ndarray, mask: np.ndarray | None, by: str) -> np.ndarray:
+        """Logit probabilities within segments (``"group"`` or ``"sub"``); masked get 0.
+
+        Works option-major: ``util`` and ``mask`` are ``(O, R)``; ``mask=None`` means
+        every option is open.
+        """
+        starts, seg = self.seg_group if by == "group" else self.seg_sub
+        big = util if mask is None else np.where(mask, util, -np.inf)
+        # Subtracting each segment's maximum leaves the logit unchanged and keeps exp()
+        # in range; masked entries become exp(-inf) = 0 (no underflow slow path).
+        shift = np.maximum.reduceat(big, starts, axis=0)
+        finite = np.isfinite(shift)
+        shift = np.where(finite, shift, 0.0)[seg]
+        w = np.exp(big - shift)
+        total = np.add.reduceat(w, starts, axis=0)
+        return w / np.where(total > 0, total, 1.0)[seg]
+
+    @staticmethod
+    def _softmax_padded(util: np.ndarray) -> np.ndarray:
+        """Joint logit per (state, commodity) on the padded ``(G, W, R)`` layout.
+
+        Closed slots hold ``-inf`` and get probability 0. Computed in place on one
+        temporary: this is the model's hot loop.
+        """
+        top = util.max(axis=1, keepdims=True)
+        np.nan_to_num(top, copy=False, neginf=0.0)  # rows with no open slot
+        w = util - top
+        np.exp(w, out=w)
+        total = w.sum(axis=1, keepdims=True)
+        total[total == 0] = 1.0
+        w /= total
+        return w
+
+    def allocate(
+        self,
+        supply: np.ndarray,
+        util: np.ndarray,
+        enabled: np.ndarray,
+        capacity: np.ndarray,
+        offtake: np.ndarray,
+        passes: int = 4,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse :func:`allocate_exports`.
+
+        Options are laid out padded, ``(G, W, R)``: one row per (state, commodity) group
+        that has options, ``W`` slots per row (closed slots have utility ``-inf``), so
+        each logit is a plain reduction over one axis.
+
+        Args:
+            supply: ``(R, S, C)`` exportable supply.
+            util: ``(O, R)`` utility of each option (option-major).
+            enabled: ``(O,)`` option currently open (route access events).
+            capacity: ``(R, K, C)`` effective route capacities.
+            offtake: ``(R, S, C, B)`` contracted shares.
+            passes: re-allocation rounds.
+
+        Returns:
+            ``(flows, shut_in)``: ``(O, R)`` flows and ``(R, S, C)`` shut-in supply.
+        """
+        R = util.shape[1]
+        S, C, _, _ = self.shape
+        G, W = self.n_groups, self.width
+        up = np.full((G * W, R), -np.inf)
+        up[self.pad] = util if enabled.all() else np.where(enabled[:, None], util, -np.inf)
+        u3 = up.reshape(G, W, R)
+        sup = supply.reshape(R, -1).T  # (SC, R)
+        sup_g = sup[self.group_ids]  # (G, R)
+        p3 = self._softmax_padded(u3)
+        if offtake.any():
+            u = util
+            mask = np.broadcast_to(enabled[:, None], u.shape)
+            p_route = self._softmax(u, mask, "sub")
+            has_buyer = (self.to_sub.T @ mask.astype(float)) > 0  # (SCB, R)
+            off = np.where(has_buyer, offtake.reshape(R, -1).T, 0.0)
+            free = np.clip(1.0 - self.sub_to_group.T @ off, 0.0, 1.0)  # (SC, R)
+            p_joint = p3.reshape(G * W, R)[self.pad]
+            flows_o = sup[self.group] * (free[self.group] * p_joint + off[self.sub] * p_route)
+            flat = np.zeros((G * W, R))
+            flat[self.pad] = flows_o
+            flows3 = flat.reshape(G, W, R)
+        else:
+            flows3 = sup_g[:, None, :] * p3
+        cap = np.vstack([capacity.reshape(R, -1).T, np.full((1, R), np.inf)])  # (KC+1, R)
+        kc = self.kc_pad.reshape(G, W)
+        open_kc = np.ones(cap.shape, dtype=bool)
+        for _ in range(passes):
+            load = self.to_kc_pad.T @ flows3.reshape(G * W, R)  # (KC, R)
+            over = load > cap[:-1] * (1 + 1e-12)
+            if not over.any():
+                break
+            ratio = np.ones_like(cap)
+            ratio[:-1] = np.where(over, cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
+            kept = flows3 * ratio[kc]
+            excess = (flows3 - kept).sum(axis=1)  # (G, R)
+            open_kc[:-1] &= ~over
+            # A logit restricted to the still-open options is the original choice
+            # probabilities renormalised over them (no new exponentials needed).
+            p_open = p3 * open_kc[kc]
+            total = p_open.sum(axis=1, keepdims=True)
+            p_open = p_open / np.where(total > 0, total, 1.0)
+            flows3 = kept + excess[:, None, :] * p_open
+        load = self.to_kc_pad.T @ flows3.reshape(G * W, R)
+        ratio = np.ones_like(cap)
+        ratio[:-1] = np.where(load > cap[:-1], cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
+        flows3 = flows3 * ratio[kc]
+        shipped = np.zeros_like(sup)
+        shipped[self.group_ids] = flows3.sum(axis=1)
+        shut_in = np.clip(sup - shipped, 0.0, None).T.reshape(R, S, C)
+        return flows3.reshape(G * W, R)[self.pad], shut_in
 
 
 def hedging_penalty(dependence: np.ndarray, strength: np.ndarray | float) -> np.ndarray:

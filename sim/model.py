@@ -185,6 +185,8 @@ class GeoModel(mesa.Model):
                 transit[k, POWERS.index(p)] = True
         self.valid_base = valid
         self.valid = valid.copy()
+        self.options = dynamics.ExportOptions(valid)
+        self.export_alpha = np.zeros((S, B))
         self.transit = transit
         # sectors
         self.sector_split = self._sector_split()
@@ -314,19 +316,33 @@ class GeoModel(mesa.Model):
         self.shut_in = np.zeros((R, S, C))
 
     def _calibrate_imports(self) -> None:
-        """Choose import-logit constants so base-year trade shares match the targets.
+        """Choose partner constants so base-year trade shares match the targets.
 
-        With base-year export flows ``X`` (from the export logit at initial prices) and
-        imports ``M = m * GDP``, partner ``b`` should supply ``tau_b (X + M) - X_b``;
-        where that is negative it supplies a floor of 0.1% of imports. The constants
-        are the log shares of that import mix less the other utility terms, so the
-        model starts on the observed pattern.
+        Two steps, both deterministic and identical across replications:
+
+        1. Exports: where base-year exports to partner ``b`` alone would exceed 90% of
+           its target share of total trade ``tau_b (X + M)``, lower the state's export
+           constant for ``b`` by ``ln(limit / X_b)`` and re-allocate; repeat until no
+           partner exceeds its limit (at most 50 rounds).
+        2. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b`` (at least
+           0.1% of imports); the import constants are the log shares of that mix less
+           the other utility terms.
+
+        So the model starts on the observed pattern; ``calibration_residual`` holds what
+        is left.
         """
-        flows, _ = self._trade_flows(
-            self._planned_output(), np.ones((self.R, len(self.route_names)))
-        )
-        x = self._export_values(flows)[0]  # (S, B), base year, identical across replications
+        output = self._planned_output()
+        avail = np.ones((self.R, len(self.route_names)))
         m = self.imports_to_gdp * self.gdp0
+        for _ in range(50):
+            flows, _ = self._trade_flows(output, avail)
+            x = self._export_values(flows)[0]  # (S, B): base year, same in every replication
+            limit = 0.9 * self.trade_target * (x.sum(axis=1) + m)[:, None]
+            excess = x > limit * (1 + 1e-6)
+            if not excess.any():
+                break
+            ratio = np.divide(limit, x, out=np.ones_like(x), where=excess)
+            self.export_alpha += np.log(np.maximum(ratio, 1e-12))
         want = self.trade_target * (x.sum(axis=1) + m)[:, None] - x
         want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
         log_share = np.log(want / want.sum(axis=1, keepdims=True))
@@ -585,21 +601,25 @@ class GeoModel(mesa.Model):
         return exp_pen, imp_pen
 
     def _trade_flows(self, output: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in supply."""
+        opt = self.options
         supply = output * (1.0 - self.domestic)
         exp_pen, _ = self._sanction_terms()
+        static = self.demand[opt.c, opt.b] + self.export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
+        pref = self.partner_pref.transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
         util = (
-            self.behaviour.price_sensitivity * (1.0 - self.route_cost_r)[:, None, None, None, :]
-            + self.demand[None, None, :, :, None]
-            + self.partner_pref[:, :, None, :, None]
-            + exp_pen[None, None, None, :, :]
+            self.behaviour.price_sensitivity * (1.0 - self.route_cost_r.T[opt.k])
+            + pref
+            + static[:, None]
         )
         capacity = self.route_cap * avail[:, :, None]
-        return dynamics.allocate_exports(supply, util, self.valid, capacity, self.offtake)
+        enabled = self.valid[opt.s, opt.c, opt.b, opt.k]
+        return opt.allocate(supply, util, enabled, capacity, self.offtake)
 
     def _export_values(self, flows: np.ndarray) -> np.ndarray:
-        """``(R, S, B)`` export values (USD bn/yr) at world prices."""
-        unit_value = self.price * self.value_factor  # (R, C)
-        return np.einsum("rscbk,rc->rsb", flows, unit_value)
+        """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
+        unit_value = (self.price * self.value_factor).T[self.options.c]  # (O, R)
+        return (self.options.to_sb.T @ (flows * unit_value)).T.reshape(self.R, len(STATES), -1)
 
     def _import_terms(self) -> np.ndarray:
         """``(R, S, B)`` import utility terms other than the calibrated constants."""
@@ -619,11 +639,12 @@ class GeoModel(mesa.Model):
             finite, np.maximum(self.reserves - self.production / 4.0, 0.0), self.reserves
         )
         self.cap *= (1.0 - self.decline) ** 0.25
-        self.exports_volume = flows.sum(axis=4)
+        opt = self.options
+        self.exports_volume = (opt.to_sub.T @ flows).T.reshape(self.exports_volume.shape)
         self.exports_value = self._export_values(flows)
-        unit_value = self.price * self.value_factor
-        netback = 1.0 - self.route_cost_r
-        self.export_revenue = np.einsum("rscbk,rc,rk->rs", flows, unit_value, netback)
+        unit_value = (self.price * self.value_factor).T[opt.c]  # (O, R)
+        netback = 1.0 - self.route_cost_r.T[opt.k]
+        self.export_revenue = (opt.to_s.T @ (flows * unit_value * netback)).T
 
     def _resource_value_added(self, production: np.ndarray, price: np.ndarray) -> np.ndarray:
         res = np.array([c != "other" for c in COMMODITIES])

@@ -277,3 +277,26 @@ def test_mean_reverting_log_price_stays_at_the_mean_without_noise() -> None:
         mu[None], mu, np.array([0.3]), np.array([1.0]), np.zeros((1, 1))
     )
     np.testing.assert_allclose(x, mu[None])
+
+
+@pytest.mark.parametrize("with_offtake", [False, True])
+def test_sparse_allocation_matches_dense_reference(with_offtake: bool) -> None:
+    rng = np.random.default_rng(11)
+    R, S, C, B, K = 6, 3, 2, 4, 5
+    valid = rng.random((S, C, B, K)) < 0.4
+    valid[0, 0, 0, 0] = True
+    util = rng.normal(size=(R, S, C, B, K)) * 2
+    supply = rng.random((R, S, C)) * 10
+    capacity = np.where(rng.random((R, K, C)) < 0.5, rng.random((R, K, C)) * 3, np.inf)
+    offtake = np.zeros((R, S, C, B))
+    if with_offtake:
+        offtake[:, 0, 0, 0] = 0.3
+    dense_flows, dense_shut = dynamics.allocate_exports(supply, util, valid, capacity, offtake)
+    opt = dynamics.ExportOptions(valid)
+    u = util[:, opt.s, opt.c, opt.b, opt.k].T
+    flows, shut = opt.allocate(supply, u, np.ones(opt.n, dtype=bool), capacity, offtake)
+    np.testing.assert_allclose(flows.T, dense_flows[:, opt.s, opt.c, opt.b, opt.k], atol=1e-9)
+    np.testing.assert_allclose(shut, dense_shut, atol=1e-9)
+    # conservation in the sparse form
+    shipped = (opt.to_group.T @ flows).T.reshape(R, S, C)
+    np.testing.assert_allclose(shipped + shut, supply, atol=1e-9)
