@@ -113,6 +113,27 @@ def allocate_exports(
     return flows, shut_in
 
 
+def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """Sum the rows of ``values`` into ``n`` bins by ``index``, in a fixed order.
+
+    ``np.add.at`` adds row by row, so every element's sum has the same rounding whatever
+    the number of columns (replications): unlike a BLAS matrix product, whose kernel
+    (and so rounding) can change with the matrix shape. This keeps replication ``k``'s
+    trajectory bit-for-bit identical in batches of any size.
+    """
+    out = np.zeros((n, *values.shape[1:]))
+    np.add.at(out, index, values)
+    return out
+
+
+def sum_slots(values: np.ndarray) -> np.ndarray:
+    """Sum a padded ``(G, W, R)`` array over its slot axis, slot by slot (fixed order)."""
+    out = values[:, 0].copy()
+    for w in range(1, values.shape[1]):
+        out += values[:, w]
+    return out
+
+
 class ExportOptions:
     """The (state, commodity, buyer, route) options that exist, for fast allocation.
 
@@ -136,17 +157,8 @@ class ExportOptions:
         self.sub = (s * C + c) * B + b  # route choice given the buyer
         self.kc = k * C + c  # route capacities are per (route, commodity)
 
-        def onehot(index: np.ndarray, size: int) -> np.ndarray:
-            m = np.zeros((self.n, size))
-            m[o, index] = 1.0
-            return m
-
-        self.to_group = onehot(self.group, S * C)
-        self.to_sub = onehot(self.sub, S * C * B)
-        self.to_kc = onehot(self.kc, K * C)
-        self.to_sb = onehot(s * B + b, S * B)
-        self.to_s = onehot(s, S)
-        self.sub_to_group = (self.to_sub.T @ self.to_group > 0).astype(float)  # (SCB, SC)
+        self.sb = s * B + b
+        self.n_groups_all, self.n_subs_all, self.n_kc = S * C, S * C * B, K * C
         self.seg_group = self._segments(self.group)
         self.seg_sub = self._segments(self.sub)
         # Padded layout: group row g, slot w; padding slots point at a dummy route.
@@ -158,8 +170,6 @@ class ExportOptions:
         self.pad = seg * self.width + slot
         self.kc_pad = np.full(self.n_groups * self.width, K * C)
         self.kc_pad[self.pad] = self.kc
-        self.to_kc_pad = np.zeros((self.n_groups * self.width, K * C))
-        self.to_kc_pad[self.pad, self.kc] = 1.0
 
     @staticmethod
     def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +191,7 @@ class ExportOptions:
         finite = np.isfinite(shift)
         shift = np.where(finite, shift, 0.0)[seg]
         w = np.exp(big - shift)
-        total = np.add.reduceat(w, starts, axis=0)
+        total = segment_sum(w, seg, len(starts))
         return w / np.where(total > 0, total, 1.0)[seg]
 
     @staticmethod
@@ -195,7 +205,7 @@ class ExportOptions:
         np.nan_to_num(top, copy=False, neginf=0.0)  # rows with no open slot
         w = util - top
         np.exp(w, out=w)
-        total = w.sum(axis=1, keepdims=True)
+        total = sum_slots(w)[:, None, :]
         total[total == 0] = 1.0
         w /= total
         return w
@@ -239,9 +249,11 @@ class ExportOptions:
             u = util
             mask = np.broadcast_to(enabled[:, None], u.shape)
             p_route = self._softmax(u, mask, "sub")
-            has_buyer = (self.to_sub.T @ mask.astype(float)) > 0  # (SCB, R)
-            off = np.where(has_buyer, offtake.reshape(R, -1).T, 0.0)
-            free = np.clip(1.0 - self.sub_to_group.T @ off, 0.0, 1.0)  # (SC, R)
+            has_buyer = segment_sum(mask.astype(float), self.sub, self.n_subs_all) > 0
+            off = np.where(has_buyer, offtake.reshape(R, -1).T, 0.0)  # (SCB, R)
+            B = self.shape[2]
+            taken = segment_sum(off, np.arange(self.n_subs_all) // B, self.n_groups_all)
+            free = np.clip(1.0 - taken, 0.0, 1.0)  # (SC, R)
             p_joint = p3.reshape(G * W, R)[self.pad]
             flows_o = sup[self.group] * (free[self.group] * p_joint + off[self.sub] * p_route)
             flat = np.zeros((G * W, R))
@@ -253,27 +265,27 @@ class ExportOptions:
         kc = self.kc_pad.reshape(G, W)
         open_kc = np.ones(cap.shape, dtype=bool)
         for _ in range(passes):
-            load = self.to_kc_pad.T @ flows3.reshape(G * W, R)  # (KC, R)
+            load = segment_sum(flows3.reshape(G * W, R), self.kc_pad, self.n_kc + 1)[:-1]
             over = load > cap[:-1] * (1 + 1e-12)
             if not over.any():
                 break
             ratio = np.ones_like(cap)
             ratio[:-1] = np.where(over, cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
             kept = flows3 * ratio[kc]
-            excess = (flows3 - kept).sum(axis=1)  # (G, R)
+            excess = sum_slots(flows3 - kept)  # (G, R)
             open_kc[:-1] &= ~over
             # A logit restricted to the still-open options is the original choice
             # probabilities renormalised over them (no new exponentials needed).
             p_open = p3 * open_kc[kc]
-            total = p_open.sum(axis=1, keepdims=True)
+            total = sum_slots(p_open)[:, None, :]
             p_open = p_open / np.where(total > 0, total, 1.0)
             flows3 = kept + excess[:, None, :] * p_open
-        load = self.to_kc_pad.T @ flows3.reshape(G * W, R)
+        load = segment_sum(flows3.reshape(G * W, R), self.kc_pad, self.n_kc + 1)[:-1]
         ratio = np.ones_like(cap)
         ratio[:-1] = np.where(load > cap[:-1], cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
         flows3 = flows3 * ratio[kc]
         shipped = np.zeros_like(sup)
-        shipped[self.group_ids] = flows3.sum(axis=1)
+        shipped[self.group_ids] = sum_slots(flows3)
         shut_in = np.clip(sup - shipped, 0.0, None).T.reshape(R, S, C)
         return flows3.reshape(G * W, R)[self.pad], shut_in
 

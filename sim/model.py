@@ -619,7 +619,9 @@ class GeoModel(mesa.Model):
     def _export_values(self, flows: np.ndarray) -> np.ndarray:
         """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
         unit_value = (self.price * self.value_factor).T[self.options.c]  # (O, R)
-        return (self.options.to_sb.T @ (flows * unit_value)).T.reshape(self.R, len(STATES), -1)
+        opt = self.options
+        value = dynamics.segment_sum(flows * unit_value, opt.sb, len(STATES) * len(PARTNERS))
+        return value.T.reshape(self.R, len(STATES), -1)
 
     def _import_terms(self) -> np.ndarray:
         """``(R, S, B)`` import utility terms other than the calibrated constants."""
@@ -640,11 +642,13 @@ class GeoModel(mesa.Model):
         )
         self.cap *= (1.0 - self.decline) ** 0.25
         opt = self.options
-        self.exports_volume = (opt.to_sub.T @ flows).T.reshape(self.exports_volume.shape)
+        volume = dynamics.segment_sum(flows, opt.sub, opt.n_subs_all)
+        self.exports_volume = volume.T.reshape(self.exports_volume.shape)
         self.exports_value = self._export_values(flows)
         unit_value = (self.price * self.value_factor).T[opt.c]  # (O, R)
         netback = 1.0 - self.route_cost_r.T[opt.k]
-        self.export_revenue = (opt.to_s.T @ (flows * unit_value * netback)).T
+        revenue = dynamics.segment_sum(flows * unit_value * netback, opt.s, len(STATES))
+        self.export_revenue = revenue.T
 
     def _resource_value_added(self, production: np.ndarray, price: np.ndarray) -> np.ndarray:
         res = np.array([c != "other" for c in COMMODITIES])
