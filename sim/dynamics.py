@@ -114,16 +114,18 @@ def allocate_exports(
 
 
 def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    """Sum the rows of ``values`` into ``n`` bins by ``index``, in a fixed order.
+    """Sum the rows of a 2-D ``values`` into ``n`` bins by ``index``, in a fixed order.
 
-    ``np.add.at`` adds row by row, so every element's sum has the same rounding whatever
-    the number of columns (replications): unlike a BLAS matrix product, whose kernel
-    (and so rounding) can change with the matrix shape. This keeps replication ``k``'s
-    trajectory bit-for-bit identical in batches of any size.
+    ``np.bincount`` accumulates element by element in array order, so every bin's sum
+    has the same rounding whatever the number of columns (replications), unlike a BLAS
+    matrix product, whose kernel (and so rounding) can change with the matrix shape.
+    This keeps replication ``k``'s trajectory bit-for-bit identical in batches of any
+    size.
     """
-    out = np.zeros((n, *values.shape[1:]))
-    np.add.at(out, index, values)
-    return out
+    cols = values.shape[1]
+    flat = (np.asarray(index)[:, None] * cols + np.arange(cols)).ravel()
+    out = np.bincount(flat, weights=values.ravel(), minlength=n * cols)
+    return out.reshape(n, cols)
 
 
 def sum_slots(values: np.ndarray) -> np.ndarray:
