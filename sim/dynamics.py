@@ -172,6 +172,7 @@ class ExportOptions:
         self.pad = seg * self.width + slot
         self.kc_pad = np.full(self.n_groups * self.width, K * C)
         self.kc_pad[self.pad] = self.kc
+        self.slot_group = np.repeat(np.arange(self.n_groups), self.width)
 
     @staticmethod
     def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,6 +196,11 @@ class ExportOptions:
         w = np.exp(big - shift)
         total = segment_sum(w, seg, len(starts))
         return w / np.where(total > 0, total, 1.0)[seg]
+
+    def _overloaded(self, flat: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """``(KC+1, R)``: where the load of the padded flows exceeds route capacity."""
+        load = segment_sum(flat, self.kc_pad, self.n_kc + 1)
+        return load > cap * (1 + 1e-12)
 
     @staticmethod
     def _softmax_padded(util: np.ndarray) -> np.ndarray:
@@ -264,28 +270,34 @@ class ExportOptions:
         else:
             flows3 = sup_g[:, None, :] * p3
         cap = np.vstack([capacity.reshape(R, -1).T, np.full((1, R), np.inf)])  # (KC+1, R)
-        kc = self.kc_pad.reshape(G, W)
+        flat = flows3.reshape(G * W, R)  # a view: updates below change flows3
         open_kc = np.ones(cap.shape, dtype=bool)
         for _ in range(passes):
-            load = segment_sum(flows3.reshape(G * W, R), self.kc_pad, self.n_kc + 1)[:-1]
-            over = load > cap[:-1] * (1 + 1e-12)
+            over = self._overloaded(flat, cap)
             if not over.any():
                 break
-            ratio = np.ones_like(cap)
-            ratio[:-1] = np.where(over, cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
-            kept = flows3 * ratio[kc]
-            excess = sum_slots(flows3 - kept)  # (G, R)
-            open_kc[:-1] &= ~over
+            # Only slots on an overloaded (route, commodity) change, and only their
+            # groups receive re-offered supply: work on those rows alone.
+            rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
+            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
+            kept = flat[rows] * ratio[self.kc_pad[rows]]
+            excess = segment_sum(flat[rows] - kept, self.slot_group[rows], G)  # (G, R)
+            flat[rows] = kept
+            open_kc &= ~over
+            groups = np.unique(self.slot_group[rows])
             # A logit restricted to the still-open options is the original choice
             # probabilities renormalised over them (no new exponentials needed).
-            p_open = p3 * open_kc[kc]
+            p_open = p3[groups] * open_kc[self.kc_pad.reshape(G, W)[groups]]
             total = sum_slots(p_open)[:, None, :]
-            p_open = p_open / np.where(total > 0, total, 1.0)
-            flows3 = kept + excess[:, None, :] * p_open
-        load = segment_sum(flows3.reshape(G * W, R), self.kc_pad, self.n_kc + 1)[:-1]
-        ratio = np.ones_like(cap)
-        ratio[:-1] = np.where(load > cap[:-1], cap[:-1] / np.where(load > 0, load, 1.0), 1.0)
-        flows3 = flows3 * ratio[kc]
+            p_open /= np.where(total > 0, total, 1.0)
+            flows3[groups] += excess[groups][:, None, :] * p_open
+        over = self._overloaded(flat, cap)
+        if over.any():
+            rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
+            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
+            flat[rows] *= ratio[self.kc_pad[rows]]
         shipped = np.zeros_like(sup)
         shipped[self.group_ids] = sum_slots(flows3)
         shut_in = np.clip(sup - shipped, 0.0, None).T.reshape(R, S, C)
