@@ -331,12 +331,14 @@ class GeoModel(mesa.Model):
         So the model starts on the observed pattern; ``calibration_residual`` holds what
         is left.
         """
-        output = self._planned_output()
-        avail = np.ones((self.R, len(self.route_names)))
+        # The base year is the same in every replication: compute it on the first.
+        first = slice(0, 1)
+        output = self._planned_output()[first]
+        avail = np.ones((1, len(self.route_names)))
         m = self.imports_to_gdp * self.gdp0
         for _ in range(50):
-            flows, _ = self._trade_flows(output, avail)
-            x = self._export_values(flows)[0]  # (S, B): base year, same in every replication
+            flows, _ = self._trade_flows(output, avail, first)
+            x = self._export_values(flows, first)[0]  # (S, B)
             limit = 0.9 * self.trade_target * (x.sum(axis=1) + m)[:, None]
             excess = x > limit * (1 + 1e-6)
             if not excess.any():
@@ -600,28 +602,34 @@ class GeoModel(mesa.Model):
             exp_pen[np.ix_(self.sanction_by[p], self.transit[:, p])] -= 0.5 * sev
         return exp_pen, imp_pen
 
-    def _trade_flows(self, output: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in supply."""
+    def _trade_flows(
+        self, output: np.ndarray, avail: np.ndarray, rows: slice = slice(None)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in supply.
+
+        ``rows`` restricts the computation to some replications (``output`` and
+        ``avail`` are given for those rows only).
+        """
         opt = self.options
         supply = output * (1.0 - self.domestic)
         exp_pen, _ = self._sanction_terms()
         static = self.demand[opt.c, opt.b] + self.export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
-        pref = self.partner_pref.transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
+        pref = self.partner_pref[rows].transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
         util = (
-            self.behaviour.price_sensitivity * (1.0 - self.route_cost_r.T[opt.k])
+            self.behaviour.price_sensitivity * (1.0 - self.route_cost_r[rows].T[opt.k])
             + pref
             + static[:, None]
         )
-        capacity = self.route_cap * avail[:, :, None]
+        capacity = self.route_cap[rows] * avail[:, :, None]
         enabled = self.valid[opt.s, opt.c, opt.b, opt.k]
-        return opt.allocate(supply, util, enabled, capacity, self.offtake)
+        return opt.allocate(supply, util, enabled, capacity, self.offtake[rows])
 
-    def _export_values(self, flows: np.ndarray) -> np.ndarray:
+    def _export_values(self, flows: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
         """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
-        unit_value = (self.price * self.value_factor).T[self.options.c]  # (O, R)
+        unit_value = (self.price[rows] * self.value_factor).T[self.options.c]  # (O, R)
         opt = self.options
         value = dynamics.segment_sum(flows * unit_value, opt.sb, len(STATES) * len(PARTNERS))
-        return value.T.reshape(self.R, len(STATES), -1)
+        return value.T.reshape(flows.shape[1], len(STATES), -1)
 
     def _import_terms(self) -> np.ndarray:
         """``(R, S, B)`` import utility terms other than the calibrated constants."""
