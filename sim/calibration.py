@@ -6,8 +6,8 @@ Method (docs/calibration.md has the results and their discussion):
    as targets and runs it to 2010 on realised prices and output.
 2. The loss is the mean absolute error, in percentage points, between the simulated
    annual shares (ensemble median of the per-replication mean of each year's quarters)
-   and the reference shares (IMF DOTS, mirror method) for 2006-2010, the five states and
-   the partners CHN, RUS, JPN, USA and EU: 125 points. No data after 2010 is used.
+   and the reference shares (IMF DOTS, mirror method) for 2005-2010, the five states and
+   the partners CHN, RUS, JPN, USA and EU: 150 points. No data after 2010 is used.
 3. A grid search over the free parameters with common random numbers (the same seed at
    every point), then a Nelder-Mead refinement from the best grid point.
    A parameter vector is admissible only if (i) the quarterly trade shares show no
@@ -17,7 +17,7 @@ Method (docs/calibration.md has the results and their discussion):
 4. Uncertainty: (a) the spread of the near-optimal set (grid points whose loss is within
    ``max(2 x seed-to-seed s.d. of the loss, 1% of the minimum)`` of the minimum: how flat
    the loss is); (b) a cluster bootstrap that resamples
-   the 25 (state, year) clusters of reference points with replacement and re-picks the
+   the 30 (state, year) clusters of reference points with replacement and re-picks the
    grid optimum, reusing the stored per-point errors (no new model runs).
 
 Also :func:`match_growth`, which derives the calibration run's non-resource growth

@@ -6,7 +6,7 @@ so a chunk of 500 replications costs a fraction of 500 single runs). Chunks run 
 this process or on any :mod:`concurrent.futures` executor.
 
 Batch invariance: replication ``k``'s random numbers come from
-``SeedSequence(seed, spawn_key=(k,))`` alone and nothing in a step mixes replications,
+``SeedSequence(seed, spawn_key=(k, stream))`` alone and nothing in a step mixes replications,
 so replication ``k``'s rows are bitwise identical whether it runs alone, among 10 or
 10,000 others, in any chunking, on any executor (``tests/test_ensemble.py`` checks it).
 
