@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from sim.scenario import ScenarioError, load_scenario, read_yaml_file
 
@@ -38,13 +39,23 @@ def _seed(text: str) -> int:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr, exit status 2 (the bad-input contract)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: PROG: message (see PROG --help)`` and exit 2."""
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``casim`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="casim",
         description="Great-power competition for resources and influence in Central Asia.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
 
     run = sub.add_parser("run", help="run a scenario and write a run folder")
     run.add_argument("scenario", help="scenario YAML file")

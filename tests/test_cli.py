@@ -320,7 +320,8 @@ def test_bad_seed_is_a_usage_error(
         main(["run", str(baseline_path), "--seed", "-1"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "error: argument --seed" in err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: casim run: argument --seed: expected a non-negative integer")
     assert "Traceback" not in err
     assert list(workdir.iterdir()) == []
 
@@ -483,4 +484,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
-    assert "usage: casim" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: casim: ")
+    assert "casim --help" in err
