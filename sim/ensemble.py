@@ -750,9 +750,7 @@ def run_ensemble_folder(
     t0 = time.perf_counter()
     if scenario is None:
         scenario = load_scenario(path, overrides)
-    seed = scenario.seed if seed is None else seed
-    if seed < 0:
-        raise ScenarioError(path, "--seed", f"expected a non-negative integer, got {seed}")
+    seed = runner.run_seed(scenario, seed, path)
     try:
         ids = replication_id_array(replications, replication_ids)
     except ValueError as err:

@@ -66,6 +66,18 @@ def git_commit() -> dict[str, Any]:
     return {"commit": head, "dirty": bool(dirty)}
 
 
+def run_seed(scenario: Scenario, seed: int | None, path: str | Path) -> int:
+    """The seed a run uses: ``seed`` if given (must be >= 0), else the scenario's.
+
+    Raises:
+        ScenarioError: for a negative seed.
+    """
+    seed = scenario.seed if seed is None else seed
+    if seed < 0:
+        raise ScenarioError(path, "--seed", f"expected a non-negative integer, got {seed}")
+    return seed
+
+
 def check_out_dir(out: Path, label: str = "--out") -> None:
     """An output folder must not exist, or be an empty folder.
 
@@ -164,9 +176,7 @@ def run_scenario(
     overrides = list(overrides or [])
     t0 = time.perf_counter()
     scenario = load_scenario(path, overrides)
-    seed = scenario.seed if seed is None else seed
-    if seed < 0:
-        raise ScenarioError(path, "--seed", f"expected a non-negative integer, got {seed}")
+    seed = run_seed(scenario, seed, path)
     final = Path(out) if out is not None else None
     if final is not None:
         check_out_dir(final)
