@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -368,18 +368,18 @@ class Reform(EventBase):
     imports_to_gdp: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
 
 
-Event = Annotated[
-    Summit
-    | RouteDisruption
-    | Sanctions
-    | PriceShock
-    | BlocJoin
-    | RouteCapacity
-    | RouteAccess
-    | BudgetChange
-    | Reform,
-    Field(discriminator="type"),
-]
+EVENT_TYPES = (
+    Summit,
+    RouteDisruption,
+    Sanctions,
+    PriceShock,
+    BlocJoin,
+    RouteCapacity,
+    RouteAccess,
+    BudgetChange,
+    Reform,
+)
+Event = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
 
 class StochasticDisruption(Sourced):
@@ -776,17 +776,8 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
     return ScenarioError(file, path, f"{text}, got {shown}")
 
 
-_EVENT_TAGS = {
-    "summit",
-    "route_disruption",
-    "sanctions",
-    "price_shock",
-    "bloc_join",
-    "route_capacity",
-    "route_access",
-    "budget_change",
-    "reform",
-}
+#: Event ``type`` tags (pydantic inserts them into discriminated-union error locations).
+_EVENT_TAGS = {get_args(cls.model_fields["type"].annotation)[0] for cls in EVENT_TYPES}
 
 
 def _user_location(loc: list[str]) -> list[str]:
