@@ -42,6 +42,8 @@ from sim.countries import (
     STATES,
     VALUE_FACTOR,
 )
+from sim.vocab import DEFAULT as DEFAULT_VOCAB
+from sim.vocab import Vocabulary
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 40
@@ -462,6 +464,11 @@ class Scenario(Sourced):
                     "capacity"
                 )
                 raise ValueError(msg)
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The scenario's world: :data:`sim.vocab.DEFAULT` plus any declared actors."""
+        return DEFAULT_VOCAB
 
     @property
     def start_quarter(self) -> int:

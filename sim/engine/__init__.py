@@ -1,0 +1,1 @@
+"""Engine: ensembles over executors, result stores and writers, run folders."""
