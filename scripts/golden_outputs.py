@@ -4,6 +4,7 @@ Usage::
 
     python scripts/golden_outputs.py record DIR   # before the change
     python scripts/golden_outputs.py check DIR    # after it: exit 1 on any difference
+    python scripts/golden_outputs.py check DIR run-baseline ens-baseline   # some jobs only
 
 For every shipped scenario it runs ``casim run SCEN --seed 11`` (one replication) and a
 50-replication ensemble, plus a two-scenario ``casim compare`` and a ``casim backtest``,
@@ -50,10 +51,12 @@ def read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
-def run_all(target: Path) -> None:
-    """Run every job into ``target/<job>``."""
+def run_all(target: Path, only: list[str]) -> None:
+    """Run every job (or those named in ``only``) into ``target/<job>``."""
     casim = [sys.executable, "-m", "sim"]
     for job, args in jobs().items():
+        if only and job not in only:
+            continue
         out = target / job
         if out.exists():
             shutil.rmtree(out)
@@ -61,10 +64,11 @@ def run_all(target: Path) -> None:
         print(f"{job}: {len(data_files(out))} data files", flush=True)
 
 
-def check(golden: Path, fresh: Path) -> int:
+def check(golden: Path, fresh: Path, only: list[str]) -> int:
     """Compare ``fresh`` with ``golden``; print differences; return the count."""
     bad = 0
-    for job in jobs():
+    names = [j for j in jobs() if not only or j in only]
+    for job in names:
         want, got = data_files(golden / job), data_files(fresh / job)
         if want != got:
             print(f"{job}: files differ: {want} vs {got}")
@@ -77,21 +81,22 @@ def check(golden: Path, fresh: Path) -> int:
             except AssertionError as err:
                 print(f"{job}/{rel}: {str(err).splitlines()[0]}")
                 bad += 1
-    print(f"{len(jobs())} jobs compared, {bad} differences")
+    print(f"{len(names)} jobs compared, {bad} differences")
     return bad
 
 
 def main() -> int:
     """Entry point."""
-    if len(sys.argv) != 3 or sys.argv[1] not in {"record", "check"}:
+    if len(sys.argv) < 3 or sys.argv[1] not in {"record", "check"}:
         print(__doc__)
         return 2
     folder = Path(sys.argv[2]).resolve()
+    only = sys.argv[3:]
     if sys.argv[1] == "record":
-        run_all(folder / "golden")
+        run_all(folder / "golden", only)
         return 0
-    run_all(folder / "fresh")
-    return 1 if check(folder / "golden", folder / "fresh") else 0
+    run_all(folder / "fresh", only)
+    return 1 if check(folder / "golden", folder / "fresh", only) else 0
 
 
 if __name__ == "__main__":

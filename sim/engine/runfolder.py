@@ -96,15 +96,15 @@ def check_seed(seed: int | None, default: int, source: str | Path) -> int:
     """The seed a run uses: ``seed`` if given (must be >= 0), else ``default``.
 
     Raises:
-        ScenarioError: for a negative seed (key ``--seed``).
+        ScenarioError: for a negative seed (key ``seed``; the CLI shows it as ``--seed``).
     """
     seed = default if seed is None else seed
     if seed < 0:
-        raise ScenarioError(source, "--seed", f"expected a non-negative integer, got {seed}")
+        raise ScenarioError(source, "seed", f"expected a non-negative integer, got {seed}")
     return seed
 
 
-def check_out_dir(out: Path, label: str = "--out") -> None:
+def check_out_dir(out: Path, label: str = "out") -> None:
     """An output folder must not exist, or be an empty folder.
 
     Raises:
