@@ -34,7 +34,7 @@ def jobs() -> dict[str, list[str]]:
         out[f"run-{stem}"] = ["run", scen, "--seed", "11", "--no-plots"]
         out[f"ens-{stem}"] = ["run", scen, "--seed", "11", "--replications", "50", "--no-plots"]
     base, summit = (str(ROOT / "scenarios" / n) for n in ("baseline.yaml", "japan_summit.yaml"))
-    out["compare"] = ["compare", base, summit, "--replications", "20", "--no-plots"]
+    out["compare"] = ["compare", base, summit, "--replications", "20"]
     out["backtest"] = ["backtest", "--replications", "20", "--no-plots"]
     return out
 
