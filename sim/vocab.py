@@ -238,7 +238,8 @@ class Vocabulary:
             return self
         names, colours = dict(self.names), dict(self.colours)
         states, powers = list(self.states), list(self.powers)
-        spare = iter(c for c in EXTRA_COLOURS if c not in colours.values())
+        taken = set(colours.values()) | {c for _, _, c in actors.values() if c}
+        spare = iter(c for c in EXTRA_COLOURS if c not in taken)
         for code, (role, name, colour) in actors.items():
             if code in names or code in states or code in powers:
                 msg = f"actor code {code!r} is already taken"

@@ -10,8 +10,6 @@ import pytest
 import yaml
 
 from sim.scenario import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
     Scenario,
     ScenarioError,
     apply_override,
@@ -23,6 +21,7 @@ from sim.scenario import (
     parse_yaml,
     validate,
 )
+from sim.scenario.schema import MAX_DEPTH, MAX_FILE_BYTES
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 
@@ -415,3 +414,62 @@ def test_validate_reports_the_given_file_name(baseline_raw: dict) -> None:
     data["seed"] = -1
     with pytest.raises(ScenarioError, match=r"^my\.yaml: seed: "):
         validate(data, "my.yaml")
+
+
+# ----------------------------------------------------------------------------- actors
+
+SIX = Path(__file__).resolve().parent / "fixtures" / "six_states.yaml"
+
+
+def test_declared_actors_extend_the_vocabulary() -> None:
+    s = load_scenario(SIX)
+    assert s.vocab.states[-1] == "XAF"
+    assert s.vocab.powers[-1] == "XIN"
+    assert s.vocab.partners == (*s.vocab.powers, "EU", "ROW")
+    assert s.vocab.influencers[-2:] == ("XIN", "OTH")
+    assert s.vocab.name("XAF") == "Xaferia (made up)"
+    colours = [s.vocab.colour(c) for c in (*s.vocab.states, *s.vocab.influencers[:-1])]
+    assert len(set(colours)) == len(colours)  # every actor keeps its own colour
+    summit = next(ev for ev in s.events if ev.type == "summit" and ev.power == "XIN")
+    assert summit.states == list(s.vocab.states)  # the default covers the declared state
+
+
+def test_the_shipped_world_is_unchanged_without_actors(scenario: Scenario) -> None:
+    assert scenario.vocab.states == ("KAZ", "UZB", "KGZ", "TJK", "TKM")
+    assert scenario.vocab.powers == ("CHN", "RUS", "JPN", "USA")
+
+
+def test_declared_actors_survive_the_resolved_yaml_and_pickling(tmp_path: Path) -> None:
+    import pickle  # noqa: PLC0415
+
+    s = load_scenario(SIX)
+    again = write(tmp_path, "again.yaml", s.to_yaml())
+    assert load_scenario(again).vocab == s.vocab
+    assert pickle.loads(pickle.dumps(s)).vocab == s.vocab  # noqa: S301 - our own object
+    assert s.model_copy(deep=True).vocab == s.vocab
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "fragment"),
+    [
+        (["--set", "actors.XAF.role=market"], "actors.XAF.role", "unknown value 'market'"),
+        (["--set", "actors.KAZ={role: state, name: K}"], "actors.KAZ", "taken"),
+        (["--set", "projects.0.power=XIM"], "projects.0.power", "did you mean 'XIN'"),
+        (["--set", "actors.XAF.colour=red"], "actors.XAF.colour", "expected text matching"),
+    ],
+)
+def test_bad_actor_declarations(edit: list[str], path: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(SIX, [edit[1]])
+    assert f": {path}: " in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_an_undeclared_code_is_still_an_unknown_code(baseline_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"states\.XAF: unknown code 'XAF'"):
+        load_scenario(baseline_path, ["states.XAF={gdp: 1}"])
+
+
+def test_a_declared_state_must_be_described(baseline_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"states: missing XAF"):
+        load_scenario(baseline_path, ["actors={XAF: {role: state, name: X}}"])

@@ -1,0 +1,415 @@
+"""Scenario loading: safe YAML, ``extends:`` inheritance, ``--set``, provenance, errors.
+
+Loading a scenario:
+
+1. reads the file with a safe loader that refuses Python object tags and YAML aliases
+   (so alias "bombs" cannot blow up memory) and files over 1 MiB;
+2. follows ``extends:`` (a path relative to the file) and deep-merges parent and child:
+   mappings merge key by key with the child winning, lists are replaced, except the
+   lists ``events``, ``projects`` and ``disruptions``, which accumulate parent first;
+3. applies ``--set key.path=value`` overrides (values parsed as YAML);
+4. validates against the schema (:mod:`sim.scenario.schema`: unknown keys, wrong types,
+   out-of-range values, unknown country codes, events outside the horizon, unknown
+   routes);
+5. checks provenance: every number must be covered by a ``source`` or an
+   ``assumption`` on its own mapping or an enclosing one (a string covers everything
+   below; a mapping names the keys it covers).
+
+Every failure raises :class:`~sim.scenario.schema.ScenarioError`, whose ``str`` is the
+one-line message the CLI prints: ``FILE: key.path: what was expected``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.scenario.schema import (
+    ACCUMULATING_LISTS,
+    EVENT_TYPES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    NO_PROVENANCE_NEEDED,
+    QUARTER_RE,
+    Scenario,
+    ScenarioError,
+)
+from sim.vocab import DEFAULT
+
+# ----------------------------------------------------------------------------- YAML
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses anchors and aliases (no alias bombs) and deep nesting."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in scenarios", event.start_mark
+            )
+        if getattr(self, "_depth", 0) > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def parse_yaml(text: str, file: str | Path) -> Any:
+    """Parse YAML text safely; raise :class:`ScenarioError` with a one-line message."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ScenarioError(file, "", f"malformed YAML: {where}{problem}") from None
+    except ValueError as err:  # e.g. an integer longer than Python's conversion limit
+        raise ScenarioError(file, "", f"malformed YAML: {err}") from None
+
+
+def read_yaml_file(path: Path) -> dict[str, Any]:
+    """Read one scenario file into a mapping (no inheritance)."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ScenarioError(path, "", f"cannot read file ({err.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(path, "", f"file is {size} bytes, expected at most {MAX_FILE_BYTES}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(path, "", f"cannot read file as UTF-8 text ({err})") from None
+    data = parse_yaml(text, path)
+    if not isinstance(data, dict):
+        kind = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError(path, "", f"expected a mapping at the top level, got {kind}")
+    return data
+
+
+def deep_merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``child`` over ``parent``: mappings recursively, child wins.
+
+    Lists are replaced, except ``events``, ``projects`` and ``disruptions`` at the top
+    level, which accumulate (parent's first).
+    """
+    out = copy.deepcopy(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    data = read_yaml_file(path)
+    parent_ref = data.get("extends")
+    if parent_ref is None:
+        return data
+    if not isinstance(parent_ref, str):
+        raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
+    if "\0" in parent_ref or not parent_ref.strip():
+        raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
+    parent = (path.parent / parent_ref).resolve()
+    if not parent.exists() and not parent_ref.endswith((".yaml", ".yml")):
+        parent = (path.parent / f"{parent_ref}.yaml").resolve()
+    if not parent.is_file():
+        raise ScenarioError(path, "extends", f"parent scenario {parent_ref!r} not found")
+    if parent in seen:
+        chain = " -> ".join(p.name for p in (*seen, parent))
+        raise ScenarioError(path, "extends", f"inheritance cycle: {chain}")
+    base = _resolve_extends(parent, (*seen, parent))
+    merged = deep_merge(base, {k: v for k, v in data.items() if k not in ACCUMULATING_LISTS})
+    for key in ACCUMULATING_LISTS:
+        if key in data:
+            if not isinstance(data[key], list):
+                raise ScenarioError(path, key, f"expected a list, got {type(data[key]).__name__}")
+            merged[key] = list(base.get(key) or []) + copy.deepcopy(data[key])
+    merged["extends"] = parent_ref
+    return merged
+
+
+# ----------------------------------------------------------------------------- --set
+
+
+def apply_override(data: dict[str, Any], assignment: str, file: str | Path) -> None:
+    """Apply one ``key.path=value`` override in place (value parsed as YAML).
+
+    Raises:
+        ScenarioError: if the assignment is malformed or the path does not exist.
+    """
+    if "=" not in assignment:
+        raise ScenarioError(file, "--set", f"expected KEY.PATH=VALUE, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError(file, "--set", f"expected KEY.PATH=VALUE, got {assignment!r}")
+    value = parse_yaml(raw, f"{file} (--set {key})")
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        node = _descend(node, part, parts[: depth + 1], file)
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _list_index(node, last, key, file)
+        node[idx] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        where = ".".join(parts[:-1])
+        raise ScenarioError(file, key, f"cannot set a key inside {where}, which is a value")
+
+
+def _descend(node: Any, part: str, so_far: list[str], file: str | Path) -> Any:
+    path = ".".join(so_far)
+    if isinstance(node, dict):
+        if part not in node:
+            hint = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ScenarioError(file, path, f"no such key in the scenario{suggestion}")
+        return node[part]
+    if isinstance(node, list):
+        return node[_list_index(node, part, path, file)]
+    raise ScenarioError(file, path, "cannot descend into a value")
+
+
+def _list_index(node: list[Any], part: str, path: str, file: str | Path) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        msg = f"expected a list index 0..{len(node) - 1}, got {part!r}"
+        raise ScenarioError(file, path, msg)
+    return int(part)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_provenance(data: Any, file: str | Path) -> None:
+    """Every number must be covered by a ``source`` or ``assumption``.
+
+    A string covers every number below the mapping that holds it; a mapping covers the
+    keys it names (recursively: ``{trade_targets: {EU: "..."}}`` covers one number).
+
+    Raises:
+        ScenarioError: naming the first uncovered number's key path.
+    """
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if key in NO_PROVENANCE_NEEDED or key in ("source", "assumption"):
+            continue
+        covered, maps = _child_provenance(data, key, [])
+        _walk_provenance(value, [str(key)], covered=covered, maps=maps, file=file)
+
+
+def _child_provenance(
+    node: dict[str, Any], key: Any, maps: list[dict[str, Any]]
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether ``node[key]`` is covered, and the provenance maps that apply below it."""
+    candidates = list(maps)
+    for field in ("source", "assumption"):
+        prov = node.get(field)
+        if isinstance(prov, str) and prov.strip():
+            return True, []
+        if isinstance(prov, dict):
+            candidates.append(prov)
+    covered = False
+    below: list[dict[str, Any]] = []
+    for prov in candidates:
+        entry = prov.get(str(key), prov.get(key)) if isinstance(prov, dict) else None
+        if isinstance(entry, str) and entry.strip():
+            covered = True
+        elif isinstance(entry, dict):
+            below.append(entry)
+    return covered, below
+
+
+def _walk_provenance(
+    node: Any, path: list[str], *, covered: bool, maps: list[dict[str, Any]], file: str | Path
+) -> None:
+    if isinstance(node, bool):
+        return
+    if isinstance(node, int | float):
+        if not covered:
+            msg = (
+                "this number needs a `source` (dataset and year, or the article) or an `assumption`"
+            )
+            raise ScenarioError(file, ".".join(path), msg)
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("source", "assumption"):
+                continue
+            child_covered, child_maps = _child_provenance(node, key, maps)
+            _walk_provenance(
+                value,
+                [*path, str(key)],
+                covered=covered or child_covered,
+                maps=child_maps,
+                file=file,
+            )
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _walk_provenance(value, [*path, str(i)], covered=covered, maps=maps, file=file)
+
+
+def _format_validation_error(err: ValidationError, file: str | Path) -> ScenarioError:
+    first = err.errors(include_url=False)[0]
+    loc = [str(p) for p in first["loc"]]
+    # Drop discriminator tags that pydantic inserts into union locations.
+    loc = _user_location(loc)
+    kind = first["type"]
+    msg = first["msg"]
+    value = first.get("input")
+    path = ".".join(loc)
+    if kind == "extra_forbidden":
+        parent_fields = _fields_at(loc[:-1])
+        hint = difflib.get_close_matches(loc[-1], parent_fields, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        allowed = f" (allowed: {', '.join(parent_fields)})" if parent_fields else ""
+        return ScenarioError(file, path, f"unknown key{suggestion}{allowed}")
+    if kind == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        options = re.findall(r"'([^']+)'", expected)
+        hint = difflib.get_close_matches(str(value), options, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        codes = set(DEFAULT.names) | {o for o in options if o.isupper()}
+        what = "unknown code" if set(options) & codes else "unknown value"
+        return ScenarioError(
+            file, path, f"{what} {value!r}{suggestion} (expected one of {expected})"
+        )
+    if kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        inner = re.match(r"^([\w.]+): (.*)$", text)
+        if inner:
+            return ScenarioError(
+                file, ".".join(filter(None, [path, inner.group(1)])), inner.group(2)
+            )
+        return ScenarioError(file, path, text)
+    if kind == "missing":
+        return ScenarioError(file, path, "required key is missing")
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    if kind == "string_pattern_mismatch":
+        pattern = first.get("ctx", {}).get("pattern", "")
+        what = (
+            "a quarter like 2025Q1" if pattern == QUARTER_RE.pattern else f"text matching {pattern}"
+        )
+        return ScenarioError(file, path, f"expected {what}, got {value!r}")
+    text = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
+    text = re.sub(r"^Input should be ", "expected ", text)
+    text = re.sub(r"^Input ", "value ", text)
+    return ScenarioError(file, path, f"{text}, got {shown}")
+
+
+#: Event ``type`` tags (pydantic inserts them into discriminated-union error locations).
+_EVENT_TAGS = {get_args(cls.model_fields["type"].annotation)[0] for cls in EVENT_TYPES}
+
+
+def _user_location(loc: list[str]) -> list[str]:
+    """Drop the union-branch tags pydantic inserts into an error location.
+
+    Only where pydantic puts them: an event type right after ``events.<index>``, and
+    type names below a ``source`` or ``assumption`` (the provenance union). A user's own
+    key that happens to look like a tag is kept.
+    """
+    out: list[str] = []
+    for i, part in enumerate(loc):
+        event_tag = (
+            i >= 2 and loc[i - 2] == "events" and loc[i - 1].isdigit() and part in _EVENT_TAGS
+        )
+        type_tag = _is_type_tag(part) and any(p in ("source", "assumption") for p in loc[:i])
+        key_tag = part == "[key]"  # pydantic marks an invalid mapping key this way
+        if not (event_tag or type_tag or key_tag):
+            out.append(part)
+    return out
+
+
+def _is_type_tag(part: str) -> bool:
+    """Pydantic puts union branch names (``str``, ``dict[str,str]``) into locations."""
+    return part in {"str", "int", "float", "bool", "list", "dict"} or "[" in part
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    """Field names allowed at a location of the schema (for "did you mean")."""
+    model: Any = Scenario
+    for part in loc:
+        if model is None:
+            return []
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            # Inside a dict or list: the value model is the annotation's last argument.
+            continue
+        model = _node_type(field.annotation)
+    return list(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def _node_type(annotation: Any) -> Any:
+    origin_args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(origin_args):
+        found = _node_type(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def resolve(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a scenario file, follow ``extends`` and apply overrides; return raw data."""
+    file = Path(path)
+    if not file.exists():
+        raise ScenarioError(file, "", "no such file")
+    data = _resolve_extends(file.resolve(), (file.resolve(),))
+    for assignment in overrides:
+        apply_override(data, assignment, file)
+    return data
+
+
+def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
+    """Check provenance and the schema; return the validated :class:`Scenario`."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _format_validation_error(err, file) from None
+    check_provenance(data, file)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Load, resolve, override and validate a scenario file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings, applied after inheritance.
+
+    Returns:
+        The validated scenario.
+
+    Raises:
+        ScenarioError: with a one-line ``FILE: key.path: expected ...`` message.
+    """
+    return validate(resolve(path, overrides), path)
+
+
+def coerce_scenario(scenario: Scenario | str | Path | dict[str, Any]) -> Scenario:
+    """Accept a loaded scenario, a path or a raw mapping and return a :class:`Scenario`."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return validate(scenario)
+    return load_scenario(scenario)
