@@ -445,7 +445,7 @@ def test_declared_actors_survive_the_resolved_yaml_and_pickling(tmp_path: Path) 
     s = load_scenario(SIX)
     again = write(tmp_path, "again.yaml", s.to_yaml())
     assert load_scenario(again).vocab == s.vocab
-    assert pickle.loads(pickle.dumps(s)).vocab == s.vocab  # noqa: S301 - our own object
+    assert pickle.loads(pickle.dumps(s)).vocab == s.vocab
     assert s.model_copy(deep=True).vocab == s.vocab
 
 
