@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, get_args
 
@@ -35,6 +37,7 @@ from sim.scenario.schema import (
     EVENT_TYPES,
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    NAME_RE,
     NO_PROVENANCE_NEEDED,
     QUARTER_RE,
     Scenario,
@@ -45,8 +48,30 @@ from sim.vocab import DEFAULT
 # ----------------------------------------------------------------------------- YAML
 
 
+#: How :data:`~sim.scenario.schema.NAME_RE` is worded in error messages.
+NAME_TEXT = "a name of letters, digits, _ and - (dots only inside), at most 64 characters"
+#: How many ``extends`` links a scenario may follow.
+MAX_EXTENDS_DEPTH = 32
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses anchors and aliases (no alias bombs) and deep nesting."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Refuse a key that appears twice in one mapping (YAML would keep the last)."""
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {first[key]}, again at line {line})",
+                    key_node.start_mark,
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -79,22 +104,44 @@ def parse_yaml(text: str, file: str | Path) -> Any:
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:
-    """Read one scenario file into a mapping (no inheritance)."""
+    """Read one scenario file into a mapping (no inheritance).
+
+    Only regular files are read (a FIFO or device is refused without blocking), and at
+    most :data:`MAX_FILE_BYTES` + 1 bytes of them, whatever ``stat`` says.
+    """
+    raw = read_regular_file(path, MAX_FILE_BYTES)
     try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise ScenarioError(path, "", f"cannot read file ({err.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(path, "", f"file is {size} bytes, expected at most {MAX_FILE_BYTES}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise ScenarioError(path, "", f"cannot read file as UTF-8 text ({err})") from None
     data = parse_yaml(text, path)
     if not isinstance(data, dict):
         kind = "an empty document" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(path, "", f"expected a mapping at the top level, got {kind}")
     return data
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    Raises:
+        ScenarioError: for a missing, unreadable, non-regular or larger file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise ScenarioError(path, "", f"cannot read file ({err.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ScenarioError(path, "", "expected a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(limit + 1)
+        except OSError as err:
+            raise ScenarioError(path, "", f"cannot read file ({err.strerror})") from None
+    if len(raw) > limit:
+        raise ScenarioError(path, "", f"file is over {limit} bytes, expected at most {limit}")
+    return raw
 
 
 def deep_merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -121,11 +168,20 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
     if "\0" in parent_ref or not parent_ref.strip():
         raise ScenarioError(path, "extends", f"expected a file path, got {parent_ref!r}")
-    parent = (path.parent / parent_ref).resolve()
-    if not parent.exists() and not parent_ref.endswith((".yaml", ".yml")):
-        parent = (path.parent / f"{parent_ref}.yaml").resolve()
-    if not parent.is_file():
-        raise ScenarioError(path, "extends", f"parent scenario {parent_ref!r} not found")
+    if len(seen) > MAX_EXTENDS_DEPTH:
+        msg = f"more than {MAX_EXTENDS_DEPTH} levels of extends (expected a shorter chain)"
+        raise ScenarioError(path, "extends", msg)
+    try:
+        parent = (path.parent / parent_ref).resolve()
+        if not parent.exists() and not parent_ref.endswith((".yaml", ".yml")):
+            parent = (path.parent / f"{parent_ref}.yaml").resolve()
+        found = parent.is_file()
+    except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before 3.13)
+        raise ScenarioError(path, "extends", f"cannot resolve {parent_ref!r} ({err})") from None
+    if not found:
+        looped = (path.parent / parent_ref).is_symlink()
+        what = "is a symbolic link that loops or leads nowhere" if looped else "not found"
+        raise ScenarioError(path, "extends", f"parent scenario {parent_ref!r} {what}")
     if parent in seen:
         chain = " -> ".join(p.name for p in (*seen, parent))
         raise ScenarioError(path, "extends", f"inheritance cycle: {chain}")
@@ -303,10 +359,12 @@ def _format_validation_error(err: ValidationError, file: str | Path) -> Scenario
         shown = shown[:57] + "..."
     if kind == "string_pattern_mismatch":
         pattern = first.get("ctx", {}).get("pattern", "")
-        what = (
-            "a quarter like 2025Q1" if pattern == QUARTER_RE.pattern else f"text matching {pattern}"
+        what = {QUARTER_RE.pattern: "a quarter like 2025Q1", NAME_RE: NAME_TEXT}.get(
+            pattern, f"text matching {pattern}"
         )
-        return ScenarioError(file, path, f"expected {what}, got {value!r}")
+        return ScenarioError(file, path, f"expected {what}, got {shown}")
+    if kind == "string_too_long" and path == "name":
+        return ScenarioError(file, path, f"expected {NAME_TEXT}, got {shown}")
     text = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
     text = re.sub(r"^Input should be ", "expected ", text)
     text = re.sub(r"^Input ", "value ", text)
@@ -372,9 +430,14 @@ def _node_type(annotation: Any) -> Any:
 def resolve(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a scenario file, follow ``extends`` and apply overrides; return raw data."""
     file = Path(path)
-    if not file.exists():
-        raise ScenarioError(file, "", "no such file")
-    data = _resolve_extends(file.resolve(), (file.resolve(),))
+    try:
+        if not file.exists():
+            what = "a symbolic link that loops or leads nowhere" if file.is_symlink() else ""
+            raise ScenarioError(file, "", what or "no such file")
+        real = file.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before 3.13)
+        raise ScenarioError(file, "", f"cannot resolve the file name ({err})") from None
+    data = _resolve_extends(real, (real,))
     for assignment in overrides:
         apply_override(data, assignment, file)
     return data

@@ -86,11 +86,19 @@ Sector = Literal[SECTORS]
 Channel = Literal[CHANNELS]
 Bloc = Literal[BLOCS]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+#: The largest magnitude any number in a scenario may have: every quantity the schema
+#: takes (USD bn, Mt, tU, utility weights) is far below it, and it keeps products of a
+#: few numbers finite in float64.
+MAX_MAGNITUDE = 1e7
+NonNeg = Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
+Positive = Annotated[float, Field(gt=0.0, le=MAX_MAGNITUDE)]
+Signed = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 type ProvenanceMap = dict[str, str | ProvenanceMap]
 Provenance = str | ProvenanceMap | None
 
+#: A scenario name is one safe path component: letters, digits, ``_`` and ``-``, dots
+#: only inside (never ``.`` or ``..``), at most 64 characters.
+NAME_RE = r"^[A-Za-z0-9_-](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?$"
 QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 
@@ -122,17 +130,30 @@ def _display_path(file: str | Path) -> str:
     return text
 
 
+#: Years a scenario's quarters may lie in (horizons, event dates, project starts).
+YEARS = (1990, 2100)
+
+
 def parse_quarter(text: str) -> int:
     """Turn ``"2025Q1"`` into an absolute quarter number (year * 4 + quarter - 1).
 
     Raises:
-        ValueError: if the text is not of the form ``YYYYQn``.
+        ValueError: if the text is not of the form ``YYYYQn`` or the year is outside
+            :data:`YEARS`.
     """
     m = QUARTER_RE.match(text)
     if not m:
         msg = f"expected a quarter like 2025Q1, got {text!r}"
         raise ValueError(msg)
+    if not YEARS[0] <= int(m.group(1)) <= YEARS[1]:
+        msg = f"expected a quarter from {YEARS[0]}Q1 to {YEARS[1]}Q4, got {text!r}"
+        raise ValueError(msg)
     return int(m.group(1)) * 4 + int(m.group(2)) - 1
+
+
+def _quarter_in_range(text: str) -> str:
+    parse_quarter(text)
+    return text
 
 
 def format_quarter(q: int) -> str:
@@ -140,13 +161,13 @@ def format_quarter(q: int) -> str:
     return f"{q // 4}Q{q % 4 + 1}"
 
 
-Quarter = Annotated[str, Field(pattern=QUARTER_RE.pattern)]
+Quarter = Annotated[str, Field(pattern=QUARTER_RE.pattern), AfterValidator(_quarter_in_range)]
 
 
 class Node(BaseModel):
     """Base for every schema node: unknown keys are errors, types are strict."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=False, allow_inf_nan=False)
 
 
 class Sourced(Node):
@@ -225,9 +246,9 @@ class PowerParams(Sourced):
     capability: Annotated[float, Field(gt=0.0, le=1.0)]
     budget: NonNeg
     priorities: dict[Literal[PRIORITIES], NonNeg]
-    sector_bias: dict[Sector, float] = {}
+    sector_bias: dict[Sector, Signed] = {}
     import_need: dict[Commodity, NonNeg] = {}
-    demand: dict[Commodity, float] = {}
+    demand: dict[Commodity, Signed] = {}
     learning_rate: Share = 0.2
     diplomacy_rate: NonNeg = 1.0
     completion_probability: Share = 0.8
@@ -246,7 +267,7 @@ class MarketParams(Sourced):
     """A non-agent market (EU, rest of world)."""
 
     gdp: Positive
-    demand: dict[Commodity, float] = {}
+    demand: dict[Commodity, Signed] = {}
 
 
 class Route(Sourced):
@@ -285,7 +306,7 @@ class Behaviour(Sourced):
 class Effects(Sourced):
     """What a project changes when (and only if) it completes."""
 
-    capacity: dict[Commodity, float] = {}
+    capacity: dict[Commodity, Signed] = {}
     route_capacity: dict[str, dict[Commodity, NonNeg]] = {}
     route_cost: dict[str, Annotated[float, Field(ge=-0.5, le=0.5)]] = {}
     productivity: dict[Commodity, Annotated[float, Field(ge=-0.9, le=5.0)]] = {}
@@ -452,7 +473,7 @@ def _declared_vocabulary(data: Any) -> Vocabulary:
 class Scenario(Sourced):
     """A complete, resolved scenario."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(pattern=NAME_RE, max_length=64)]
     description: str
     extends: str | None = None
     actors: dict[ActorCode, Actor] = {}
