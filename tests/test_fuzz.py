@@ -7,6 +7,7 @@ one-line ``error: ...`` on stderr. Nothing else may escape: no traceback, ever.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -376,3 +377,71 @@ def test_cli_subprocess_exit_2_one_line(tmp_path: Path, text: str) -> None:
     assert proc.stderr.startswith("error: ")
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- numbers, dates
+
+#: Every numeric leaf of the baseline, as a ``--set`` key path.
+def _numeric_paths(node: object, path: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(node, bool):
+        return []
+    if isinstance(node, int | float):
+        return [".".join(path)]
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _numeric_paths(v, (*path, str(k)))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _numeric_paths(v, (*path, str(i)))]
+    return []
+
+
+NUMERIC_PATHS = sorted(
+    p for p in _numeric_paths(yaml.safe_load(BASELINE_TEXT)) if not p.startswith("seed")
+)
+
+
+def _all_floats(node: object) -> list[float]:
+    if isinstance(node, float):
+        return [node]
+    if isinstance(node, dict):
+        return [x for v in node.values() for x in _all_floats(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in _all_floats(v)]
+    return []
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(NUMERIC_PATHS),
+    value=st.one_of(
+        st.sampled_from([".nan", ".inf", "-.inf", "1.0e+309", "-1.0e+309", "-0.0", "1.0e-320"]),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    ),
+)
+def test_numbers_are_finite_and_in_range_or_refused(path: str, value: str) -> None:
+    value = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}.get(value, value)
+    text = check_loads_or_one_line_error(BASELINE, [f"{path}={value}"])
+    if text == "ok":
+        loaded = load_scenario(BASELINE, [f"{path}={value}"])
+        floats = _all_floats(loaded.model_dump())
+        assert all(math.isfinite(x) and abs(x) <= 1e7 for x in floats)
+    else:
+        assert f": {path}" in text, text
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(["horizon.start", "horizon.end", "events.0.date", "projects.0.start"]),
+    year=st.integers(min_value=0, max_value=9999),
+    quarter=st.integers(min_value=0, max_value=6),
+)
+def test_dates_are_in_the_supported_range_or_refused(key: str, year: int, quarter: int) -> None:
+    value = f"{year:04d}Q{quarter}"
+    scenario = REPO_ROOT / "scenarios" / "japan_summit.yaml"
+    text = check_loads_or_one_line_error(scenario, [f"{key}={value}"])
+    if not (1990 <= year <= 2100 and 1 <= quarter <= 4):
+        assert text != "ok"
+        assert f": {key}: " in text, text
+    if text == "ok":
+        loaded = load_scenario(scenario, [f"{key}={value}"])
+        assert 1990 * 4 <= loaded.start_quarter <= loaded.start_quarter + loaded.steps <= 2101 * 4
