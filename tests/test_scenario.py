@@ -473,3 +473,60 @@ def test_an_undeclared_code_is_still_an_unknown_code(baseline_path: Path) -> Non
 def test_a_declared_state_must_be_described(baseline_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"states: missing XAF"):
         load_scenario(baseline_path, ["actors={XAF: {role: state, name: X}}"])
+
+
+# ----------------------------------------------------------------------------- override provenance
+
+
+def _covering(data: dict, path: list[str]) -> list[str]:
+    """Every provenance string that covers the value at ``path`` (walking down dicts)."""
+    found: list[str] = []
+    node = data
+    for depth, part in enumerate(path):
+        for field in ("source", "assumption"):
+            prov = node.get(field) if isinstance(node, dict) else None
+            for key in path[depth:]:
+                if isinstance(prov, dict):
+                    prov = prov.get(key)
+                if isinstance(prov, str):
+                    found.append(prov)
+                    break
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return found
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "powers.JPN.budget=5",
+        "states.KAZ.capacity.oil=100",
+        "behaviour.price_sensitivity=4",
+        "routes.CPC.capacity.oil=40",
+        "prices.oil.initial=80",
+    ],
+)
+def test_an_override_replaces_the_provenance(baseline_path: Path, assignment: str) -> None:
+    key = assignment.split("=", 1)[0]
+    scenario = load_scenario(baseline_path, [assignment])
+    data = scenario.to_dict()
+    assert _covering(data, key.split(".")) == [f"override: --set {assignment}"]
+    reloaded = validate(yaml.safe_load(scenario.to_yaml()))
+    assert reloaded.digest() == scenario.digest()
+
+
+def test_other_values_keep_their_provenance(baseline_path: Path) -> None:
+    before = load_scenario(baseline_path).to_dict()
+    after = load_scenario(baseline_path, ["states.KAZ.capacity.oil=100"]).to_dict()
+    for other in ("gas", "uranium"):
+        path = ["states", "KAZ", "capacity", other]
+        assert _covering(after, path) == _covering(before, path)
+
+
+def test_an_override_inside_a_list_element(scenario_dir: Path) -> None:
+    s = load_scenario(scenario_dir / "japan_summit.yaml", ["events.0.weight=3"])
+    assert _covering(s.to_dict(), ["events", "0", "weight"])[-1].startswith("override: --set")
+
+
+def test_overrides_of_run_settings_carry_no_note(baseline_path: Path) -> None:
+    s = load_scenario(baseline_path, ["seed=7", "name=other"])
+    assert "override" not in s.to_yaml()

@@ -27,7 +27,8 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, get_args
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -42,6 +43,7 @@ from sim.scenario.schema import (
     QUARTER_RE,
     Scenario,
     ScenarioError,
+    Sourced,
 )
 from sim.vocab import DEFAULT
 
@@ -199,8 +201,20 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- --set
 
 
-def apply_override(data: dict[str, Any], assignment: str, file: str | Path) -> None:
+def apply_override(
+    data: dict[str, Any], assignment: str, file: str | Path, origin: str = "--set"
+) -> None:
     """Apply one ``key.path=value`` override in place (value parsed as YAML).
+
+    The value's provenance is replaced by where it came from: whatever ``source`` or
+    ``assumption`` covered the old value no longer names it, and the nearest mapping's
+    ``assumption`` says ``override: <origin> key.path=value``.
+
+    Args:
+        data: the resolved scenario data (changed in place).
+        assignment: ``key.path=value``.
+        file: the scenario file (for error messages).
+        origin: what set the value: ``--set``, an experiment file, the dashboard.
 
     Raises:
         ScenarioError: if the assignment is malformed or the path does not exist.
@@ -225,6 +239,119 @@ def apply_override(data: dict[str, Any], assignment: str, file: str | Path) -> N
     else:
         where = ".".join(parts[:-1])
         raise ScenarioError(file, key, f"cannot set a key inside {where}, which is a value")
+    if _has_number(value) and parts[0] not in NO_PROVENANCE_NEEDED:
+        _mark_override(data, parts, f"override: {origin} {key}={raw.strip()}")
+
+
+def _has_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_number(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_number(v) for v in value)
+    return False
+
+
+def _mark_override(data: dict[str, Any], parts: list[str], note: str) -> None:
+    """Make ``note`` the only provenance of the value at ``parts``.
+
+    Provenance cannot name list elements, so only the mappings below the last list on the
+    path are rewritten: a string that covered the value becomes a mapping naming every
+    other key, and a mapping loses its entry for the value. The note goes into the
+    ``assumption`` of the nearest mapping that can carry provenance, as a mapping that
+    names the path down to the value (``{capacity: {oil: note}}``).
+    """
+    chain: list[tuple[int, dict[str, Any]]] = []
+    node: Any = data
+    for depth, part in enumerate(parts):
+        if isinstance(node, list):
+            chain, node = [], node[int(part)]
+        else:
+            chain.append((depth, node))
+            node = node.get(part)
+    sourced = _sourced_along(parts)
+    holders = [(d, m) for d, m in chain if sourced[d]]
+    if not holders:
+        return
+    for depth, mapping in chain:
+        for field in ("source", "assumption"):
+            if field in mapping:
+                left = _uncover(mapping[field], mapping, parts[depth:])
+                if left:
+                    mapping[field] = left
+                else:
+                    del mapping[field]
+    depth, holder = holders[-1]
+    entry: Any = note
+    for part in reversed(parts[depth + 1 :]):
+        entry = {part: entry}
+    notes = holder.get("assumption")
+    notes = notes if isinstance(notes, dict) else {}
+    holder["assumption"] = _merge_notes(notes, parts[depth], entry)
+
+
+def _merge_notes(notes: dict[str, Any], key: str, entry: Any) -> dict[str, Any]:
+    if isinstance(entry, dict) and isinstance(notes.get(key), dict):
+        inner = dict(notes[key])
+        for k, v in entry.items():
+            inner = _merge_notes(inner, k, v)
+        return notes | {key: inner}
+    return notes | {key: entry}
+
+
+def _sourced_along(parts: list[str]) -> list[bool]:
+    """Whether the node reached after ``parts[:d]`` can carry ``source``/``assumption``."""
+    out: list[bool] = []
+    node: Any = Scenario
+    for part in [*parts, None]:
+        out.append(_is_sourced(node))
+        if part is None:
+            break
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            node = _strip(field.annotation) if field else None
+        else:  # dict[K, V] or list[V]: the value type
+            args = getattr(node, "__args__", ())
+            node = _strip(args[-1]) if args else None
+    return out
+
+
+def _strip(annotation: Any) -> Any:
+    """The annotation without ``Annotated`` metadata and ``| None``."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _strip(args[0])
+    return annotation
+
+
+def _is_sourced(node: Any) -> bool:
+    if isinstance(node, type):
+        return issubclass(node, Sourced)
+    if get_origin(node) in (Union, UnionType):
+        return all(_is_sourced(_strip(a)) for a in get_args(node))
+    return False
+
+
+def _uncover(prov: Any, node: dict[str, Any], path: list[str]) -> Any:
+    """Provenance ``prov`` of mapping ``node`` less whatever covers ``node[path...]``."""
+    if isinstance(prov, str):
+        prov = {k: prov for k in node if k not in ("source", "assumption")}
+    if not isinstance(prov, dict) or path[0] not in prov:
+        return prov
+    key, rest = path[0], path[1:]
+    child = node.get(key)
+    if rest and isinstance(child, dict):
+        prov[key] = _uncover(prov[key], child, rest) or None
+        if prov[key] is None:
+            del prov[key]
+    else:
+        del prov[key]
+    return prov
 
 
 def _descend(node: Any, part: str, so_far: list[str], file: str | Path) -> Any:
