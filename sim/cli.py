@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``casim run``: one replication, plots and data in a new run folder."""
     if wants_ensemble(args):
         return cmd_run_ensemble(args)
-    from sim.runner import run_scenario  # noqa: PLC0415 - heavy imports only when running
+    from sim._legacy_folders import run_scenario  # noqa: PLC0415 - heavy imports only when running
 
     folder = run_scenario(
         args.scenario,
@@ -207,7 +207,7 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 def cmd_run_ensemble(args: argparse.Namespace) -> int:
     """``casim run --replications N``: an ensemble run folder with ``summary.parquet``."""
     scenario = load_scenario(args.scenario, args.overrides)  # bad input fails fast
-    from sim.ensemble import run_ensemble_folder  # noqa: PLC0415 - heavy imports
+    from sim._legacy_folders import run_ensemble_folder  # noqa: PLC0415 - heavy imports
 
     folder = run_ensemble_folder(
         args.scenario,

@@ -1,23 +1,11 @@
-"""What the model reports: per-step snapshots, the tidy table, Mesa model reporters.
+"""Per-step snapshots and Mesa model reporters.
 
-The tidy table (``timeseries.parquet``) has one row per
-``(replication, step, country, partner, metric)`` with columns
-``replication, step, date, country, partner, metric, value``:
-
-=====================  =========  ==========  ===========================================
-metric                 country    partner     value
-=====================  =========  ==========  ===========================================
-influence_share        state      CHN..OTH    share of influence over the state, sums to 1
-influence_<channel>    state      CHN..OTH    that channel's part of the share
-trade_share            state      CHN..ROW    share of goods trade (exports + imports)
-exports_<commodity>    state      CHN..ROW    exports, physical units per year
-production_<commodity> state      ""          output actually produced, units per year
-gdp                    state      ""          GDP, USD bn per year
-export_revenue         state      ""          export netback revenue, USD bn per year
-budget                 power      ""          programme budget left after named projects, USD bn/yr
-investment_stock       state      CHN..USA    completed investment stock, USD bn
-price_<commodity>      ""         ""          price in the commodity's price unit
-=====================  =========  ==========  ===========================================
+NOTE: moved to core; lead removes at merge. ``snapshot`` and ``model_reporters`` (with
+the ``mean_*`` reporters they use) are unchanged here; the core helper moves them to
+``sim/core/observe.py``. The tidy layout that lived here (``LAYOUT``, ``COLUMNS``,
+``quarter_start``, ``to_tidy``) is now :mod:`sim.output`; the ``to_tidy`` below is a
+TEMPORARY shim for ``GeoModel.timeseries`` until the core helper's model calls
+:func:`sim.output.to_tidy` with its own vocabulary.
 """
 
 from __future__ import annotations
@@ -26,30 +14,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from sim.countries import CHANNELS, COMMODITIES, INFLUENCERS, PARTNERS, POWERS, STATES
+from sim.countries import CHANNELS, COMMODITIES, INFLUENCERS, PARTNERS, STATES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pandas as pd
+
     from sim.model import GeoModel
-
-COLUMNS = ("replication", "step", "date", "country", "partner", "metric", "value")
-
-#: metric -> (country labels, partner labels); None means the axis is absent ("").
-LAYOUT: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
-    "influence_share": (STATES, INFLUENCERS),
-    **{f"influence_{ch}": (STATES, INFLUENCERS) for ch in CHANNELS},
-    "trade_share": (STATES, PARTNERS),
-    **{f"exports_{c}": (STATES, PARTNERS) for c in COMMODITIES},
-    **{f"production_{c}": (STATES, None) for c in COMMODITIES},
-    "gdp": (STATES, None),
-    "export_revenue": (STATES, None),
-    "budget": (POWERS, None),
-    "investment_stock": (STATES, POWERS),
-    **{f"price_{c}": (None, None) for c in COMMODITIES},
-}
 
 
 def snapshot(model: GeoModel) -> dict[str, np.ndarray]:
@@ -69,61 +42,17 @@ def snapshot(model: GeoModel) -> dict[str, np.ndarray]:
     return out
 
 
-def quarter_start(quarter: int) -> pd.Timestamp:
-    """First day of an absolute quarter number (see :func:`sim.scenario.parse_quarter`)."""
-    return pd.Timestamp(year=quarter // 4, month=3 * (quarter % 4) + 1, day=1)
-
-
 def to_tidy(
     history: list[dict[str, np.ndarray]],
     replication_ids: np.ndarray,
     start_quarter: int,
     metrics: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """Stack per-step snapshots into the tidy long table.
+    """TEMPORARY shim: :func:`sim.output.to_tidy` on the default vocabulary."""
+    from sim import output  # noqa: PLC0415 - temporary; lead removes at merge
+    from sim.vocab import DEFAULT  # noqa: PLC0415
 
-    Args:
-        history: one :func:`snapshot` per step.
-        replication_ids: the replication id of each row of the arrays.
-        start_quarter: absolute quarter of step 0.
-        metrics: restrict to these metric names (default: all).
-
-    Returns:
-        DataFrame with :data:`COLUMNS`, sorted by replication, step, metric, country,
-        partner.
-    """
-    if not history:
-        return pd.DataFrame({c: [] for c in COLUMNS})
-    names = metrics or tuple(k for k in LAYOUT if k in history[0])
-    T = len(history)
-    R = len(replication_ids)
-    dates = np.array([quarter_start(start_quarter + t) for t in range(T)], dtype="datetime64[ns]")
-    parts = []
-    for name in names:
-        countries, partners = LAYOUT[name]
-        arr = np.stack([h[name] for h in history], axis=1)  # (R, T, ...)
-        nc = len(countries) if countries else 1
-        npart = len(partners) if partners else 1
-        arr = arr.reshape(R, T, nc, npart)
-        n = arr.size
-        parts.append(
-            pd.DataFrame(
-                {
-                    "replication": np.repeat(replication_ids, T * nc * npart),
-                    "step": np.tile(np.repeat(np.arange(T), nc * npart), R),
-                    "date": np.tile(np.repeat(dates, nc * npart), R),
-                    "country": np.tile(np.repeat(np.array(countries or ("",)), npart), R * T),
-                    "partner": np.tile(np.array(partners or ("",)), R * T * nc),
-                    "metric": np.full(n, name),
-                    "value": arr.reshape(-1),
-                }
-            )
-        )
-    df = pd.concat(parts, ignore_index=True)
-    df = df.sort_values(
-        ["replication", "step", "metric", "country", "partner"], kind="stable", ignore_index=True
-    )
-    return df[list(COLUMNS)]
+    return output.to_tidy(history, replication_ids, start_quarter, DEFAULT, metrics)
 
 
 # ---------------------------------------------------------------- Mesa model reporters

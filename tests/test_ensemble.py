@@ -1,4 +1,7 @@
-"""Ensembles (sim.ensemble): batch invariance, summary, streaming, CLI, interruption."""
+"""Ensembles (sim.engine.ensemble): batch invariance, summary, streaming, CLI, interruption.
+
+The CLI tests at the end go through the run-folder writers (report/cli layer).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim import cli
-from sim import ensemble as ens
+from sim import cli, output
+from sim.engine import ensemble as ens
+from sim.engine import store
 from sim.model import GeoModel
 from sim.scenario import Scenario
 
@@ -75,7 +79,7 @@ def test_batch_invariance(
 
 def test_batch_invariance_on_a_process_pool(short: Scenario, alone: dict[int, np.ndarray]) -> None:
     ctx = multiprocessing.get_context("forkserver")  # no fork of this threaded process
-    ctx.set_forkserver_preload(["sim.ensemble", "sim.model"])  # import once, not per worker
+    ctx.set_forkserver_preload(["sim.engine.ensemble", "sim.model"])  # import once, not per worker
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         res = ens.run_ensemble(short, replications=40, seed=SEED, chunk_size=9, executor=pool)
     for k in PROBE:
@@ -119,7 +123,7 @@ def direct_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_summary_matches_pandas(ensemble25: ens.EnsembleResult) -> None:
     summary = ensemble25.summary
-    assert tuple(summary.columns) == ens.SUMMARY_COLUMNS
+    assert tuple(summary.columns) == store.SUMMARY_COLUMNS
     direct = direct_summary(ensemble25.timeseries)
     keys = ["step", "date", "country", "partner", "metric"]
     merged = summary.merge(direct, on=keys, suffixes=("", "_pd"), validate="one_to_one")
@@ -139,9 +143,9 @@ def test_streamed_parquet_and_spilled_summary(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ens, "MEMORY_STORE_BYTES", 1)  # force the on-disk value store
-    monkeypatch.setattr(ens, "SUMMARY_BLOCK_BYTES", 8 * 25 * 1000)
-    monkeypatch.setattr(ens, "ROW_GROUP_REPLICATIONS", 4)
+    monkeypatch.setattr(store, "MEMORY_STORE_BYTES", 1)  # force the on-disk value store
+    monkeypatch.setattr(store, "SUMMARY_BLOCK_BYTES", 8 * 25 * 1000)
+    monkeypatch.setattr(store, "ROW_GROUP_REPLICATIONS", 4)
     path = tmp_path / "ts.parquet"
     res = ens.run_ensemble(short, replications=25, seed=3, chunk_size=6, out_path=path)
     assert res.values is None
@@ -192,7 +196,7 @@ def test_parse_replication_ids() -> None:
 def test_interrupted_chunks_leave_no_spill_file(
     short: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ens, "MEMORY_STORE_BYTES", 1)
+    monkeypatch.setattr(store, "MEMORY_STORE_BYTES", 1)
 
     class InterruptAfterOne:
         def map(self, fn, items):
@@ -229,7 +233,8 @@ def test_cli_replication_ids(
     ]
     df = pd.read_parquet(out / "timeseries.parquet")
     assert sorted(df["replication"].unique()) == [7, 37]
-    layout = ens.row_layout(ens.check_metrics(None), short.steps, short.start_quarter)
+    names = output.check_metrics(None, short.vocab)
+    layout = output.row_layout(names, short.steps, short.start_quarter, short.vocab)
     for k in (7, 37):
         assert np.array_equal(df.loc[df["replication"] == k, "value"].to_numpy(), alone[k])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

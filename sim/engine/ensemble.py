@@ -1,0 +1,416 @@
+"""Ensembles: many replications of one scenario, fast, batch-invariant, summarised.
+
+:func:`run_ensemble` splits the replication ids into chunks and advances each chunk in
+one :class:`~sim.model.GeoModel` (the model's arrays carry a leading replication axis,
+so a chunk of 500 replications costs a fraction of 500 single runs). Chunks run on an
+:class:`~sim.engine.executors.Executor`: in this process
+(:class:`~sim.engine.executors.SequentialExecutor`, the default), on a
+:func:`~sim.engine.executors.process_pool`, or on anything with ``submit`` (or, failing
+that, ``map``).
+
+Batch invariance: replication ``k``'s random numbers come from
+``SeedSequence(seed, spawn_key=(k, stream))`` alone and nothing in a step mixes replications,
+so replication ``k``'s rows are bitwise identical whether it runs alone, among 10 or
+10,000 others, in any chunking, on any executor (``tests/test_ensemble.py`` checks it).
+
+Output: the tidy table of :mod:`sim.output` (rows sorted by replication, step, metric,
+country, partner exactly as :func:`sim.output.to_tidy` sorts them) and its summary
+(:func:`sim.engine.store.summarise`). With ``out_path`` the tidy rows are streamed to
+Parquet chunk by chunk and the values may spill to disk (:mod:`sim.engine.store`).
+
+This module knows no command-line flags: bad arguments raise ``ValueError``, and
+:func:`check_request` raises :class:`~sim.scenario.ScenarioError` keyed by parameter
+name (``replications``, ``replication_ids``, ``metrics``, ``workers``, ``chunk_size``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim import metrics as observe  # TODO(lead): sim.core.observe.snapshot after the merge
+from sim.engine.executors import (
+    SequentialExecutor,
+    executor_workers,
+    runs_in_process,
+    sigint_deferred,
+)
+from sim.engine.store import TidyWriter, ValueStore, summarise
+from sim.output import RowLayout, check_metrics, join_steps, row_layout, step_values, tidy_frame
+from sim.scenario import Scenario, ScenarioError, coerce_scenario
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from sim.vocab import Vocabulary
+
+#: Replications advanced together in one model unless ``chunk_size`` says otherwise.
+DEFAULT_CHUNK_SIZE = 500
+#: Smallest default chunk when spreading over workers (smaller chunks lose the
+#: vectorisation: one replication alone costs several times its share of a chunk).
+MIN_CHUNK_SIZE = 32
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of replications for a worker (picklable).
+
+    Attributes:
+        scenario: the resolved scenario.
+        seed: the ensemble seed.
+        ids: replication ids of the chunk.
+        metrics: metric names to report (validated, sorted).
+    """
+
+    scenario: Scenario
+    seed: int
+    ids: tuple[int, ...]
+    metrics: tuple[str, ...]
+
+
+def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None) -> np.ndarray:
+    """Advance one chunk of replications in one model and return their values.
+
+    Args:
+        task: what to run.
+        on_step: called with the chunk size after each quarter (progress; in-process only).
+
+    Returns:
+        ``(len(task.ids), rows)`` float64 array, row order of :func:`sim.output.row_layout`.
+    """
+    from sim.model import GeoModel  # noqa: PLC0415 - workers import the model lazily
+
+    model = GeoModel(
+        scenario=task.scenario, replication_ids=list(task.ids), collect=False, rng=task.seed
+    )
+    layout = row_layout(task.metrics, model.T, model.start_quarter, task.scenario.vocab)
+    by_step = np.empty((model.T, model.R, layout.per_step))
+    for t in range(model.T):
+        model.step()
+        step_values(observe.snapshot(model), layout, out=by_step[t])
+        if on_step is not None:
+            on_step(model.R)
+    return join_steps(by_step)
+
+
+def _chunk_results(
+    tasks: list[ChunkTask], executor: Any, on_step: Callable[[int], None] | None
+) -> Iterator[np.ndarray]:
+    """Chunk values in task order, by bounded ``submit`` (or by ``map`` without it).
+
+    At most two chunks per worker are in flight (one on an in-process executor, which
+    then gets ``on_step``), so finished chunks do not pile up in memory while earlier
+    ones are being written.
+    """
+    if not hasattr(executor, "submit"):
+        yield from executor.map(simulate_chunk, tasks)
+        return
+    in_process = runs_in_process(executor)
+    window = 1 if in_process else 2 * executor_workers(executor)
+    extra = (on_step,) if in_process and on_step is not None else ()
+    pending: collections.deque[Any] = collections.deque()
+    try:
+        for task in tasks:
+            # Ctrl-C is deferred while a pool may be starting a worker, never while an
+            # in-process executor runs the chunk itself.
+            with contextlib.nullcontext() if in_process else sigint_deferred():
+                pending.append(executor.submit(simulate_chunk, task, *extra))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+# ----------------------------------------------------------------------------- API
+
+
+@dataclass
+class EnsembleResult:
+    """What :func:`run_ensemble` returns.
+
+    Attributes:
+        scenario: the resolved scenario.
+        seed: the seed every replication's stream derives from.
+        replication_ids: the replication ids, sorted.
+        layout: the per-replication row layout.
+        summary: mean, median, q05, q95 per (step, date, country, partner, metric).
+        values: ``(replications, rows)`` values in layout order, or None when they were
+            spilled to disk (read :attr:`path` instead).
+        path: the Parquet file the tidy rows were streamed to, if any.
+        timings_s: wall-clock seconds spent simulating (including writing) and summarising.
+    """
+
+    scenario: Scenario
+    seed: int
+    replication_ids: np.ndarray
+    layout: RowLayout
+    summary: pd.DataFrame
+    values: np.ndarray | None = None
+    path: Path | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """The tidy table (columns of ``timeseries.parquet``), built on first access."""
+        if self.values is not None:
+            return tidy_frame(self.values, self.replication_ids, self.layout)
+        if self.path is not None:
+            return pd.read_parquet(self.path)
+        msg = "no values kept in memory and no Parquet file"
+        raise RuntimeError(msg)
+
+    def metric_array(self, metric: str) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+        """One metric's values as ``(replications, steps, countries, partners)``.
+
+        Returns:
+            ``(array, countries, partners)``, the labels sorted as in the tidy table
+            (``("",)`` where the metric has no such axis).
+        """
+        if self.values is None:
+            msg = "metric_array needs the values in memory"
+            raise RuntimeError(msg)
+        cols = self.layout.columns_of(metric)
+        if cols.size == 0:
+            msg = f"metric {metric!r} was not recorded"
+            raise KeyError(msg)
+        countries = tuple(dict.fromkeys(self.layout.country[cols]))
+        partners = tuple(dict.fromkeys(self.layout.partner[cols]))
+        arr = self.values[:, cols].reshape(
+            len(self.replication_ids), self.layout.steps, len(countries), len(partners)
+        )
+        return arr, countries, partners
+
+
+def replication_id_array(
+    replications: int | None, replication_ids: Sequence[int] | np.ndarray | None
+) -> np.ndarray:
+    """The sorted replication ids to run.
+
+    Raises:
+        ValueError: if the ids are empty, negative, repeated, or ``replications < 1``.
+    """
+    if replication_ids is None:
+        n = 1 if replications is None else int(replications)
+        if n < 1:
+            msg = f"expected at least one replication, got {n}"
+            raise ValueError(msg)
+        return np.arange(n, dtype=np.int64)
+    ids = np.asarray(list(replication_ids))
+    if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+        msg = "expected a non-empty list of integer replication ids"
+        raise ValueError(msg)
+    if (ids < 0).any():
+        msg = "replication ids must be non-negative"
+        raise ValueError(msg)
+    if np.unique(ids).size != ids.size:
+        msg = "replication ids must be distinct"
+        raise ValueError(msg)
+    return np.sort(ids).astype(np.int64)
+
+
+def id_summary(ids: np.ndarray) -> list[int] | dict[str, int]:
+    """Ids for a manifest: a list, or ``{"first", "last", "count"}`` for a full range."""
+    if len(ids) > 100 and ids[-1] - ids[0] + 1 == len(ids):
+        return {"first": int(ids[0]), "last": int(ids[-1]), "count": len(ids)}
+    return [int(k) for k in ids]
+
+
+def default_chunk_size(n: int, workers: int = 1) -> int:
+    """Replications per model for ``n`` replications on ``workers`` processes.
+
+    At most :data:`DEFAULT_CHUNK_SIZE`; with several workers, small enough that each
+    gets about four chunks (load balance and progress), but not below
+    :data:`MIN_CHUNK_SIZE`.
+    """
+    if workers <= 1:
+        return min(n, DEFAULT_CHUNK_SIZE)
+    per_worker = max(MIN_CHUNK_SIZE, math.ceil(n / (4 * workers)))
+    return max(1, min(n, DEFAULT_CHUNK_SIZE, per_worker))
+
+
+def check_request(
+    source: str | Path,
+    vocab: Vocabulary,
+    *,
+    replications: int | None = None,
+    replication_ids: Sequence[int] | np.ndarray | None = None,
+    metrics: Iterable[str] | None = None,
+    workers: int = 1,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Check an ensemble request before anything runs or is written.
+
+    Args:
+        source: the scenario file named in error messages.
+        vocab: the scenario's vocabulary (metric labels).
+        replications: as for :func:`run_ensemble`.
+        replication_ids: as for :func:`run_ensemble`.
+        metrics: as for :func:`run_ensemble`.
+        workers: processes the caller will use.
+        chunk_size: as for :func:`run_ensemble`.
+
+    Returns:
+        ``(replication ids, metric names)`` as :func:`run_ensemble` uses them.
+
+    Raises:
+        ScenarioError: keyed by the parameter's name (the CLI maps it to its flag).
+    """
+    try:
+        ids = replication_id_array(replications, replication_ids)
+    except ValueError as err:
+        key = "replication_ids" if replication_ids is not None else "replications"
+        raise ScenarioError(source, key, str(err)) from None
+    try:
+        names = check_metrics(metrics, vocab)
+    except ValueError as err:
+        raise ScenarioError(source, "metrics", str(err)) from None
+    if workers < 1:
+        raise ScenarioError(source, "workers", f"expected a positive integer, got {workers}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ScenarioError(source, "chunk_size", f"expected a positive integer, got {chunk_size}")
+    return ids, names
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(
+        total=total,
+        unit="rep",
+        delay=1.0,
+        file=sys.stderr,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total} replications [{elapsed}<{remaining}]",
+    )
+
+
+def run_ensemble(
+    scenario: Scenario | str | Path | dict[str, Any],
+    replications: int | None = None,
+    seed: int | None = None,
+    executor: Any = None,
+    chunk_size: int | None = None,
+    replication_ids: Sequence[int] | np.ndarray | None = None,
+    out_path: str | Path | None = None,
+    metrics: Iterable[str] | None = None,
+    progress: bool = False,
+) -> EnsembleResult:
+    """Run many replications of a scenario; return the tidy table and its summary.
+
+    Args:
+        scenario: a :class:`Scenario`, a scenario file, or a resolved scenario mapping.
+        replications: run ids ``0..replications-1`` (default 1).
+        seed: the seed (default: the scenario's ``seed``).
+        executor: an :class:`~sim.engine.executors.Executor` (or anything with ``map``)
+            to run chunks on; None runs them in this process.
+        chunk_size: replications per model (default :func:`default_chunk_size` for the
+            executor's ``workers``).
+        replication_ids: run exactly these ids instead (any order; results are sorted).
+        out_path: stream the tidy rows to this Parquet file; the values are then kept in
+            memory only while they fit :data:`sim.engine.store.MEMORY_STORE_BYTES`.
+        metrics: report only these metrics (default all of
+            :func:`sim.output.metric_layout`).
+        progress: show a progress bar on stderr (after one second).
+
+    Returns:
+        The :class:`EnsembleResult`.
+
+    Raises:
+        ValueError: on a bad seed, replication ids, chunk size or metric names.
+    """
+    sc = coerce_scenario(scenario)
+    seed = sc.seed if seed is None else int(seed)
+    if seed < 0:
+        msg = f"expected a non-negative seed, got {seed}"
+        raise ValueError(msg)
+    ids = replication_id_array(replications, replication_ids)
+    names = check_metrics(metrics, sc.vocab)
+    layout = row_layout(names, sc.steps, sc.start_quarter, sc.vocab)
+    executor = SequentialExecutor() if executor is None else executor
+    workers = executor_workers(executor)
+    size = default_chunk_size(len(ids), workers) if chunk_size is None else int(chunk_size)
+    if size < 1:
+        msg = f"expected a positive chunk size, got {size}"
+        raise ValueError(msg)
+    tasks = [
+        ChunkTask(sc, seed, tuple(int(k) for k in ids[i : i + size]), names)
+        for i in range(0, len(ids), size)
+    ]
+    path = Path(out_path) if out_path is not None else None
+    summary, values, timings = _collect(tasks, ids, layout, executor, path, progress)
+    return EnsembleResult(
+        scenario=sc,
+        seed=seed,
+        replication_ids=ids,
+        layout=layout,
+        summary=summary,
+        values=values,
+        path=path,
+        timings_s=timings,
+    )
+
+
+def _collect(
+    tasks: list[ChunkTask],
+    ids: np.ndarray,
+    layout: RowLayout,
+    executor: Any,
+    path: Path | None,
+    progress: bool,
+) -> tuple[pd.DataFrame, np.ndarray | None, dict[str, float]]:
+    """Run the chunks, store and stream their values, summarise them.
+
+    Returns:
+        ``(summary, values or None if spilled, timings)``.
+    """
+    store = ValueStore(layout.rows, spill_dir=path.parent if path is not None else None)
+    writer = TidyWriter(path, layout) if path is not None else None
+    bar = _progress_bar(len(ids), progress)
+    steps = layout.steps
+
+    def tick(n: int) -> None:
+        bar.update(n / steps)
+
+    try:
+        t0 = time.perf_counter()
+        start = 0
+        per_step = runs_in_process(executor) and bar is not None
+        for values in _chunk_results(tasks, executor, tick if per_step else None):
+            chunk_ids = ids[start : start + len(values)]
+            start += len(values)
+            if bar is not None and not per_step:
+                bar.update(len(values))
+            if writer is not None:
+                writer.write(values, chunk_ids)
+            store.append(values, len(ids))
+        if writer is not None:
+            writer.close()
+            writer = None
+        t1 = time.perf_counter()
+        summary = summarise(store, layout)
+        t2 = time.perf_counter()
+        values_kept = None if store.spilled else store.array()
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        store.close()
+    timings = {"simulate": round(t1 - t0, 4), "summarise": round(t2 - t1, 4)}
+    return summary, values_kept, timings

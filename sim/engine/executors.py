@@ -1,0 +1,140 @@
+"""Where chunks of work run: the :class:`Executor` protocol and its two implementations.
+
+An executor is anything with :mod:`concurrent.futures`' ``submit``. It may say how many
+chunks it runs at once in a public ``workers`` attribute (default 1) and that it runs
+them in this very process with ``in_process = True`` (then callers may pass callbacks,
+such as a progress bar's, that would not survive pickling). The same chunk function
+runs on :class:`SequentialExecutor` (in this process, one call at a time), on
+:func:`process_pool` (worker processes) or on any other ``submit`` executor, e.g. a
+Dask client.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+#: Modules a pool's fork server imports once, before it forks workers.
+PRELOAD = ("sim.engine.ensemble", "sim.model")
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the engine needs of an executor: ``submit`` returning a future.
+
+    Optional attributes (read with :func:`executor_workers` and :func:`runs_in_process`):
+    ``workers`` (chunks run at once, default 1) and ``in_process`` (calls run in this
+    process, default False).
+    """
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; return its future."""
+        ...
+
+
+class SequentialExecutor:
+    """Runs each submitted call at once, in this process, and returns a done future.
+
+    Exceptions become the future's exception; ``KeyboardInterrupt`` (and other
+    non-``Exception`` errors) propagate at once.
+    """
+
+    workers = 1
+    in_process = True
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Call ``fn(*args, **kwargs)`` now; return a future holding the outcome."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # handed to the caller through the future
+            future.set_exception(err)
+        return future
+
+
+def executor_workers(executor: object) -> int:
+    """Chunks ``executor`` runs at once: its public ``workers`` attribute, default 1."""
+    return max(1, int(getattr(executor, "workers", 1) or 1))
+
+
+def runs_in_process(executor: object) -> bool:
+    """Whether ``executor`` runs calls in this process (its ``in_process`` attribute)."""
+    return bool(getattr(executor, "in_process", False))
+
+
+class WorkerPool(concurrent.futures.ProcessPoolExecutor):
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` that states its ``workers``."""
+
+    in_process = False
+
+    def __init__(self, workers: int, **kwargs: Any) -> None:
+        super().__init__(max_workers=workers, **kwargs)
+        self.workers = workers
+
+    def terminate(self) -> None:
+        """Cancel queued calls and stop every worker process at once."""
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+
+
+def ignore_sigint() -> None:
+    """Worker initializer: leave Ctrl-C to the parent, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def process_pool(workers: int) -> Iterator[WorkerPool]:
+    """A process pool whose workers ignore Ctrl-C and are terminated on any error.
+
+    Workers come from a fork server (preloaded with the model), never from a fork of
+    this possibly multi-threaded process. On a clean exit the pool shuts down normally.
+    On an exception (including ``KeyboardInterrupt``) queued chunks are cancelled and
+    the worker processes are terminated at once, so Ctrl-C returns promptly instead of
+    waiting for running chunks.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    pool = WorkerPool(workers, mp_context=ctx, initializer=ignore_sigint)
+    try:
+        yield pool
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block ends (main thread only), then raise it.
+
+    ``submit`` may be starting a worker process; interrupting it half-way leaves a
+    child that is neither tracked (so not terminated) nor able to start once this
+    process is gone, and it prints a traceback. Deferred, the interrupt arrives as
+    soon as ``submit`` returns and :func:`process_pool` stops every worker.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
