@@ -481,6 +481,14 @@ def check_grid(
         raise ScenarioError(source, "profile_grid", f"{both[0]!r} is also in the grid")
 
 
+def _fit_years_or_fail(scenario: Scenario, source: str | Path) -> tuple[int, ...]:
+    years = fit_years(scenario)
+    if not years:
+        msg = f"expected a horizon covering a whole year of {FIT_YEARS[0]}-{FIT_YEARS[-1]}"
+        raise ScenarioError(source, "horizon", msg)
+    return years
+
+
 def _check_counts(source: str | Path, counts: Mapping[str, tuple[int, int]]) -> None:
     """``counts``: parameter name -> (value, smallest allowed value)."""
     for key, (value, least) in counts.items():
@@ -619,24 +627,19 @@ def calibrate(
     source = scenario.name if isinstance(scenario, Scenario) else scenario
     grid = dict(DEFAULT_GRID if grid is None else grid)
     profile = dict(PROFILE_GRID if profile_grid is None else profile_grid)
-    _check_counts(
-        source,
-        {
-            "replications": (replications, 1),
-            "workers": (workers, 1),
-            "bootstrap": (bootstrap, 1),
-            "refine_evals": (refine_evals, 1),
-            "noise_seeds": (noise_seeds, 2),
-        },
-    )
+    counts = {
+        "replications": (replications, 1),
+        "workers": (workers, 1),
+        "bootstrap": (bootstrap, 1),
+        "refine_evals": (refine_evals, 1),
+        "noise_seeds": (noise_seeds, 2),
+    }
+    _check_counts(source, counts)
     check_grid(grid, profile, source)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, list(overrides))
     seed = check_seed(seed, DEFAULT_SEED, source)
-    years = fit_years(scenario)
-    if not years:
-        msg = f"expected a horizon covering a whole year of {FIT_YEARS[0]}-{FIT_YEARS[-1]}"
-        raise ScenarioError(source, "horizon", msg)
+    years = _fit_years_or_fail(scenario, source)
     if hindcast is not None and not isinstance(hindcast, Scenario):
         hindcast = load_scenario(hindcast)
     ref = reference_points(years, scenario.vocab.target_partners)
