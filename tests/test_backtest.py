@@ -1,7 +1,13 @@
-"""Tests of the hindcast scenarios, ``sim.backtest`` and ``casim backtest``."""
+"""Tests of the hindcast scenarios, ``sim.studies.backtest`` and ``casim backtest``.
+
+The tests of ``casim backtest``'s folder (figures, ``skill.md``, manifest, CLI errors)
+need the report layer (:mod:`sim.report`, which writes it) and are skipped until it is
+present.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -9,11 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import backtest
 from sim.cli import main as cli_main
-from sim.countries import STATES
 from sim.model import GeoModel
-from sim.scenario import load_scenario, parse_quarter
+from sim.scenario import ScenarioError, load_scenario, parse_quarter
+from sim.studies import backtest
+from sim.vocab import DEFAULT
+
+STATES = DEFAULT.states
+#: Folder writing and the CLI moved to sim/report (re-point these tests there).
+needs_report = pytest.mark.skipif(
+    importlib.util.find_spec("sim.report") is None,
+    reason="casim backtest's files are written by sim.report (not in this branch)",
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HINDCAST = REPO_ROOT / "scenarios" / "hindcast_2010.yaml"
@@ -149,6 +162,40 @@ def test_skill_points_and_persistence() -> None:
     assert row["err_persistence"] == pytest.approx(0.0)
 
 
+def test_hindcast_table_orders_states_and_partners_by_the_vocabulary() -> None:
+    vocab = DEFAULT.with_actors({"AFG": ("state", "Afghanistan", None)})
+    rows = [
+        (y, c, p, 10.0 + i, 9.0, 11.0)
+        for i, (y, c, p) in enumerate(
+            (y, c, p) for y in (2011, 2010) for c in reversed(vocab.states) for p in vocab.partners
+        )
+    ]
+    summary = pd.DataFrame(rows, columns=["year", "country", "partner", "share_pct", "p05", "p95"])
+    table = backtest.hindcast_table(summary, range(2010, 2012), vocab)
+    assert len(table) == 2 * len(vocab.states) * len(vocab.target_partners)
+    first = table[table["year"] == 2010]
+    assert list(dict.fromkeys(first["country"])) == list(vocab.states)
+    assert list(first["partner"].iloc[: len(vocab.target_partners)]) == list(vocab.target_partners)
+
+
+def test_backtest_checks_its_input() -> None:
+    with pytest.raises(ScenarioError, match="seed") as err:
+        backtest.backtest(HINDCAST, replications=1, seed=-3)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ScenarioError, match="replications"):
+        backtest.backtest(HINDCAST, replications=0)
+
+
+def test_backtest_result_fields() -> None:
+    res = backtest.backtest(HINDCAST, replications=2, seed=3)
+    assert res.seed == 3
+    assert res.partners == ("CHN", "RUS", "JPN", "USA", "EU")
+    assert res.skill_partners == ("CHN", "RUS", "JPN", "USA")
+    assert len(res.hindcast) == N_ROWS
+    assert set(res.summary["partner"]) == set(DEFAULT.partners)
+    assert {"err_model", "err_persistence"} <= set(res.points.columns)
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
@@ -160,6 +207,7 @@ def backtest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@needs_report
 def test_backtest_writes_hindcast_csv(backtest_dir: Path) -> None:
     df = pd.read_csv(backtest_dir / "hindcast.csv")
     assert list(df.columns) == ["year", "country", "partner", "share_pct"]
@@ -173,6 +221,7 @@ def test_backtest_writes_hindcast_csv(backtest_dir: Path) -> None:
     assert (df.groupby(["year", "country"])["share_pct"].sum() <= 100.0 + 1e-6).all()
 
 
+@needs_report
 def test_backtest_writes_plots_skill_and_manifest(backtest_dir: Path) -> None:
     for state in STATES:
         png = backtest_dir / "plots" / f"hindcast_{state}.png"
@@ -190,6 +239,7 @@ def test_backtest_writes_plots_skill_and_manifest(backtest_dir: Path) -> None:
     assert not any(p.name.startswith(".") for p in backtest_dir.parent.iterdir())
 
 
+@needs_report
 def test_backtest_is_reproducible(backtest_dir: Path) -> None:
     res = backtest.backtest(HINDCAST, replications=20, seed=7)
     first = pd.read_csv(backtest_dir / "hindcast.csv")
@@ -198,6 +248,7 @@ def test_backtest_is_reproducible(backtest_dir: Path) -> None:
     )
 
 
+@needs_report
 def test_backtest_refuses_a_non_empty_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
