@@ -1,24 +1,70 @@
-"""Command line: ``casim run | compare | validate | list`` (also ``python -m sim``).
+"""Command line: ``casim run | compare | backtest | plot | validate | list`` (``python -m sim``).
+
+The only module that knows flag names. Each command loads its scenarios (before the
+heavy imports, so bad input fails fast), prepares a :class:`RunFolder`, calls the study,
+hands the result to the report writers (:mod:`sim.report.write`) and writes the
+manifest.
 
 Bad input never shows a traceback: it prints one line ``error: FILE: key.path: what was
-expected`` on stderr and exits with status 2, having written nothing. Ctrl-C exits with
-status 130 and leaves no half-written run folder.
+expected`` on stderr and exits with status 2, having written nothing. Below the command
+line a bad parameter is named by its parameter name (``replication_ids``); :data:`FLAGS`
+turns it into the flag (``--replication-ids``). Ctrl-C exits with status 130 and leaves
+no half-written run folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import sys
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from sim.scenario import ScenarioError, load_scenario, read_yaml_file
+from sim.engine.runfolder import RunFolder, base_manifest
+from sim.scenario import Scenario, ScenarioError, load_scenario, read_yaml_file
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 #: Most replication ids ``--replication-ids`` may name (ranges included).
 MAX_REPLICATION_IDS = 10_000_000
+#: Parameter names (the keys of ``ScenarioError`` below the CLI) -> command-line flags.
+FLAGS: dict[str, str] = {
+    "seed": "--seed",
+    "out": "--out",
+    "replications": "--replications",
+    "replication_ids": "--replication-ids",
+    "workers": "--workers",
+    "chunk_size": "--chunk-size",
+    "metrics": "--metrics",
+}
+
+
+def flag_error(err: ScenarioError) -> ScenarioError:
+    """``err`` with a parameter-name key replaced by its flag (others unchanged)."""
+    flag = FLAGS.get(err.path)
+    return err if flag is None else ScenarioError(err.file, flag, err.message)
+
+
+@contextlib.contextmanager
+def flag_names() -> Iterator[None]:
+    """Re-raise a :class:`ScenarioError` keyed by a parameter name with the flag's name.
+
+    Usable as a decorator: the command functions below speak in flags.
+    """
+    try:
+        yield
+    except ScenarioError as err:
+        mapped = flag_error(err)
+        if mapped is err:
+            raise
+        raise mapped from None
 
 
 def scenarios_dir() -> Path:
@@ -74,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ensemble_options(run)
     add_compare_parser(sub)
     add_backtest_parser(sub)
+    add_plot_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
     val.add_argument("scenario", help="scenario YAML file")
@@ -90,9 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``casim run``: one replication, plots and data in a new run folder."""
     if wants_ensemble(args):
         return cmd_run_ensemble(args)
-    from sim._legacy_folders import run_scenario  # noqa: PLC0415 - heavy imports only when running
-
-    folder = run_scenario(
+    folder = run_single(
         args.scenario,
         overrides=args.overrides,
         seed=args.seed,
@@ -101,6 +146,66 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
+
+
+@flag_names()
+def run_single(
+    path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+) -> Path:
+    """Run one replication of a scenario and write its run folder.
+
+    Args:
+        path: the scenario YAML file.
+        overrides: ``key.path=value`` strings (``--set``).
+        seed: the seed; default the scenario's ``seed``.
+        out: the run folder (must not exist or be empty); default a new folder under
+            ``results/<scenario>/``.
+        results: the results root for the default folder.
+        plots: also render the plots.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    overrides = list(overrides)
+    scenario = load_scenario(path, overrides)
+    folder = RunFolder.prepare(
+        name=scenario.name,
+        digest=scenario.digest(),
+        seed=seed,
+        default_seed=scenario.seed,
+        source=path,
+        out=out,
+        results=results,
+        started=started,
+    )
+    # Heavy imports only after the input has been checked: bad input fails fast.
+    from sim.model import GeoModel  # noqa: PLC0415
+    from sim.report.write import write_run  # noqa: PLC0415
+
+    with folder:
+        with folder.timed("simulate"):
+            model = GeoModel(scenario=scenario, rng=folder.seed).run()
+        with folder.timed("write"):
+            df = model.timeseries()
+        fields = write_run(folder, scenario, df, plots=plots)
+        residual = float(abs(model.calibration_residual).max() * 100)
+        folder.write_manifest(
+            base_manifest(scenario, path, overrides, folder.seed)
+            | {"replications": 1, "replication_ids": [0]}
+            | {"calibration_residual_max_pp": residual}
+            | fields
+        )
+    return folder.final
 
 
 # ----------------------------------------------------------------- ensembles and compare
@@ -207,8 +312,6 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 def cmd_run_ensemble(args: argparse.Namespace) -> int:
     """``casim run --replications N``: an ensemble run folder with ``summary.parquet``."""
     scenario = load_scenario(args.scenario, args.overrides)  # bad input fails fast
-    from sim._legacy_folders import run_ensemble_folder  # noqa: PLC0415 - heavy imports
-
     folder = run_ensemble_folder(
         args.scenario,
         replications=args.replications,
@@ -225,6 +328,113 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
+
+
+def check_ensemble_inputs(
+    source: str | Path,
+    replications: int | None,
+    replication_ids: Sequence[int] | None,
+    workers: int,
+    chunk_size: int | None,
+    metrics: Sequence[str] | None = None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The replication ids and metric names of an ensemble, checked.
+
+    Raises:
+        ScenarioError: keyed by the parameter at fault.
+    """
+    from sim.ensemble import check_metrics, replication_id_array  # noqa: PLC0415
+
+    try:
+        ids = replication_id_array(replications, replication_ids)
+    except ValueError as err:
+        key = "replication_ids" if replication_ids is not None else "replications"
+        raise ScenarioError(source, key, str(err)) from None
+    try:
+        names = check_metrics(metrics)
+    except ValueError as err:
+        raise ScenarioError(source, "metrics", str(err)) from None
+    if workers < 1:
+        raise ScenarioError(source, "workers", f"expected a positive integer, got {workers}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ScenarioError(source, "chunk_size", f"expected a positive integer, got {chunk_size}")
+    return ids, names
+
+
+@flag_names()
+def run_ensemble_folder(
+    path: str | Path,
+    *,
+    replications: int | None = None,
+    replication_ids: Sequence[int] | None = None,
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    chunk_size: int | None = None,
+    metrics: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+    progress: bool = False,
+    scenario: Scenario | None = None,
+) -> Path:
+    """Run an ensemble of a scenario file and write its run folder.
+
+    Arguments as the flags of ``casim run``; ``scenario`` is ``path`` with
+    ``overrides`` already loaded (loaded here if None).
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    overrides = list(overrides)
+    if scenario is None:
+        scenario = load_scenario(path, overrides)
+    ids, names = check_ensemble_inputs(
+        path, replications, replication_ids, workers, chunk_size, metrics
+    )
+    folder = RunFolder.prepare(
+        name=scenario.name,
+        digest=scenario.digest(),
+        seed=seed,
+        default_seed=scenario.seed,
+        source=path,
+        out=out,
+        results=results,
+        started=started,
+    )
+    from sim import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.report.write import TIMESERIES, write_ensemble  # noqa: PLC0415
+
+    with folder, contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ensemble.process_pool(workers)) if workers > 1 else None
+        result = ensemble.run_ensemble(
+            scenario,
+            seed=folder.seed,
+            replication_ids=ids,
+            executor=pool,
+            chunk_size=chunk_size,
+            out_path=folder.path / TIMESERIES,
+            metrics=names,
+            progress=progress,
+        )
+        fields = write_ensemble(folder, scenario, result, plots=plots)
+        folder.write_manifest(
+            base_manifest(scenario, path, overrides, folder.seed)
+            | {
+                "replications": len(ids),
+                "replication_ids": ensemble.id_summary(ids),
+                "metrics": list(names),
+                "workers": workers,
+                "chunk_size": chunk_size or ensemble.default_chunk_size(len(ids), workers),
+                "timings_s": result.timings_s,
+            }
+            | fields
+        )
+    return folder.final
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -248,8 +458,6 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``casim compare A.yaml B.yaml ...``."""
     scenarios = [load_scenario(p) for p in args.scenarios]  # bad input fails fast
-    from sim.compare import run_compare  # noqa: PLC0415 - heavy imports
-
     folder = run_compare(
         args.scenarios,
         replications=args.replications,
@@ -263,6 +471,102 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
+
+
+def check_horizons(paths: Sequence[str | Path], scenarios: Sequence[Scenario]) -> None:
+    """Compared scenarios need two or more files and one horizon.
+
+    Raises:
+        ScenarioError: otherwise.
+    """
+    if len(paths) < 2:
+        raise ScenarioError(paths[0] if paths else "compare", "", "expected two or more scenarios")
+    first = scenarios[0]
+    for p, sc in zip(paths[1:], scenarios[1:], strict=True):
+        if (sc.start_quarter, sc.steps) != (first.start_quarter, first.steps):
+            raise ScenarioError(
+                p, "horizon",
+                f"expected the horizon of {paths[0]} ({first.horizon.start}..{first.horizon.end})",
+            )  # fmt: skip
+
+
+@flag_names()
+def run_compare(
+    paths: Sequence[str | Path],
+    *,
+    replications: int | None = None,
+    replication_ids: Sequence[int] | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    chunk_size: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    progress: bool = False,
+    scenarios: Sequence[Scenario] | None = None,
+) -> Path:
+    """Run scenarios with common random numbers and write one comparison folder.
+
+    Arguments as the flags of ``casim compare``; ``scenarios`` are ``paths`` already
+    loaded (loaded here if None). The default folder is
+    ``results/compare/<UTC time>-s<seed>-<digest8>``.
+
+    Returns:
+        The folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
+    check_horizons(paths, scenarios)
+    from sim import compare, ensemble  # noqa: PLC0415 - heavy imports
+    from sim.report.write import write_comparison  # noqa: PLC0415
+
+    if replications is None and replication_ids is None:
+        replications = compare.DEFAULT_REPLICATIONS
+    try:
+        ids = ensemble.replication_id_array(replications, replication_ids)
+    except ValueError as err:
+        raise ScenarioError(paths[0], "replications", str(err)) from None
+    if workers < 1:
+        raise ScenarioError(paths[0], "workers", f"expected a positive integer, got {workers}")
+    first = scenarios[0]
+    folder = RunFolder.prepare(
+        name="compare",
+        digest=hashlib.sha256("".join(s.digest() for s in scenarios).encode()).hexdigest(),
+        seed=seed,
+        default_seed=first.seed,
+        source=paths[0],
+        out=out,
+        results=results,
+        started=started,
+    )
+    with folder, contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ensemble.process_pool(workers)) if workers > 1 else None
+        with folder.timed("simulate"):
+            cmp = compare.compare_scenarios(
+                scenarios,
+                replication_ids=ids,
+                seed=folder.seed,
+                executor=pool,
+                chunk_size=chunk_size,
+                progress=progress,
+            )
+        fields = write_comparison(folder, cmp, paths)
+        folder.write_manifest(
+            {
+                "kind": "compare",
+                "reference": cmp.labels[0],
+                "seed": folder.seed,
+                "replications": len(ids),
+                "replication_ids": ensemble.id_summary(ids),
+                "common_random_numbers": True,
+                "horizon": {"start": first.horizon.start, "end": first.horizon.end},
+                "steps": first.steps,
+            }
+            | fields
+        )
+    return folder.final
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
@@ -286,8 +590,6 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """``casim backtest [--replications N] [--seed S] [--out DIR]``."""
-    from sim.backtest import run_backtest  # noqa: PLC0415 - heavy imports
-
     folder = run_backtest(
         args.replications,
         args.seed,
@@ -296,6 +598,90 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
     )
     print(folder)
+    return 0
+
+
+@flag_names()
+def run_backtest(
+    replications: int = 200,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    *,
+    scenario: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+    workers: int = 1,
+) -> Path:
+    """Run the hindcast ensemble and write its folder.
+
+    Args:
+        replications: ensemble size.
+        seed: ensemble seed; default the scenario's.
+        out: output folder (must not exist or be empty); default
+            ``results/backtest/<UTC time>-s<seed>-<digest8>``.
+        scenario: the hindcast scenario file (default ``scenarios/hindcast_2010.yaml``).
+        results: results root for the default folder.
+        plots: also draw the per-state figures.
+        workers: worker processes for the ensemble.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    from sim import backtest as bt  # noqa: PLC0415 - heavy imports
+    from sim.report.write import write_backtest  # noqa: PLC0415
+
+    path = bt.HINDCAST_SCENARIO if scenario is None else scenario
+    sc = load_scenario(path)
+    if replications < 1:
+        raise ScenarioError(path, "replications", f"expected at least 1, got {replications}")
+    folder = RunFolder.prepare(
+        name="backtest",
+        digest=sc.digest(),
+        seed=seed,
+        default_seed=sc.seed,
+        source=path,
+        out=out,
+        results=results,
+    )
+    with folder:
+        res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
+        fields = write_backtest(folder, res, plots=plots)
+        folder.write_manifest(
+            base_manifest(res.scenario, path, [], res.seed)
+            | {"kind": "backtest", "replications": replications, "timings_s": res.timings}
+            | fields
+        )
+    return folder.final
+
+
+def add_plot_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``casim plot`` subcommand (see :mod:`sim.report.redraw`)."""
+    plot = sub.add_parser(
+        "plot",
+        help="redraw a saved run folder's figures from its data files",
+        description="Redraw the figures of a folder written by casim run (one run or an "
+        "ensemble: every figure whose metrics it recorded), compare or backtest, from its "
+        "data files, without rerunning anything.",
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
+    plot.add_argument(
+        "--out", default=None, help="folder for the PNGs (default RUN_DIR/plots; replaced)"
+    )
+    plot.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``casim plot RUN_DIR [--out DIR]``."""
+    from sim.report.redraw import redraw  # noqa: PLC0415 - matplotlib only when plotting
+
+    outdir = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
+    _, skipped = redraw(args.run_dir, outdir)
+    for name, missing in skipped.items():
+        print(f"note: {name}.png not drawn: no {', '.join(missing)} in the data", file=sys.stderr)
+    print(outdir)
     return 0
 
 
@@ -328,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ScenarioError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {flag_error(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

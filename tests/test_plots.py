@@ -1,4 +1,4 @@
-"""Tests of sim.plots on a small synthetic tidy output (no model run)."""
+"""Tests of sim.report.figures on a small synthetic tidy output (no model run)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import pytest
 from matplotlib.colors import same_color
 from matplotlib.figure import Figure
 
-from sim import plots
-from sim.countries import CHANNELS, COMMODITIES, INFLUENCERS, NAMES, PARTNERS, STATES
+from sim.report import figures as plots
+from sim.vocab import CHANNELS, COLOURS, COMMODITIES, DEFAULT, NAMES, VALUE_FACTOR
+
+STATES = DEFAULT.states
+INFLUENCERS = DEFAULT.influencers
+PARTNERS = DEFAULT.partners
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,7 +33,7 @@ PRICE = {
 
 
 def make_tidy(n_rep: int = 2, n_steps: int = 8, seed: int = 0) -> pd.DataFrame:
-    """Build a tidy output with every metric sim.plots reads, for all states."""
+    """Build a tidy output with every metric sim.report.figures reads, for all states."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2025-01-01", periods=n_steps, freq="QS")
     frames = []
@@ -98,9 +102,9 @@ def data_axes(fig: Figure) -> list:
 
 def test_colours_cover_every_influencer_and_partner_and_are_distinct() -> None:
     codes = set(INFLUENCERS) | set(PARTNERS)
-    assert codes <= set(plots.POWER_COLOURS)
+    assert codes <= set(COLOURS)
     powers = ["CHN", "RUS", "JPN", "USA", "EU"]
-    colours = [plots.POWER_COLOURS[c] for c in powers]
+    colours = [COLOURS[c] for c in powers]
     assert len({c.lower() for c in colours}) == len(powers)
 
 
@@ -138,7 +142,7 @@ def test_influence_line_colours_match_power_colours(tidy: pd.DataFrame) -> None:
     for ax in data_axes(fig):
         lines = {line.get_gid(): line for line in ax.lines}
         for power in INFLUENCERS:
-            assert same_color(lines[power].get_color(), plots.POWER_COLOURS[power])
+            assert same_color(lines[power].get_color(), COLOURS[power])
         assert lines["CHN"].get_label() == NAMES["CHN"]
 
 
@@ -157,7 +161,7 @@ def test_plot_trade_shares(tidy: pd.DataFrame) -> None:
     for ax in panels:
         assert len(ax.collections) == len(PARTNERS)
         for area, partner in zip(ax.collections, PARTNERS, strict=True):
-            assert same_color(area.get_facecolor()[0], plots.POWER_COLOURS[partner])
+            assert same_color(area.get_facecolor()[0], COLOURS[partner])
 
 
 def test_plot_channels(tidy: pd.DataFrame) -> None:
@@ -180,7 +184,7 @@ def test_plot_channels(tidy: pd.DataFrame) -> None:
     )
     np.testing.assert_allclose(widths.sum(axis=0), shares)
     # Bars take the influencer's colour.
-    assert same_color(level.patches[0].get_edgecolor(), plots.POWER_COLOURS[INFLUENCERS[0]])
+    assert same_color(level.patches[0].get_edgecolor(), COLOURS[INFLUENCERS[0]])
 
 
 def test_plot_channels_year(tidy: pd.DataFrame) -> None:
@@ -209,7 +213,7 @@ def test_plot_japan_supply_in_value(tidy: pd.DataFrame) -> None:
         to_jpn = of_rep[of_rep["partner"] == "JPN"].groupby("metric")["value"].sum()
         totals.append(
             sum(
-                to_jpn[f"exports_{c}"] * price[f"price_{c}"] * plots.VALUE_FACTOR[c]
+                to_jpn[f"exports_{c}"] * price[f"price_{c}"] * VALUE_FACTOR[c]
                 for c in resources
             )
         )
@@ -283,11 +287,12 @@ def test_missing_column_raises(tidy: pd.DataFrame) -> None:
         plots.plot_influence(tidy.drop(columns="date"))
 
 
-def test_save_all_writes_pngs(tidy: pd.DataFrame, tmp_path: Path) -> None:
+def test_save_figures_writes_pngs(tidy: pd.DataFrame, tmp_path: Path) -> None:
     outdir = tmp_path / "figures" / "nested"
-    paths = plots.save_all(tidy, outdir)
+    paths, skipped = plots.save_figures(tidy, outdir)
     names = ["influence.png", "trade_shares.png", "channels.png", "japan_supply.png", "gdp.png"]
     assert [p.name for p in paths] == names
+    assert skipped == {}
     for path in paths:
         assert path.parent == outdir
         data = path.read_bytes()
@@ -295,9 +300,15 @@ def test_save_all_writes_pngs(tidy: pd.DataFrame, tmp_path: Path) -> None:
         assert data.startswith(PNG_MAGIC)
 
 
-def test_save_all_fails_before_writing_if_metric_missing(
+def test_save_figures_skips_only_the_figure_whose_metric_is_missing(
     tidy: pd.DataFrame, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="gdp"):
-        plots.save_all(tidy[tidy["metric"] != "gdp"], tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    paths, skipped = plots.save_figures(tidy[tidy["metric"] != "gdp"], tmp_path / "out")
+    assert [p.name for p in paths] == [
+        "influence.png",
+        "trade_shares.png",
+        "channels.png",
+        "japan_supply.png",
+    ]
+    assert skipped == {"gdp": ["gdp"]}
+    assert not (tmp_path / "out" / "gdp.png").exists()

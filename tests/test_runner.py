@@ -1,4 +1,4 @@
-"""Run folders written by sim.runner.run_scenario (no plots here; see test_cli for those)."""
+"""Run folders written by sim.cli.run_single (no plots here; see test_cli for those)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import runner
+from sim import cli
+from sim.engine import runfolder
 from sim.model import GeoModel
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
@@ -30,7 +31,7 @@ REQUIRED_METRICS = {
 def run_short(baseline_path: Path, out: Path, **kwargs) -> Path:
     kwargs.setdefault("overrides", SHORT)
     kwargs.setdefault("plots", False)
-    return runner.run_scenario(baseline_path, out=out, **kwargs)
+    return cli.run_single(baseline_path, out=out, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +141,8 @@ def test_overrides_change_the_digest_and_the_result(
 def test_default_folder_is_under_results_with_the_scenarios_seed(
     baseline_path: Path, tmp_results: Path, short_scenario: Scenario
 ) -> None:
-    first = runner.run_scenario(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
-    second = runner.run_scenario(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
+    first = cli.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
+    second = cli.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
     seed = short_scenario.seed
     manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == seed
@@ -186,11 +187,11 @@ def test_bad_scenario_writes_nothing(
     baseline_path: Path, tmp_path: Path, tmp_results: Path
 ) -> None:
     with pytest.raises(ScenarioError):
-        runner.run_scenario(
+        cli.run_single(
             baseline_path, overrides=["powers.JPN.budget=-1"], results=tmp_results, plots=False
         )
     with pytest.raises(ScenarioError):
-        runner.run_scenario(
+        cli.run_single(
             baseline_path, overrides=["powers.JPN.budget=-1"], out=tmp_path / "o", plots=False
         )
     assert not tmp_results.exists()
@@ -235,8 +236,8 @@ def test_failed_run_leaves_an_empty_out_folder_empty(
 
 
 def test_package_versions_and_git() -> None:
-    versions = runner.package_versions()
-    assert set(runner.PACKAGES) <= set(versions)
+    versions = runfolder.package_versions()
+    assert set(runfolder.PACKAGES) <= set(versions)
     assert versions["numpy"] == importlib.metadata.version("numpy")
-    git = runner.git_commit()
+    git = runfolder.git_commit()
     assert set(git) == {"commit", "dirty"}

@@ -1,0 +1,112 @@
+"""``casim plot RUN_DIR``: redraw a saved folder's figures from its data files.
+
+Nothing is rerun. A run or an ensemble is redrawn from ``timeseries.parquet`` (an
+ensemble from its first :data:`~sim.report.write.PLOT_REPLICATIONS` replications, as
+when it was written), every figure whose metrics the file holds; a comparison from
+``influence_bands.csv`` and ``differences.csv``; a backtest from
+``hindcast_bands.csv`` and the reference data. Labels come from the data, names and
+colours from :mod:`sim.vocab`, so the scenario file is not needed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sim.report.write import (
+    PLOT_REPLICATIONS,
+    PLOTS,
+    TIMESERIES,
+    comparison_figures,
+    draw_run_figures,
+    hindcast_figures,
+)
+from sim.scenario import ScenarioError
+
+NOT_A_RUN = "expected a casim run folder (manifest.json and timeseries.parquet)"
+_LABELS = {"scenario": str, "reference": str, "state": str, "power": str}
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The folder's ``manifest.json``.
+
+    Raises:
+        ScenarioError: if there is none or it is not a JSON object.
+    """
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ScenarioError(run_dir, "", NOT_A_RUN) from None
+    if not isinstance(manifest, dict):
+        raise ScenarioError(run_dir, "", NOT_A_RUN)
+    return manifest
+
+
+def plot_ids(manifest: dict[str, Any], data: Path) -> list[int]:
+    """The first :data:`PLOT_REPLICATIONS` replication ids of a run or an ensemble."""
+    ids = manifest.get("replication_ids")
+    if isinstance(ids, dict) and {"first", "count"} <= set(ids):
+        first, count = int(ids["first"]), int(ids["count"])
+        return list(range(first, first + min(count, PLOT_REPLICATIONS)))
+    if isinstance(ids, list) and ids:
+        return sorted(int(k) for k in ids)[:PLOT_REPLICATIONS]
+    column = pq.read_table(data, columns=["replication"]).column("replication")
+    return sorted(int(k) for k in column.unique().to_pylist())[:PLOT_REPLICATIONS]
+
+
+def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
+    bands = pd.read_csv(run_dir / "influence_bands.csv", dtype=_LABELS, parse_dates=["date"])
+    diffs = pd.read_csv(run_dir / "differences.csv", dtype=_LABELS, parse_dates=["date"])
+    return comparison_figures(
+        bands,
+        diffs,
+        outdir,
+        seed=int(manifest["seed"]),
+        replications=int(manifest["replications"]),
+    )
+
+
+def _redraw_backtest(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
+    from sim.backtest import load_recent_points, load_reference  # noqa: PLC0415
+
+    bands = pd.read_csv(run_dir / "hindcast_bands.csv", dtype={"country": str, "partner": str})
+    return hindcast_figures(
+        bands, load_reference(), load_recent_points(), int(manifest["replications"]), outdir
+    )
+
+
+def redraw(
+    run_dir: str | Path, out: str | Path | None = None
+) -> tuple[list[Path], dict[str, list[str]]]:
+    """Redraw the figures of a saved run, ensemble, comparison or backtest folder.
+
+    Args:
+        run_dir: the folder ``casim run``, ``compare`` or ``backtest`` wrote.
+        out: where to write the PNGs (default ``run_dir/plots``); files of the same
+            names there are replaced.
+
+    Returns:
+        ``(paths written, {figure name: metrics it lacks} of the figures not drawn)``.
+
+    Raises:
+        ScenarioError: if ``run_dir`` is not such a folder (nothing is written).
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    outdir = Path(out) if out is not None else run_dir / PLOTS
+    data = run_dir / TIMESERIES
+    kind = manifest.get("kind")
+    if data.is_file():
+        return draw_run_figures(data, plot_ids(manifest, data), outdir)
+    tables = {
+        "compare": ("influence_bands.csv", "differences.csv"),
+        "backtest": ("hindcast_bands.csv",),
+    }
+    if kind in tables and all((run_dir / name).is_file() for name in tables[kind]):
+        draw = _redraw_comparison if kind == "compare" else _redraw_backtest
+        return draw(run_dir, manifest, outdir), {}
+    raise ScenarioError(run_dir, "", NOT_A_RUN)

@@ -1,0 +1,195 @@
+"""Markdown tables of the studies, and the skill summary a backtest manifest holds.
+
+Everything here turns a study's result tables into text; nothing is computed that the
+studies do not already report, except summary means of their errors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.compare import UNPAIRED_SHIFTS
+from sim.report.style import quarter_label
+from sim.vocab import DEFAULT
+
+if TYPE_CHECKING:
+    from sim.compare import Comparison
+
+
+def markdown_table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    """Render ``df`` as a GitHub Markdown table (no extra dependency).
+
+    Args:
+        df: the table.
+        formats: ``format`` spec per column (e.g. ``{"share": ".1%"}``); NaN prints empty.
+    """
+    formats = formats or {}
+
+    def cell(col: str, value: Any) -> str:
+        if isinstance(value, float) and np.isnan(value):
+            return ""
+        if isinstance(value, pd.Timestamp | np.datetime64):
+            return quarter_label(pd.Timestamp(value))
+        if col in formats:
+            return format(value, formats[col])
+        return str(value)
+
+    lines = [
+        "| " + " | ".join(df.columns) + " |",
+        "| " + " | ".join("---" for _ in df.columns) + " |",
+    ]
+    lines.extend(
+        "| " + " | ".join(cell(c, v) for c, v in zip(df.columns, row, strict=True)) + " |"
+        for row in df.itertuples(index=False)
+    )
+    return "\n".join(lines) + "\n"
+
+
+def end_shares_markdown(table: pd.DataFrame, cmp: Comparison) -> str:
+    """``end_shares.md``: the ``end_shares`` table of a comparison, in percent."""
+    pp = ".1f"
+    view = pd.DataFrame(
+        {
+            "state": table["state"],
+            "power": table["power"],
+            "scenario": table["scenario"],
+            "share % (90% interval)": [
+                f"{m * 100:{pp}} ({lo * 100:{pp}}–{hi * 100:{pp}})"
+                for m, lo, hi in zip(
+                    table["share_median"], table["share_q05"], table["share_q95"], strict=True
+                )
+            ],
+            "paired diff pp (90% band)": [
+                "" if np.isnan(m) else f"{m * 100:+.2f} ({lo * 100:+.2f} to {hi * 100:+.2f})"
+                for m, lo, hi in zip(
+                    table["diff_median"], table["diff_q05"], table["diff_q95"], strict=True
+                )
+            ],
+            "paired width pp": table["paired_width"] * 100,
+            "unpaired width pp": table["unpaired_width"] * 100,
+            "paired/unpaired": table["width_ratio"],
+        }
+    )
+    head = (
+        f"# End-of-horizon influence shares ({quarter_label(pd.Timestamp(cmp.dates[-1]))})\n\n"
+        f"{len(cmp.replication_ids)} common replications, seed {cmp.seed}. Shares are "
+        "medians over replications with 5-95% intervals. Differences are to "
+        f"**{cmp.labels[0]}**, in percentage points: *paired* compares replication k with "
+        "replication k (common random numbers); *unpaired* re-pairs replications as if "
+        f"the runs were independent (shifts 1..{UNPAIRED_SHIFTS}). Widths are those of the "
+        "90% bands.\n\n"
+    )
+    return head + markdown_table(
+        view,
+        {"paired width pp": ".2f", "unpaired width pp": ".2f", "paired/unpaired": ".2f"},
+    )
+
+
+def crossings_markdown(table: pd.DataFrame, cmp: Comparison) -> str:
+    """``crossings.md``: the rank crossings of a comparison."""
+    view = table.rename(columns={"replications_share": "share of replications"})
+    head = (
+        "# Rank crossings\n\n"
+        "An influencer overtakes another over a state when its influence share rises "
+        "above the other's. Share of replications in which it happens at least once, and "
+        "the quarter of the first overtaking (median and 5-95% range over those "
+        f"replications). {len(cmp.replication_ids)} replications, seed {cmp.seed}.\n\n"
+    )
+    if table.empty:
+        return head + "No crossings in any replication.\n"
+    return head + markdown_table(
+        view,
+        {
+            "share of replications": ".1%",
+            "ahead_at_start_share": ".1%",
+            "ahead_at_end_share": ".1%",
+        },
+    )
+
+
+def _skill_groups(points: pd.DataFrame, powers: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    in_sample = points[points["year"] == 2010]
+    return {
+        "2010, all partners (in sample)": in_sample,
+        f"2010, {'/'.join(powers)} (in sample)": in_sample[in_sample["partner"].isin(powers)],
+        "after 2010 (out of sample)": points[points["year"] > 2010],
+    }
+
+
+def skill_markdown(
+    points: pd.DataFrame, meta: dict[str, Any], powers: tuple[str, ...] = DEFAULT.powers
+) -> str:
+    """``skill.md``: the point table and MAE summaries, model vs persistence.
+
+    Args:
+        points: the skill points of a backtest (one row per reference point).
+        meta: ``scenario``, ``replications`` and ``seed`` of the run.
+        powers: partners of the powers-only in-sample group.
+    """
+    lines = [
+        "# Hindcast skill",
+        "",
+        f"Scenario `{meta['scenario']}`, {meta['replications']} replications, seed "
+        f"{meta['seed']}. Model: ensemble median of annual shares (mean of the year's "
+        "quarters per replication). Persistence: the 2010 reference share held constant.",
+        "",
+        "The reference series for 2011-2020 is held back from this repository, so only "
+        "the points it holds inside 2010-2020 can be scored here: 2010 (in sample: the "
+        "model is calibrated to reproduce it, and persistence equals it by construction) "
+        "and the 2011 Kazakhstan-China share from national statistics (a different method "
+        "from the IMF DOTS mirror series; compare levels with care).",
+        "",
+        "## Points",
+        "",
+        "| year | state | partner | source | reference % | model % | persistence % "
+        "| model error pp | persistence error pp |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines.extend(
+        f"| {r.year} | {r.country} | {r.partner} | {r.source} | {r.reference:.2f} "
+        f"| {r.model:.2f} | {r.persistence:.2f} | {r.err_model:.2f} "
+        f"| {r.err_persistence:.2f} |"
+        for r in points.itertuples(index=False)
+    )
+    lines += ["", "## Mean absolute error (percentage points)", ""]
+    lines += [
+        "| points | n | model MAE | persistence MAE |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, g in _skill_groups(points, powers).items():
+        if g.empty:
+            lines.append(f"| {label} | 0 | - | - |")
+            continue
+        lines.append(
+            f"| {label} | {len(g)} | {g['err_model'].mean():.2f} "
+            f"| {g['err_persistence'].mean():.2f} |"
+        )
+    lines += [
+        "",
+        "Out-of-sample skill on 2011-2020 (the issue's target: model MAE over "
+        f"{', '.join(powers[:-1])} and {powers[-1]} at least 30% below persistence) can only "
+        "be measured against the held-back series; `hindcast.csv` holds everything needed "
+        "to do so.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def skill_summary(points: pd.DataFrame) -> dict[str, Any]:
+    """The ``skill`` entry of a backtest manifest: MAE in and out of sample."""
+    out: dict[str, Any] = {}
+    for label, g in (
+        ("in_sample_2010", points[points["year"] == 2010]),
+        ("out_of_sample", points[points["year"] > 2010]),
+    ):
+        out[label] = {
+            "n": len(g),
+            "mae_model_pp": float(np.round(g["err_model"].mean(), 4)) if len(g) else None,
+            "mae_persistence_pp": float(np.round(g["err_persistence"].mean(), 4))
+            if len(g)
+            else None,
+        }
+    return out

@@ -1,0 +1,269 @@
+"""Writers that fill an open :class:`~sim.engine.runfolder.RunFolder` with a study's files.
+
+Each writer takes the folder (inside its ``with`` block) and a study's result, writes
+the data files, tables and figures under ``folder.path`` with the stage timings
+(``write``, ``plots``), and returns the manifest fields that describe what it wrote.
+The command line adds the fields of the run itself and calls
+:meth:`~sim.engine.runfolder.RunFolder.write_manifest`.
+
+Files:
+
+* run: ``timeseries.parquet``, ``scenario.yaml``, ``plots/*.png``;
+* ensemble: ``summary.parquet``, ``scenario.yaml``, ``plots/*.png`` drawn from the
+  first :data:`PLOT_REPLICATIONS` replications (``timeseries.parquet`` is streamed by
+  the ensemble itself to :data:`TIMESERIES`);
+* comparison: ``influence.png``, ``differences.png``, ``influence_bands.csv``,
+  ``differences.csv``, ``end_shares.csv`` / ``.md``, ``crossings.csv`` / ``.md``,
+  ``scenarios/<n>-<label>.yaml``;
+* backtest: ``hindcast.csv``, ``hindcast_bands.csv``, ``skill.md``,
+  ``skill_points.csv``, ``plots/hindcast_<STATE>.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sim.compare import (
+    INTERVAL,
+    UNPAIRED_SHIFTS,
+    end_shares,
+    influence_bands,
+    paired_differences,
+    rank_crossings,
+)
+from sim.ensemble import QUANTILES
+from sim.report.figures import save_figures
+from sim.report.study_figures import (
+    plot_hindcast_state,
+    plot_influence_comparison,
+    plot_paired_differences,
+)
+from sim.report.style import STUDY_DPI, ordered, vocab_or_default
+from sim.report.tables import (
+    crossings_markdown,
+    end_shares_markdown,
+    skill_markdown,
+    skill_summary,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from sim.backtest import BacktestResult
+    from sim.compare import Comparison
+    from sim.engine.runfolder import RunFolder
+    from sim.ensemble import EnsembleResult
+    from sim.scenario import Scenario
+    from sim.vocab import Vocabulary
+
+#: The tidy table of a run or an ensemble.
+TIMESERIES = "timeseries.parquet"
+#: Folder of a run's figures.
+PLOTS = "plots"
+#: Ensemble figures are drawn from at most this many replications (the first ids).
+PLOT_REPLICATIONS = 200
+
+
+def _save(fig: Figure, path: Path, dpi: int = STUDY_DPI) -> Path:
+    fig.savefig(path, dpi=dpi)
+    fig.clear()  # figures made without pyplot are not registered: clearing frees them
+    return path
+
+
+def write_run(
+    folder: RunFolder, scenario: Scenario, df: pd.DataFrame, *, plots: bool = True
+) -> dict[str, Any]:
+    """Write one run's tidy table, resolved scenario and figures.
+
+    Returns:
+        Manifest fields ``rows`` and ``plots`` (file names).
+    """
+    with folder.timed("write"):
+        df.to_parquet(folder.path / TIMESERIES, index=False)
+        folder.write_text("scenario.yaml", scenario.to_yaml())
+    with folder.timed("plots"):
+        written = save_figures(df, folder.path / PLOTS, vocab=scenario.vocab)[0] if plots else []
+    return {"rows": len(df), "plots": [p.name for p in written]}
+
+
+def plot_sample(path: Path, ids: Sequence[int] | np.ndarray) -> pd.DataFrame:
+    """The tidy rows of the given replications, read from a ``timeseries.parquet``."""
+    return pd.read_parquet(path, filters=[("replication", "in", [int(k) for k in ids])])
+
+
+def skipped_note(skipped: dict[str, list[str]]) -> str | None:
+    """One sentence naming the figures not drawn and the metrics they lack."""
+    if not skipped:
+        return None
+    parts = [f"{name}.png ({', '.join(missing)})" for name, missing in skipped.items()]
+    return "figures skipped for lack of metrics: " + "; ".join(parts)
+
+
+def draw_run_figures(
+    path: Path,
+    ids: Sequence[int] | np.ndarray,
+    outdir: Path,
+    vocab: Vocabulary | None = None,
+) -> tuple[list[Path], dict[str, list[str]]]:
+    """Draw every figure the metrics of a ``timeseries.parquet`` allow, from ``ids``."""
+    return save_figures(plot_sample(path, ids), outdir, vocab=vocab)
+
+
+def write_ensemble(
+    folder: RunFolder, scenario: Scenario, result: EnsembleResult, *, plots: bool = True
+) -> dict[str, Any]:
+    """Write an ensemble's summary, resolved scenario and figures.
+
+    ``timeseries.parquet`` must already be in the folder (the ensemble streams it there).
+
+    Returns:
+        Manifest fields ``rows``, ``summary``, ``plots``, ``plots_replications`` (how
+        many replications the figures show) and ``plots_note``.
+    """
+    ids = result.replication_ids
+    with folder.timed("write"):
+        result.summary.to_parquet(folder.path / "summary.parquet", index=False)
+        folder.write_text("scenario.yaml", scenario.to_yaml())
+    written: list[Path] = []
+    notes: list[str] = []
+    with folder.timed("plots"):
+        if plots:
+            shown = ids[:PLOT_REPLICATIONS]
+            written, skipped = draw_run_figures(
+                folder.path / TIMESERIES, shown, folder.path / PLOTS, scenario.vocab
+            )
+            if written and len(shown) < len(ids):
+                notes.append(f"figures drawn from the first {len(shown)} of {len(ids)} ids")
+            notes += [n for n in (skipped_note(skipped),) if n]
+    return {
+        "rows": int(len(ids) * result.layout.rows),
+        "summary": {"quantiles": list(QUANTILES.values()), "method": "linear"},
+        "plots": [p.name for p in written],
+        "plots_replications": min(len(ids), PLOT_REPLICATIONS) if written else 0,
+        "plots_note": "; ".join(notes) or None,
+    }
+
+
+def comparison_figures(
+    bands: pd.DataFrame,
+    diffs: pd.DataFrame,
+    outdir: Path,
+    *,
+    seed: int,
+    replications: int,
+    vocab: Vocabulary | None = None,
+) -> list[Path]:
+    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    kw = {"seed": seed, "replications": replications, "vocab": vocab}
+    return [
+        _save(plot_influence_comparison(bands, **kw), outdir / "influence.png"),
+        _save(plot_paired_differences(diffs, **kw), outdir / "differences.png"),
+    ]
+
+
+def write_comparison(
+    folder: RunFolder, cmp: Comparison, paths: Sequence[str | Path]
+) -> dict[str, Any]:
+    """Write a comparison's figures, tables and resolved scenarios.
+
+    Args:
+        folder: the open run folder.
+        cmp: the comparison.
+        paths: the scenario files, in comparison order (for the manifest).
+
+    Returns:
+        Manifest fields ``scenarios``, ``interval``, ``unpaired_shifts`` and ``files``
+        (figures and tables, relative to the folder, sorted).
+    """
+    out = folder.path
+    with folder.timed("write"):
+        bands, diffs = influence_bands(cmp), paired_differences(cmp)
+        written = comparison_figures(
+            bands,
+            diffs,
+            out,
+            seed=cmp.seed,
+            replications=len(cmp.replication_ids),
+            vocab=cmp.scenarios[0].vocab,
+        )
+        end, cross = end_shares(cmp), rank_crossings(cmp)
+        tables = {
+            "influence_bands.csv": bands,
+            "differences.csv": diffs,
+            "end_shares.csv": end,
+            "crossings.csv": cross,
+        }
+        for name, table in tables.items():
+            table.to_csv(out / name, index=False)
+            written.append(out / name)
+        written.append(folder.write_text("end_shares.md", end_shares_markdown(end, cmp)))
+        written.append(folder.write_text("crossings.md", crossings_markdown(cross, cmp)))
+        for n, (label, sc) in enumerate(zip(cmp.labels, cmp.scenarios, strict=True)):
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
+            folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
+    return {
+        "scenarios": [
+            {"label": lab, "name": sc.name, "file": str(p), "scenario_sha256": sc.digest()}
+            for lab, sc, p in zip(cmp.labels, cmp.scenarios, paths, strict=True)
+        ],
+        "interval": list(INTERVAL),
+        "unpaired_shifts": UNPAIRED_SHIFTS,
+        "files": sorted(p.relative_to(out).as_posix() for p in written),
+    }
+
+
+def hindcast_figures(
+    summary: pd.DataFrame,
+    reference: pd.DataFrame,
+    recent: pd.DataFrame,
+    replications: int,
+    outdir: Path,
+    vocab: Vocabulary | None = None,
+) -> list[Path]:
+    """Write ``hindcast_<STATE>.png`` for every state in ``summary`` into ``outdir``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    vocab = vocab_or_default(vocab)
+    states = ordered(summary["country"], vocab.states)
+    return [
+        _save(
+            plot_hindcast_state(state, summary, reference, recent, replications, vocab=vocab),
+            outdir / f"hindcast_{state}.png",
+        )
+        for state in states
+    ]
+
+
+def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True) -> dict[str, Any]:
+    """Write a backtest's hindcast tables, skill report and per-state figures.
+
+    Returns:
+        Manifest fields ``rows``, ``plots`` (file names) and ``skill``.
+    """
+    out = folder.path
+    vocab = res.scenario.vocab
+    with folder.timed("write"):
+        res.hindcast.to_csv(out / "hindcast.csv", index=False)
+        bands = res.summary[res.summary["partner"].isin(vocab.target_partners)]
+        bands.round(4).to_csv(out / "hindcast_bands.csv", index=False)
+        meta = {"scenario": res.scenario.name, "replications": res.replications, "seed": res.seed}
+        folder.write_text("skill.md", skill_markdown(res.points, meta, vocab.powers))
+        res.points.round(4).to_csv(out / "skill_points.csv", index=False)
+        written = (
+            hindcast_figures(
+                res.summary, res.reference, res.recent, res.replications, out / PLOTS, vocab
+            )
+            if plots
+            else []
+        )
+    return {
+        "rows": len(res.hindcast),
+        "plots": [p.name for p in written],
+        "skill": skill_summary(res.points),
+    }
