@@ -28,7 +28,7 @@ from sim.engine.runfolder import RunFolder, base_manifest
 from sim.scenario import Scenario, ScenarioError, load_scenario, read_yaml_file
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -287,7 +287,7 @@ def _add_replication_options(parser: argparse.ArgumentParser, default_text: str 
 
 
 def add_ensemble_options(run: argparse.ArgumentParser) -> None:
-    """``casim run`` options for many replications (see :mod:`sim.ensemble`)."""
+    """``casim run`` options for many replications (see :mod:`sim.engine.ensemble`)."""
     _add_replication_options(run)
     run.add_argument(
         "--metrics",
@@ -330,37 +330,6 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_ensemble_inputs(
-    source: str | Path,
-    replications: int | None,
-    replication_ids: Sequence[int] | None,
-    workers: int,
-    chunk_size: int | None,
-    metrics: Sequence[str] | None = None,
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The replication ids and metric names of an ensemble, checked.
-
-    Raises:
-        ScenarioError: keyed by the parameter at fault.
-    """
-    from sim.ensemble import check_metrics, replication_id_array  # noqa: PLC0415
-
-    try:
-        ids = replication_id_array(replications, replication_ids)
-    except ValueError as err:
-        key = "replication_ids" if replication_ids is not None else "replications"
-        raise ScenarioError(source, key, str(err)) from None
-    try:
-        names = check_metrics(metrics)
-    except ValueError as err:
-        raise ScenarioError(source, "metrics", str(err)) from None
-    if workers < 1:
-        raise ScenarioError(source, "workers", f"expected a positive integer, got {workers}")
-    if chunk_size is not None and chunk_size < 1:
-        raise ScenarioError(source, "chunk_size", f"expected a positive integer, got {chunk_size}")
-    return ids, names
-
-
 @flag_names()
 def run_ensemble_folder(
     path: str | Path,
@@ -393,8 +362,16 @@ def run_ensemble_folder(
     overrides = list(overrides)
     if scenario is None:
         scenario = load_scenario(path, overrides)
-    ids, names = check_ensemble_inputs(
-        path, replications, replication_ids, workers, chunk_size, metrics
+    from sim.engine.ensemble import check_request  # noqa: PLC0415 - heavy imports
+
+    ids, names = check_request(
+        path,
+        scenario.vocab,
+        replications=replications,
+        replication_ids=replication_ids,
+        metrics=metrics,
+        workers=workers,
+        chunk_size=chunk_size,
     )
     folder = RunFolder.prepare(
         name=scenario.name,
@@ -406,11 +383,12 @@ def run_ensemble_folder(
         results=results,
         started=started,
     )
-    from sim import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine.executors import process_pool  # noqa: PLC0415
     from sim.report.write import TIMESERIES, write_ensemble  # noqa: PLC0415
 
     with folder, contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ensemble.process_pool(workers)) if workers > 1 else None
+        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
         result = ensemble.run_ensemble(
             scenario,
             seed=folder.seed,
@@ -438,7 +416,7 @@ def run_ensemble_folder(
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``casim compare`` subcommand (see :mod:`sim.compare`)."""
+    """The ``casim compare`` subcommand (see :mod:`sim.studies.compare`)."""
     cmp = sub.add_parser(
         "compare",
         help="compare scenarios with common random numbers",
@@ -450,7 +428,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument(
         "--seed", type=_seed, default=None, help="common seed (default: the first scenario's)"
     )
-    _add_replication_options(cmp, " (default 200, sim.compare.DEFAULT_REPLICATIONS)")
+    _add_replication_options(cmp, " (default 200, sim.studies.compare.DEFAULT_REPLICATIONS)")
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
     cmp.set_defaults(func=cmd_compare)
 
@@ -519,8 +497,10 @@ def run_compare(
     started = time.perf_counter()
     scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
     check_horizons(paths, scenarios)
-    from sim import compare, ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine.executors import process_pool  # noqa: PLC0415
     from sim.report.write import write_comparison  # noqa: PLC0415
+    from sim.studies import compare  # noqa: PLC0415
 
     if replications is None and replication_ids is None:
         replications = compare.DEFAULT_REPLICATIONS
@@ -542,7 +522,7 @@ def run_compare(
         started=started,
     )
     with folder, contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ensemble.process_pool(workers)) if workers > 1 else None
+        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
         with folder.timed("simulate"):
             cmp = compare.compare_scenarios(
                 scenarios,
@@ -570,7 +550,7 @@ def run_compare(
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``casim backtest`` subcommand (see :mod:`sim.backtest`)."""
+    """The ``casim backtest`` subcommand (see :mod:`sim.studies.backtest`)."""
     bt = sub.add_parser(
         "backtest",
         help="hindcast 2010-2020 and its skill against the reference data",
@@ -630,8 +610,8 @@ def run_backtest(
     Raises:
         ScenarioError: for bad input, before anything is written (keys are flags).
     """
-    from sim import backtest as bt  # noqa: PLC0415 - heavy imports
     from sim.report.write import write_backtest  # noqa: PLC0415
+    from sim.studies import backtest as bt  # noqa: PLC0415 - heavy imports
 
     path = bt.HINDCAST_SCENARIO if scenario is None else scenario
     sc = load_scenario(path)

@@ -71,7 +71,7 @@ def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) ->
 
 
 def _redraw_backtest(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
-    from sim.backtest import load_recent_points, load_reference  # noqa: PLC0415
+    from sim.studies.backtest import load_recent_points, load_reference  # noqa: PLC0415
 
     bands = pd.read_csv(run_dir / "hindcast_bands.csv", dtype={"country": str, "partner": str})
     return hindcast_figures(

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.compare import UNPAIRED_SHIFTS
 from sim.report.style import quarter_label
+from sim.studies.compare import UNPAIRED_SHIFTS
 from sim.vocab import DEFAULT
 
 if TYPE_CHECKING:
-    from sim.compare import Comparison
+    from sim.studies.compare import Comparison
 
 
 def markdown_table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:

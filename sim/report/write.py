@@ -26,15 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.compare import (
-    INTERVAL,
-    UNPAIRED_SHIFTS,
-    end_shares,
-    influence_bands,
-    paired_differences,
-    rank_crossings,
-)
-from sim.ensemble import QUANTILES
+from sim.engine.store import QUANTILES
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
     plot_hindcast_state,
@@ -48,6 +40,14 @@ from sim.report.tables import (
     skill_markdown,
     skill_summary,
 )
+from sim.studies.compare import (
+    INTERVAL,
+    UNPAIRED_SHIFTS,
+    end_shares,
+    influence_bands,
+    paired_differences,
+    rank_crossings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,11 +55,11 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from sim.backtest import BacktestResult
-    from sim.compare import Comparison
+    from sim.engine.ensemble import EnsembleResult
     from sim.engine.runfolder import RunFolder
-    from sim.ensemble import EnsembleResult
     from sim.scenario import Scenario
+    from sim.studies.backtest import BacktestResult
+    from sim.studies.compare import Comparison
     from sim.vocab import Vocabulary
 
 #: The tidy table of a run or an ensemble.

@@ -38,8 +38,9 @@ from typing import Any
 
 import pandas as pd
 
+from sim.engine.ensemble import run_ensemble
+from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
-from sim.ensemble import process_pool, run_ensemble
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.vocab import DEFAULT, Vocabulary
 
@@ -79,7 +80,7 @@ def simulate_trade_shares(
         executor: an executor for the ensemble's chunks, or None (in process).
 
     Returns:
-        Tidy rows (:data:`sim.metrics.COLUMNS`) of the metric ``trade_share``.
+        Tidy rows (:data:`sim.output.COLUMNS`) of the metric ``trade_share``.
     """
     result = run_ensemble(
         scenario,

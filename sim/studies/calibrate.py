@@ -24,7 +24,7 @@ Method (docs/calibration.md has the results and their discussion):
 
 :func:`calibrate` runs all of it and returns the tables and a summary; it prints nothing
 and writes nothing (``casim calibrate`` writes them). Grid points run on an executor
-(:func:`sim.ensemble.process_pool`) when one is given. Also :func:`match_growth`, which
+(:func:`sim.engine.executors.process_pool`) when one is given. Also :func:`match_growth`, which
 derives the calibration run's non-resource growth rates so the model's 2010 GDP equals
 the World Bank value.
 """
@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.engine.ensemble import run_ensemble
+from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
-from sim.ensemble import process_pool, run_ensemble
 from sim.model import GeoModel
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.studies.backtest import REPO_ROOT, load_reference
@@ -148,7 +149,7 @@ def zigzag(shares: np.ndarray) -> float:
 def simulate(scenario: Scenario, replications: int, seed: int) -> tuple[pd.DataFrame, float]:
     """Ensemble-median annual trade shares (percent) of one ensemble, and its zigzag.
 
-    Runs :func:`sim.ensemble.run_ensemble` (in this process) for ``trade_share`` only
+    Runs :func:`sim.engine.ensemble.run_ensemble` (in this process) for ``trade_share`` only
     and aggregates its array: the aggregation :mod:`sim.studies.backtest` uses.
 
     Returns:

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.engine.ensemble import replication_id_array, run_ensemble
 from sim.engine.runfolder import check_seed
-from sim.ensemble import replication_id_array, run_ensemble
-from sim.metrics import quarter_start
+from sim.output import quarter_start
 from sim.scenario import Scenario, coerce_scenario
 from sim.vocab import DEFAULT, Vocabulary
 
