@@ -1,0 +1,398 @@
+"""Model mechanisms as pure numpy functions (the equations of ODD section 7).
+
+Every function here works on arrays whose leading axis is the replication axis ``R``
+and has no side effects, so each mechanism can be tested on its own and the model can
+advance many replications at once. Equations are given in each docstring and in
+``docs/ODD.md``. The phases (:mod:`sim.core.phases`) and the agents' decision rules
+(:mod:`sim.core.policies`) combine them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NEG = -1e9  # utility of an option that does not exist (masked out of a logit)
+
+
+def mean_reverting_log_price(
+    log_price: np.ndarray,
+    log_long_run: np.ndarray,
+    reversion: np.ndarray,
+    volatility: np.ndarray,
+    eps: np.ndarray,
+    shock: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    r"""One quarter of a mean-reverting (Ornstein-Uhlenbeck) log price.
+
+    .. math:: \ln p_{t+1} = \ln p_t + \kappa(\ln\mu - \ln p_t) + \sigma\varepsilon_t + s_t
+
+    Args:
+        log_price: ``(R, C)`` current log prices.
+        log_long_run: ``(C,)`` log long-run means.
+        reversion: ``(C,)`` speed of reversion per quarter, in [0, 1].
+        volatility: ``(C,)`` standard deviation of the quarterly log change.
+        eps: ``(R, C)`` standard normal draws.
+        shock: ``(C,)`` deterministic log jumps this quarter (price_shock events).
+
+    Returns:
+        ``(R, C)`` new log prices.
+    """
+    return log_price + reversion * (log_long_run - log_price) + volatility * eps + shock
+
+
+def masked_softmax(util: np.ndarray, mask: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    r"""Multinomial-logit choice probabilities over ``axes``, options outside ``mask`` excluded.
+
+    .. math:: P_j = \frac{\exp(U_j)}{\sum_{j' \in \text{mask}} \exp(U_{j'})}
+
+    Where no option is available the probabilities are all zero (nothing is allocated).
+    """
+    u = np.where(mask, util, NEG)
+    u = u - u.max(axis=axes, keepdims=True)
+    # exp of the masked entries (about NEG) would take numpy's slow underflow path.
+    w = np.where(mask, np.exp(np.where(mask, u, 0.0)), 0.0)
+    total = w.sum(axis=axes, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def allocate_exports(
+    supply: np.ndarray,
+    util: np.ndarray,
+    valid: np.ndarray,
+    capacity: np.ndarray,
+    offtake: np.ndarray,
+    passes: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Allocate export supply over (buyer, route) options with binding route capacities.
+
+    A multinomial logit spreads each state's exportable supply of each commodity over
+    the valid (buyer, route) pairs; contracted offtake shares go to their buyer first
+    (over that buyer's routes, by the same logit). Where the load on a route exceeds its
+    capacity all flows on it are scaled down pro rata and the excess is re-offered to the
+    routes that still have room; what cannot be placed after ``passes`` rounds is shut in.
+
+    Args:
+        supply: ``(R, S, C)`` exportable supply, units per year.
+        util: ``(R, S, C, B, K)`` utilities of each option.
+        valid: ``(S, C, B, K)`` or broadcastable boolean: option exists.
+        capacity: ``(R, K, C)`` effective route capacities (``inf`` where unlimited).
+        offtake: ``(R, S, C, B)`` contracted shares of supply per buyer (sum <= 1).
+        passes: re-allocation rounds for excess flow.
+
+    Returns:
+        ``(flows, shut_in)``: ``(R, S, C, B, K)`` allocated flows and ``(R, S, C)``
+        supply that found no route. ``flows.sum((3, 4)) + shut_in == supply``.
+    """
+    valid = np.broadcast_to(valid, util.shape)
+    p_joint = masked_softmax(util, valid, axes=(3, 4))
+    p_route = masked_softmax(util, valid, axes=(4,))  # route choice given the buyer
+    has_buyer = valid.any(axis=4)  # (R, S, C, B)
+    off = np.where(has_buyer, offtake, 0.0)
+    free = np.clip(1.0 - off.sum(axis=3, keepdims=True), 0.0, 1.0)  # (R, S, C, 1)
+    flows = supply[..., None, None] * (free[..., None] * p_joint + off[..., None] * p_route)
+    open_routes = np.ones(capacity.shape, dtype=bool)  # (R, K, C)
+    for _ in range(passes):
+        load = flows.sum(axis=(1, 3))  # (R, C, K)
+        load = np.moveaxis(load, 1, 2)  # (R, K, C)
+        over = load > capacity * (1 + 1e-12)
+        if not over.any():
+            break
+        ratio = np.where(over, capacity / np.where(load > 0, load, 1.0), 1.0)  # (R, K, C)
+        scale = np.moveaxis(ratio, 1, 2)[:, None, :, None, :]  # (R, 1, C, 1, K)
+        kept = flows * scale
+        excess = (flows - kept).sum(axis=(3, 4))  # (R, S, C)
+        flows = kept
+        open_routes &= ~over
+        still = valid & np.moveaxis(open_routes, 1, 2)[:, None, :, None, :]
+        p_more = masked_softmax(util, still, axes=(3, 4))
+        flows = flows + excess[..., None, None] * p_more
+    # Final clip: whatever still exceeds capacity is shut in.
+    load = np.moveaxis(flows.sum(axis=(1, 3)), 1, 2)
+    ratio = np.where(load > capacity, capacity / np.where(load > 0, load, 1.0), 1.0)
+    flows = flows * np.moveaxis(ratio, 1, 2)[:, None, :, None, :]
+    shut_in = np.clip(supply - flows.sum(axis=(3, 4)), 0.0, None)
+    return flows, shut_in
+
+
+def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """Sum the rows of a 2-D ``values`` into ``n`` bins by ``index``, in a fixed order.
+
+    ``np.bincount`` accumulates element by element in array order, so every bin's sum
+    has the same rounding whatever the number of columns (replications), unlike a BLAS
+    matrix product, whose kernel (and so rounding) can change with the matrix shape.
+    This keeps replication ``k``'s trajectory bit-for-bit identical in batches of any
+    size.
+    """
+    cols = values.shape[1]
+    flat = (np.asarray(index)[:, None] * cols + np.arange(cols)).ravel()
+    out = np.bincount(flat, weights=values.ravel(), minlength=n * cols)
+    return out.reshape(n, cols)
+
+
+def sum_slots(values: np.ndarray) -> np.ndarray:
+    """Sum a padded ``(G, W, R)`` array over its slot axis, slot by slot (fixed order)."""
+    out = values[:, 0].copy()
+    for w in range(1, values.shape[1]):
+        out += values[:, w]
+    return out
+
+
+class ExportOptions:
+    """The (state, commodity, buyer, route) options that exist, for fast allocation.
+
+    Only about one in eight cells of the dense ``(S, C, B, K)`` option grid is a real
+    option, so the model allocates over the list of real options (``O`` of them), with
+    0/1 matrices that sum options into groups. :meth:`allocate` computes exactly what
+    :func:`allocate_exports` computes on the dense grid (the tests check they agree).
+
+    Args:
+        valid: ``(S, C, B, K)`` boolean option grid.
+    """
+
+    def __init__(self, valid: np.ndarray) -> None:
+        S, C, B, K = valid.shape
+        self.shape = (S, C, B, K)
+        s, c, b, k = np.nonzero(valid)  # sorted by (s, c, b, k)
+        self.s, self.c, self.b, self.k = s, c, b, k
+        self.n = len(s)
+        o = np.arange(self.n)
+        self.group = s * C + c  # joint (buyer, route) choice is per (state, commodity)
+        self.sub = (s * C + c) * B + b  # route choice given the buyer
+        self.kc = k * C + c  # route capacities are per (route, commodity)
+
+        self.sb = s * B + b
+        self.n_groups_all, self.n_subs_all, self.n_kc = S * C, S * C * B, K * C
+        self.seg_group = self._segments(self.group)
+        self.seg_sub = self._segments(self.sub)
+        # Padded layout: group row g, slot w; padding slots point at a dummy route.
+        starts, seg = self.seg_group
+        self.group_ids = self.group[starts]
+        self.n_groups = len(starts)
+        slot = o - starts[seg]
+        self.width = int(slot.max()) + 1 if self.n else 1
+        self.pad = seg * self.width + slot
+        self.kc_pad = np.full(self.n_groups * self.width, K * C)
+        self.kc_pad[self.pad] = self.kc
+        self.slot_group = np.repeat(np.arange(self.n_groups), self.width)
+
+    @staticmethod
+    def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start offsets of the runs of equal ``index`` and each option's run number."""
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        return starts, np.cumsum(np.r_[False, index[1:] != index[:-1]])
+
+    def _softmax(self, util: np.ndarray, mask: np.ndarray | None, by: str) -> np.ndarray:
+        """Logit probabilities within segments (``"group"`` or ``"sub"``); masked get 0.
+
+        Works option-major: ``util`` and ``mask`` are ``(O, R)``; ``mask=None`` means
+        every option is open.
+        """
+        starts, seg = self.seg_group if by == "group" else self.seg_sub
+        big = util if mask is None else np.where(mask, util, -np.inf)
+        # Subtracting each segment's maximum leaves the logit unchanged and keeps exp()
+        # in range; masked entries become exp(-inf) = 0 (no underflow slow path).
+        shift = np.maximum.reduceat(big, starts, axis=0)
+        finite = np.isfinite(shift)
+        shift = np.where(finite, shift, 0.0)[seg]
+        w = np.exp(big - shift)
+        total = segment_sum(w, seg, len(starts))
+        return w / np.where(total > 0, total, 1.0)[seg]
+
+    def _overloaded(self, flat: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """``(KC+1, R)``: where the load of the padded flows exceeds route capacity."""
+        load = segment_sum(flat, self.kc_pad, self.n_kc + 1)
+        return load > cap * (1 + 1e-12)
+
+    @staticmethod
+    def _softmax_padded(util: np.ndarray) -> np.ndarray:
+        """Joint logit per (state, commodity) on the padded ``(G, W, R)`` layout.
+
+        Closed slots hold ``-inf`` and get probability 0. Computed in place on one
+        temporary: this is the model's hot loop.
+        """
+        top = util.max(axis=1, keepdims=True)
+        np.nan_to_num(top, copy=False, neginf=0.0)  # rows with no open slot
+        w = util - top
+        np.exp(w, out=w)
+        total = sum_slots(w)[:, None, :]
+        total[total == 0] = 1.0
+        w /= total
+        return w
+
+    def allocate(
+        self,
+        supply: np.ndarray,
+        util: np.ndarray,
+        enabled: np.ndarray,
+        capacity: np.ndarray,
+        offtake: np.ndarray,
+        passes: int = 4,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse :func:`allocate_exports`.
+
+        Options are laid out padded, ``(G, W, R)``: one row per (state, commodity) group
+        that has options, ``W`` slots per row (closed slots have utility ``-inf``), so
+        each logit is a plain reduction over one axis.
+
+        Args:
+            supply: ``(R, S, C)`` exportable supply.
+            util: ``(O, R)`` utility of each option (option-major).
+            enabled: ``(O,)`` option currently open (route access events).
+            capacity: ``(R, K, C)`` effective route capacities.
+            offtake: ``(R, S, C, B)`` contracted shares.
+            passes: re-allocation rounds.
+
+        Returns:
+            ``(flows, shut_in)``: ``(O, R)`` flows and ``(R, S, C)`` shut-in supply.
+        """
+        R = util.shape[1]
+        S, C, _, _ = self.shape
+        G, W = self.n_groups, self.width
+        up = np.full((G * W, R), -np.inf)
+        up[self.pad] = util if enabled.all() else np.where(enabled[:, None], util, -np.inf)
+        u3 = up.reshape(G, W, R)
+        sup = supply.reshape(R, -1).T  # (SC, R)
+        sup_g = sup[self.group_ids]  # (G, R)
+        p3 = self._softmax_padded(u3)
+        if offtake.any():
+            u = util
+            mask = np.broadcast_to(enabled[:, None], u.shape)
+            p_route = self._softmax(u, mask, "sub")
+            has_buyer = segment_sum(mask.astype(float), self.sub, self.n_subs_all) > 0
+            off = np.where(has_buyer, offtake.reshape(R, -1).T, 0.0)  # (SCB, R)
+            B = self.shape[2]
+            taken = segment_sum(off, np.arange(self.n_subs_all) // B, self.n_groups_all)
+            free = np.clip(1.0 - taken, 0.0, 1.0)  # (SC, R)
+            p_joint = p3.reshape(G * W, R)[self.pad]
+            flows_o = sup[self.group] * (free[self.group] * p_joint + off[self.sub] * p_route)
+            flat = np.zeros((G * W, R))
+            flat[self.pad] = flows_o
+            flows3 = flat.reshape(G, W, R)
+        else:
+            flows3 = sup_g[:, None, :] * p3
+        cap = np.vstack([capacity.reshape(R, -1).T, np.full((1, R), np.inf)])  # (KC+1, R)
+        flat = flows3.reshape(G * W, R)  # a view: updates below change flows3
+        open_kc = np.ones(cap.shape, dtype=bool)
+        for _ in range(passes):
+            over = self._overloaded(flat, cap)
+            if not over.any():
+                break
+            # Only slots on an overloaded (route, commodity) change, and only their
+            # groups receive re-offered supply: work on those rows alone.
+            rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
+            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
+            kept = flat[rows] * ratio[self.kc_pad[rows]]
+            excess = segment_sum(flat[rows] - kept, self.slot_group[rows], G)  # (G, R)
+            flat[rows] = kept
+            open_kc &= ~over
+            groups = np.unique(self.slot_group[rows])
+            # A logit restricted to the still-open options is the original choice
+            # probabilities renormalised over them (no new exponentials needed).
+            p_open = p3[groups] * open_kc[self.kc_pad.reshape(G, W)[groups]]
+            total = sum_slots(p_open)[:, None, :]
+            p_open /= np.where(total > 0, total, 1.0)
+            flows3[groups] += excess[groups][:, None, :] * p_open
+        over = self._overloaded(flat, cap)
+        if over.any():
+            rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
+            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
+            flat[rows] *= ratio[self.kc_pad[rows]]
+        shipped = np.zeros_like(sup)
+        shipped[self.group_ids] = sum_slots(flows3)
+        shut_in = np.clip(sup - shipped, 0.0, None).T.reshape(R, S, C)
+        return flows3.reshape(G * W, R)[self.pad], shut_in
+
+
+def hedging_penalty(dependence: np.ndarray, strength: np.ndarray | float) -> np.ndarray:
+    r"""Marginal cost of deepening dependence under a Herfindahl concentration penalty.
+
+    A state maximising :math:`U - h \cdot \mathrm{HHI}(d)` with :math:`\mathrm{HHI} =
+    \sum_b d_b^2` sees a marginal penalty :math:`2 h d_b` on partner :math:`b`.
+    """
+    return 2.0 * strength * dependence
+
+
+def acceptance(share: np.ndarray, hedging: np.ndarray | float, threshold: float) -> np.ndarray:
+    r"""Share of a power's offered money a state accepts (multi-vector screening).
+
+    .. math:: a_{sp} = \frac{1}{1 + \exp(10\, h_s (I_{sp} - \theta))}
+
+    where :math:`I_{sp}` is the power's influence share over the state and
+    :math:`\theta` the dependence the state tolerates.
+    """
+    return 1.0 / (1.0 + np.exp(10.0 * hedging * (share - threshold)))
+
+
+def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]) -> np.ndarray:
+    r"""Budget shares over options: :math:`w_j \propto \exp(\tau\, \mathrm{score}_j)`."""
+    z = temperature * score
+    z = z - z.max(axis=axes, keepdims=True)
+    w = np.exp(z)
+    return w / w.sum(axis=axes, keepdims=True)
+
+
+def channel_targets(raw: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    r"""Influence each holder would have from current channels, per channel.
+
+    Each channel is normalised across holders within the state (the holder's share of
+    that channel), then channels are averaged with ``weights``:
+
+    .. math:: z_{s,i,c} = \frac{w_c}{\sum_{c'} w_{c'}} \frac{x_{s,i,c}}{\sum_{i'} x_{s,i',c}}
+
+    Channels nobody holds in a state are left out of its average, so
+    :math:`\sum_{i,c} z_{s,i,c} = 1` whenever any channel is present.
+
+    Args:
+        raw: ``(R, S, I, CH)`` non-negative channel intensities.
+        weights: ``(CH,)`` channel weights.
+
+    Returns:
+        ``(R, S, I, CH)`` target contributions summing to 1 over ``(I, CH)``.
+    """
+    total = raw.sum(axis=2, keepdims=True)
+    shares = np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
+    present = (total > 0) * weights  # (R, S, 1, CH)
+    norm = present.sum(axis=3, keepdims=True)
+    w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
+    return shares * w
+
+
+def smooth_stock(stock: np.ndarray, target: np.ndarray, rate: float) -> np.ndarray:
+    r"""Influence stock update: :math:`A_{t+1} = (1-\delta) A_t + \delta z_t`.
+
+    Old influence decays at rate :math:`\delta` unless renewed by current channels.
+    A convex combination keeps shares in [0, 1] summing to 1.
+    """
+    return (1.0 - rate) * stock + rate * target
+
+
+def trade_shares(exports: np.ndarray, imports: np.ndarray) -> np.ndarray:
+    r"""Goods-trade share of each partner: :math:`(X_{sb} + M_{sb}) / \sum_b (X_{sb} + M_{sb})`."""
+    total = exports + imports
+    denom = total.sum(axis=-1, keepdims=True)
+    return np.divide(total, denom, out=np.zeros_like(total), where=denom > 0)
+
+
+def resource_value_added(
+    production: np.ndarray,
+    price: np.ndarray,
+    value_factor: np.ndarray,
+    is_resource: np.ndarray,
+    share: float,
+) -> np.ndarray:
+    r"""Resource value added per state: :math:`\rho \sum_{c \ne \text{other}} Q_{s,c} p_c v_c`.
+
+    Args:
+        production: ``(R, S, C)`` output, units per year.
+        price: ``(R, C)`` prices.
+        value_factor: ``(C,)`` USD bn per unit at a price of 1.
+        is_resource: ``(C,)`` boolean, false for non-resource goods.
+        share: :math:`\rho`, the share of output value that is domestic value added.
+
+    Returns:
+        ``(R, S)`` value added, USD bn per year.
+    """
+    value = production * (price * value_factor)[:, None, :]
+    return (value * is_resource).sum(axis=2) * share
