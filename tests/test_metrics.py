@@ -152,12 +152,12 @@ def test_to_tidy_of_no_history_is_empty_with_columns() -> None:
 def test_timeseries_without_collection_is_empty(short_loaded: Scenario) -> None:
     model = GeoModel(scenario=short_loaded, rng=1, collect=False).run()
     assert model.timeseries().empty
-    assert len(model.datacollector.get_model_vars_dataframe()) == short_loaded.steps
+    assert model.datacollector.get_model_vars_dataframe().empty  # switched off too
 
 
 def test_model_reporters_are_replication_means(model: GeoModel, tidy: pd.DataFrame) -> None:
     frame = model.datacollector.get_model_vars_dataframe()
-    assert len(frame) == model.T
+    assert len(frame) == model.T + 1  # the initial state, then every step
     assert set(frame.columns) == set(metrics.model_reporters())
     last = tidy[tidy.step == model.T - 1]
     for metric, country, partner, column in [

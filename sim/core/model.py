@@ -61,7 +61,7 @@ class GeoModel(mesa.Model):
         datacollector: replication means, from the initial state on (``collect``).
     """
 
-    def __init__(  # noqa: PLR0913 - Mesa models take their parameters as keywords
+    def __init__(
         self,
         *,
         scenario: Scenario | str | Path | dict[str, Any] | None = None,

@@ -532,7 +532,7 @@ def _schedules(sp: Scenario, route_names: tuple[str, ...]) -> dict:
     }
 
 
-def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventRecord | None:  # noqa: PLR0911 - one return per event type
+def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventRecord | None:
     """One scenario event as a plain record (None for events without effect)."""
     match ev.type:
         case "summit":

@@ -56,7 +56,7 @@ def apply_events(params: Params, state: State, t: int) -> None:
         _apply_event(params, state, ev, t)
 
 
-def _apply_event(params: Params, state: State, ev: object, t: int) -> None:  # noqa: C901 - one case per event type
+def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
     match ev:
         case Summit(power=p, states=states, weight=w):
             for s in states:
@@ -90,8 +90,7 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:  # n
 def update_prices(params: Params, state: State, eps: np.ndarray, t: int) -> None:
     """ODD 7.2: mean-reverting log prices plus this quarter's shocks; price paths override.
 
-    Args:
-        eps: ``(R, C)`` this step's standard normal innovations.
+    ``eps`` is ``(R, C)``, this step's standard normal innovations.
 
     Writes: ``log_price``, ``price``, ``price_shock`` (reset).
     """
@@ -118,9 +117,7 @@ def draw_outages(
 
     An outage of a live disruption arrives with probability ``1 - exp(-rate/4)`` unless
     one is running; its duration is geometric with the given mean (at least 1).
-
-    Args:
-        u_arrival, u_duration: ``(R, ND)`` this step's uniforms.
+    ``u_arrival`` and ``u_duration`` are ``(R, ND)``, this step's uniforms.
 
     Writes: ``outage_left``.
     """
@@ -168,11 +165,8 @@ def set_programme_budgets(params: Params, state: State, t: int) -> None:
 def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: int) -> np.ndarray:
     """ODD 7.7: accepted offers enter the pipeline; this slot's cohorts mature.
 
-    Args:
-        u_programme: ``(R, P, S, SEC)`` this step's completion uniforms.
-
-    Returns:
-        ``(R, P, S, SEC)`` money of the cohorts that completed this quarter.
+    ``u_programme`` is ``(R, P, S, SEC)``, this step's completion uniforms. Returns the
+    ``(R, P, S, SEC)`` money of the cohorts that completed this quarter.
 
     Writes: ``pipeline``, ``offers`` (emptied).
     """
@@ -190,8 +184,7 @@ def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: i
 def complete_programme(params: Params, state: State, amount: np.ndarray) -> None:
     """ODD 7.7: effects of completed programme cohorts: stock, capacity, corridors.
 
-    Args:
-        amount: ``(R, P, S, SEC)`` completed money (from :func:`advance_projects`).
+    ``amount`` is the ``(R, P, S, SEC)`` completed money (from :func:`advance_projects`).
 
     Writes: ``inv``, ``cap``, ``route_cap``, ``route_cost``.
     """
@@ -211,8 +204,7 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) -> None:
     """ODD 7.8: named projects due and unresolved complete (with their effects) or fail.
 
-    Args:
-        u_named: ``(R, J)`` one uniform per project.
+    ``u_named`` is ``(R, J)``, one uniform per project.
 
     Writes: ``project_status``, ``inv``, ``dipl``, ``cap``, ``route_cost``,
     ``productivity``, ``route_cap``, ``offtake``.
@@ -266,7 +258,7 @@ def sanction_terms(params: Params, state: State) -> tuple[np.ndarray, np.ndarray
     return exp_pen, imp_pen
 
 
-def trade_flows(  # noqa: PLR0913 - the allocation's inputs
+def trade_flows(
     params: Params,
     state: State,
     export_alpha: np.ndarray,

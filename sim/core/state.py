@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.core import mechanisms, phases, policies
-from sim.vocab import CHANNELS, COMMODITIES, SECTORS
+from sim.vocab import CHANNELS
 
 if TYPE_CHECKING:
     from sim.core.params import Params
@@ -108,7 +108,7 @@ class State:
     route_losses: list[tuple[int, float, int]] = field(default_factory=list)
 
     @property
-    def R(self) -> int:
+    def R(self) -> int:  # noqa: N802 - the replication axis letter, as model.R
         """Number of replications."""
         return self.gdp.shape[0]
 
