@@ -28,7 +28,7 @@ def run_recording_planned_output(model: GeoModel) -> list[np.ndarray]:
     planned: list[np.ndarray] = []
     original = phases.produce_and_trade
 
-    def recording(params, calib, state, t) -> None:  # noqa: ANN001 - the phase's signature
+    def recording(params, calib, state, t) -> None:
         planned.append(phases.planned_output(params, state, t).copy())  # reads only
         original(params, calib, state, t)
 
@@ -571,13 +571,13 @@ def test_nothing_is_collected_when_collect_is_false(short_scenario: Scenario) ->
 # ----------------------------------------------------------------------------- phases
 
 
-def _writes(func) -> set[str]:  # noqa: ANN001 - a phase function
+def _writes(func) -> set[str]:
     """State fields a phase's docstring lists under ``Writes:``."""
     text = " ".join(func.__doc__.split("Writes:")[1].split())
     return {part.split("``")[1] for part in text.split(",") if "``" in part}
 
 
-def _changed(before, after) -> set[str]:  # noqa: ANN001 - two States
+def _changed(before, after) -> set[str]:
     out = set()
     for name, value in vars(before).items():
         new = getattr(after, name)

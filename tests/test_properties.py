@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from sim.core import GeoModel
-from sim.vocab import CHANNELS, COMMODITIES, POWERS, STATES
 from sim.scenario import ScenarioError, format_quarter, parse_quarter, resolve, validate
+from sim.vocab import CHANNELS, COMMODITIES, POWERS, STATES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASES = {

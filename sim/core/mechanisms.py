@@ -219,7 +219,7 @@ class ExportOptions:
         w /= total
         return w
 
-    def allocate(
+    def allocate(  # long: the model's hot loop, kept in one piece (see the docstring)
         self,
         supply: np.ndarray,
         util: np.ndarray,

@@ -128,7 +128,7 @@ class Calibration:
     residual: np.ndarray
 
 
-def initial_state(params: Params, R: int) -> State:
+def initial_state(params: Params, R: int) -> State:  # long: one line per State field
     """The state at ``t = 0`` for ``R`` replications (ODD section 5).
 
     Trade shares start at the targets, imports at the target shares of base-year trade,
