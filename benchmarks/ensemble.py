@@ -29,9 +29,9 @@ import mesa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sim.core.model import GeoModel  # noqa: E402
 from sim.engine.ensemble import run_ensemble  # noqa: E402
 from sim.engine.executors import process_pool  # noqa: E402
-from sim.model import GeoModel  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
 

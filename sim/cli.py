@@ -189,7 +189,7 @@ def run_single(
         started=started,
     )
     # Heavy imports only after the input has been checked: bad input fails fast.
-    from sim.model import GeoModel  # noqa: PLC0415
+    from sim.core.model import GeoModel  # noqa: PLC0415
     from sim.report.write import write_run  # noqa: PLC0415
 
     with folder:

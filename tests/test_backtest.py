@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main as cli_main
-from sim.model import GeoModel
+from sim.core.model import GeoModel
 from sim.scenario import ScenarioError, load_scenario, parse_quarter
 from sim.studies import backtest
 from sim.vocab import DEFAULT

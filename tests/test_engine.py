@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.core.model import GeoModel
 from sim.engine import ensemble as ens
 from sim.engine.executors import (
     Executor,
@@ -16,7 +17,6 @@ from sim.engine.executors import (
     process_pool,
     runs_in_process,
 )
-from sim.model import GeoModel
 from sim.scenario import Scenario, ScenarioError
 from sim.studies.run import RunResult, run_many, run_single
 

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim import cli, output
+from sim.core.model import GeoModel
 from sim.engine import ensemble as ens
 from sim.engine import store
-from sim.model import GeoModel
 from sim.scenario import Scenario
 
 SEED = 11
@@ -78,8 +78,8 @@ def test_batch_invariance(
 
 
 def test_batch_invariance_on_a_process_pool(short: Scenario, alone: dict[int, np.ndarray]) -> None:
-    ctx = multiprocessing.get_context("forkserver")  # no fork of this threaded process
-    ctx.set_forkserver_preload(["sim.engine.ensemble", "sim.model"])  # import once, not per worker
+    ctx = multiprocessing.get_context("forkserver")  # no fork of this threaded process; preload: import once
+    ctx.set_forkserver_preload(["sim.engine.ensemble", "sim.core.model"])
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         res = ens.run_ensemble(short, replications=40, seed=SEED, chunk_size=9, executor=pool)
     for k in PROBE:

@@ -1,4 +1,4 @@
-"""Snapshots and Mesa model reporters (sim.metrics; moving to sim.core.observe).
+"""Snapshots and Mesa model reporters (sim.core.observe).
 
 The tidy-table tests that lived here are in tests/test_output.py.
 """
@@ -10,8 +10,9 @@ import pickle
 import pandas as pd
 import pytest
 
-from sim import metrics, output
-from sim.model import GeoModel
+from sim import output
+from sim.core import observe as metrics
+from sim.core.model import GeoModel
 from sim.scenario import Scenario
 from sim.vocab import DEFAULT
 
@@ -46,12 +47,12 @@ def test_snapshot_copies(model: GeoModel) -> None:
 def test_timeseries_without_collection_is_empty(short_loaded: Scenario) -> None:
     model = GeoModel(scenario=short_loaded, rng=1, collect=False).run()
     assert model.timeseries().empty
-    assert len(model.datacollector.get_model_vars_dataframe()) == short_loaded.steps
+    assert model.datacollector.get_model_vars_dataframe().empty  # switched off too
 
 
 def test_model_reporters_are_replication_means(model: GeoModel, tidy: pd.DataFrame) -> None:
     frame = model.datacollector.get_model_vars_dataframe()
-    assert len(frame) == model.T
+    assert len(frame) == model.T + 1  # the initial state, then every step
     assert set(frame.columns) == set(metrics.model_reporters())
     last = tidy[tidy.step == model.T - 1]
     for metric, country, partner, column in [

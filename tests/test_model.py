@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 
 import mesa
@@ -9,23 +11,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.agents import CentralAsianState, GreatPower
-from sim.countries import CHANNELS, COMMODITIES, INFLUENCERS, PARTNERS, POWERS, STATES
-from sim.model import GeoModel
-from sim.scenario import Scenario, load_scenario
+from sim.core import GeoModel, phases
+from sim.core.agents import CentralAsianState, GreatPower
+from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.vocab import CHANNELS, COMMODITIES, DEFAULT
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 KEY = ["replication", "step", "country"]
+# The shipped world (the scenarios these tests run).
+STATES, POWERS = DEFAULT.states, DEFAULT.powers
+PARTNERS, INFLUENCERS = DEFAULT.partners, DEFAULT.influencers
 
 
-class RecordingModel(GeoModel):
-    """GeoModel that keeps each step's planned (capacity-derived) output."""
+def run_recording_planned_output(model: GeoModel) -> list[np.ndarray]:
+    """Run ``model``, returning each step's planned (capacity-derived) output."""
+    planned: list[np.ndarray] = []
+    original = phases.produce_and_trade
 
-    def _produce_and_trade(self) -> None:
-        if not hasattr(self, "planned"):
-            self.planned: list[np.ndarray] = []
-        self.planned.append(self._planned_output().copy())  # no side effects
-        super()._produce_and_trade()
+    def recording(params, calib, state, t) -> None:
+        planned.append(phases.planned_output(params, state, t).copy())  # reads only
+        original(params, calib, state, t)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(phases, "produce_and_trade", recording)
+        model.run()
+    return planned
 
 
 def series(df: pd.DataFrame, metric: str, country: str = "", partner: str = "") -> pd.DataFrame:
@@ -76,10 +86,10 @@ def test_bad_replication_ids_are_rejected(short_scenario: Scenario) -> None:
 
 def test_stepping_past_the_horizon_does_nothing(short_scenario: Scenario) -> None:
     model = GeoModel(scenario=short_scenario, rng=1).run()
-    before = model.gdp.copy()
+    before = model.state.gdp.copy()
     model.step()
     assert model.t == short_scenario.steps
-    np.testing.assert_array_equal(model.gdp, before)
+    np.testing.assert_array_equal(model.state.gdp, before)
     assert len(model.history) == short_scenario.steps
 
 
@@ -156,9 +166,10 @@ def test_mesa_batch_run(monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Non
 
 
 @pytest.fixture(scope="module", params=["baseline", "cpc_disruption"])
-def invariant_run(request, scenario_dir: Path) -> tuple[RecordingModel, pd.DataFrame]:
+def invariant_run(request, scenario_dir: Path) -> tuple[GeoModel, pd.DataFrame]:
     scen = load_scenario(scenario_dir / f"{request.param}.yaml")
-    model = RecordingModel(scenario=scen, replications=8, rng=3).run()
+    model = GeoModel(scenario=scen, replications=8, rng=3)
+    model.planned = run_recording_planned_output(model)
     return model, model.timeseries()
 
 
@@ -186,7 +197,7 @@ def test_no_nan_or_inf_anywhere(invariant_run) -> None:
     assert df.value.notna().all()
     assert np.isfinite(df.value).all()
     for name in ("gdp", "influence_share", "trade_share", "inv", "cap", "price", "dipl"):
-        assert np.isfinite(getattr(model, name)).all(), name
+        assert np.isfinite(getattr(model.state, name)).all(), name
 
 
 @pytest.mark.parametrize("metric", ["influence_share", "trade_share"])
@@ -263,7 +274,7 @@ def test_base_year_calibration_reproduces_trade_targets(scenario: Scenario) -> N
     assert np.abs(model.calibration_residual).max() < 0.03
     np.testing.assert_allclose(model.calibration_residual.sum(axis=1), 0.0, atol=1e-12)
     model.step()
-    assert np.abs(model.trade_share[0] - target).max() < 0.03
+    assert np.abs(model.state.trade_share[0] - target).max() < 0.03
 
 
 # ----------------------------------------------------------------------------- events
@@ -377,12 +388,12 @@ def test_project_changes_capacity_only_when_it_completes(
     )
     model = GeoModel(scenario=scen, replications=4, rng=7)
     done = 6
-    cap0 = model.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")].copy()
+    cap0 = model.state.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")].copy()
     jumps = []
     for _ in range(scen.steps):
-        before = model.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")].copy()
+        before = model.state.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")].copy()
         model.step()
-        after = model.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")]
+        after = model.state.cap[:, STATES.index("KAZ"), COMMODITIES.index("copper")]
         jumps.append(after - before)
     df = model.timeseries()
     copper_b = series(base, "production_copper", "KAZ")
@@ -393,13 +404,13 @@ def test_project_changes_capacity_only_when_it_completes(
     if probability == 0.0:
         # A failed project with its own money leaves no trace at all.
         pd.testing.assert_frame_equal(df, base, check_exact=True)
-        assert (model.project_status[:, 0] == 2).all()
+        assert (model.state.project_status[:, 0] == 2).all()
     else:
-        assert (model.project_status[:, 0] == 1).all()
+        assert (model.state.project_status[:, 0] == 1).all()
         np.testing.assert_allclose(copper.loc[done] - copper_b.loc[done], 300.0, rtol=1e-9)
         assert (copper.loc[done:] > copper_b.loc[done:] + 250).all().all()
         assert (jumps[done] >= 300.0 - 1e-9).all()
-        assert (model.cap[:, 0, COMMODITIES.index("copper")] >= cap0 + 300.0).all()
+        assert (model.state.cap[:, 0, COMMODITIES.index("copper")] >= cap0 + 300.0).all()
         inv = series(df, "investment_stock", "KAZ", "JPN")
         inv_b = series(base, "investment_stock", "KAZ", "JPN")
         assert (inv.loc[done:] > inv_b.loc[done:] + 1.5).all().all()
@@ -419,11 +430,11 @@ def _outage_scenario(build_scenario_session, **disruption) -> Scenario:
 
 def _cpc_availability(model: GeoModel) -> np.ndarray:
     """``(T, R)`` CPC availability per step."""
-    k = model.route_names.index("CPC")
+    k = model.params.route_names.index("CPC")
     out = []
     while model.running:
         model.step()
-        out.append(model.route_availability()[:, k].copy())
+        out.append(phases.route_availability(model.params, model.state)[:, k].copy())
     return np.array(out)
 
 
@@ -446,3 +457,168 @@ def test_stochastic_outages_stop_after_their_window(build_scenario_session) -> N
     scen = _outage_scenario(build_scenario_session, rate_per_year=12.0, end="2026Q4")
     avail = _cpc_availability(GeoModel(scenario=scen, replications=16, rng=5, collect=False))
     assert (avail[9:] == 1.0).all()
+
+
+def test_full_outage_of_a_route_closes_it_without_nan(build_scenario_session) -> None:
+    # Regression: availability 0 times an unlimited capacity gave NaN (a RuntimeWarning,
+    # and a NaN limit that left the route open).
+    def edit(d: dict) -> None:
+        d["events"] = [
+            {
+                "type": "route_disruption",
+                "date": "2025Q2",
+                "route": "CPC",
+                "capacity_loss": 1.0,
+                "duration_quarters": 8,
+                "assumption": "test",
+            }
+        ]
+        d["routes"]["CPC"]["capacity"] = {}  # unlimited: the NaN case
+
+    scen = build_scenario_session(edit, overrides=["horizon.end=2026Q4"])
+    model = GeoModel(scenario=scen, rng=1)
+    k = model.params.route_names.index("CPC")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.step()
+        model.step()  # 2025Q2: CPC is out
+    avail = phases.route_availability(model.params, model.state)
+    assert (avail[:, k] == 0.0).all()
+    output = phases.planned_output(model.params, model.state, model.t - 1)
+    flows, _ = phases.trade_flows(
+        model.params, model.state, model.calibration.export_alpha, output, avail
+    )
+    assert np.isfinite(flows).all()
+    assert (flows[model.params.options.k == k] == 0.0).all()
+
+
+# ----------------------------------------------------------------------------- Mesa conventions
+
+
+def test_default_model_runs_from_any_working_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = GeoModel()
+    assert model.spec.name == "baseline"
+    assert model.seed == model.spec.seed
+    model.step()
+    assert model.t == 1
+
+
+def test_overrides_change_the_scenario(short_scenario: Scenario) -> None:
+    model = GeoModel(scenario=short_scenario, overrides={"powers.JPN.budget": 2.0}, rng=1)
+    assert model.spec.powers["JPN"].budget == 2.0
+    assert model.state.budget[POWERS.index("JPN")] == 2.0
+    assert short_scenario.powers["JPN"].budget != 2.0  # the given scenario is untouched
+    numpy_value = GeoModel(
+        scenario=short_scenario, overrides={"behaviour.hedging": np.float64(1.5)}, rng=1
+    )
+    assert numpy_value.params.hedging_scale == 1.5
+
+
+def test_overrides_apply_to_a_scenario_file(baseline_path: Path) -> None:
+    model = GeoModel(scenario=baseline_path, overrides={"horizon.end": "2025Q4"})
+    assert model.T == 4
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"powers.JPN.budgett": 1.0}, {"powers.XXX.budget": 1.0}, {"seed": -1}]
+)
+def test_bad_overrides_raise_scenario_errors(short_scenario: Scenario, overrides: dict) -> None:
+    with pytest.raises(ScenarioError):
+        GeoModel(scenario=short_scenario, overrides=overrides)
+
+
+def test_mesa_batch_run_sweeps_overrides(short_scenario: Scenario) -> None:
+    results = mesa.batch_run(
+        GeoModel,
+        parameters={
+            "scenario": [short_scenario],
+            "overrides": [{"powers.JPN.budget": 0.5}, {"powers.JPN.budget": 5.0}],
+        },
+        rng=[1],
+        max_steps=2,
+        display_progress=False,
+    )
+    assert len(results) == 2
+    assert {r["overrides"]["powers.JPN.budget"] for r in results} == {0.5, 5.0}
+    assert all(r["Step"] == 2 for r in results)
+
+
+def test_seed_from_a_generator_is_drawn_from_it(short_scenario: Scenario) -> None:
+    model = GeoModel(scenario=short_scenario, rng=np.random.default_rng(5))
+    assert model.seed == int(np.random.default_rng(5).integers(np.iinfo(np.int32).max))
+    with pytest.raises(TypeError, match="rng"):
+        GeoModel(scenario=short_scenario, rng="five")
+
+
+def test_datacollector_records_the_initial_state(short_scenario: Scenario) -> None:
+    model = GeoModel(scenario=short_scenario, replications=2, rng=1)
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 1
+    assert frame["gdp:KAZ"].iloc[0] == pytest.approx(short_scenario.states["KAZ"].gdp)
+    model.run()
+    assert len(model.datacollector.get_model_vars_dataframe()) == short_scenario.steps + 1
+
+
+def test_nothing_is_collected_when_collect_is_false(short_scenario: Scenario) -> None:
+    model = GeoModel(scenario=short_scenario, rng=1, collect=False).run()
+    assert model.history == []
+    assert model.datacollector.get_model_vars_dataframe().empty
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def _writes(func) -> set[str]:
+    """State fields a phase's docstring lists under ``Writes:``."""
+    text = " ".join(func.__doc__.split("Writes:")[1].split())
+    return {part.split("``")[1] for part in text.split(",") if "``" in part}
+
+
+def _changed(before, after) -> set[str]:
+    out = set()
+    for name, value in vars(before).items():
+        new = getattr(after, name)
+        same = (
+            value == new
+            if isinstance(value, list)
+            else value.shape == new.shape and np.array_equal(value, new, equal_nan=True)
+        )
+        if not same:
+            out.add(name)
+    return out
+
+
+def test_phases_write_only_what_they_declare(build_scenario_session) -> None:
+    summit = add_event(type="summit", date="2025Q3", power="JPN", states=["KAZ"], weight=1.0)
+    reform = add_event(type="reform", date="2025Q3", state="UZB", hedging=0.5)
+
+    def edit(data: dict) -> None:
+        summit(data)
+        reform(data)
+
+    scen = build_scenario_session(edit, overrides=["horizon.end=2026Q4"])
+    model = GeoModel(scenario=scen, replications=2, rng=3)
+    model.step()
+    model.step()
+    p, n, t, calib = model.params, model.noise, model.t, model.calibration
+    calls = [
+        (phases.apply_events, (p, model.state, t)),
+        (phases.update_prices, (p, model.state, n.eps[:, t], t)),
+        (phases.draw_outages, (p, model.state, n.arrival[:, t], n.duration[:, t], t)),
+        (phases.set_programme_budgets, (p, model.state, t)),
+        (phases.produce_and_trade, (p, calib, model.state, t)),
+        (phases.update_economy, (p, calib, model.state, t)),
+        (phases.update_influence, (p, model.state)),
+    ]
+    for func, args in calls:
+        before = copy.deepcopy(model.state)
+        func(*args)
+        assert _changed(before, model.state) <= _writes(func), func.__name__
+    before = copy.deepcopy(model.state)
+    phases.planned_output(p, model.state, t)
+    phases.import_terms(p, model.state)
+    phases.channel_raw(p, model.state)
+    assert not _changed(before, model.state)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import output
-from sim.model import GeoModel
+from sim.core.model import GeoModel
 from sim.scenario import Scenario, parse_quarter
 from sim.vocab import CHANNELS, COMMODITIES, DEFAULT, Vocabulary
 

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from sim.countries import CHANNELS, COMMODITIES, POWERS, STATES
-from sim.model import GeoModel
+from sim.core import GeoModel
 from sim.scenario import ScenarioError, format_quarter, parse_quarter, resolve, validate
+from sim.vocab import CHANNELS, COMMODITIES, POWERS, STATES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASES = {
@@ -225,11 +225,11 @@ def test_model_invariants(case: tuple[dict[str, Any], int, int]) -> None:
     # no negative budgets or stocks
     for metric in ("budget", "investment_stock"):
         assert (df[df["metric"] == metric]["value"] >= -TOL).all(), metric
-    assert (model.inv >= -TOL).all()
-    assert (model.dipl >= -TOL).all()
-    assert (model.programme_budget >= -TOL).all()
-    assert (model.reserves >= -TOL).all()
-    assert (model.cap >= -TOL).all()
+    assert (model.state.inv >= -TOL).all()
+    assert (model.state.dipl >= -TOL).all()
+    assert (model.state.programme_budget >= -TOL).all()
+    assert (model.state.reserves >= -TOL).all()
+    assert (model.state.cap >= -TOL).all()
 
 
 @PROPS

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from sim import cli
+from sim.core.model import GeoModel
 from sim.engine import runfolder
-from sim.model import GeoModel
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 SHORT = ["horizon.end=2026Q4"]

@@ -1,7 +1,7 @@
 """Ensembles: many replications of one scenario, fast, batch-invariant, summarised.
 
 :func:`run_ensemble` splits the replication ids into chunks and advances each chunk in
-one :class:`~sim.model.GeoModel` (the model's arrays carry a leading replication axis,
+one :class:`~sim.core.model.GeoModel` (the model's arrays carry a leading replication axis,
 so a chunk of 500 replications costs a fraction of 500 single runs). Chunks run on an
 :class:`~sim.engine.executors.Executor`: in this process
 (:class:`~sim.engine.executors.SequentialExecutor`, the default), on a
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim import metrics as observe  # TODO(lead): sim.core.observe.snapshot after the merge
+from sim.core import observe
 from sim.engine.executors import (
     SequentialExecutor,
     executor_workers,
@@ -90,7 +90,7 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
     Returns:
         ``(len(task.ids), rows)`` float64 array, row order of :func:`sim.output.row_layout`.
     """
-    from sim.model import GeoModel  # noqa: PLC0415 - workers import the model lazily
+    from sim.core.model import GeoModel  # noqa: PLC0415 - workers import the model lazily
 
     model = GeoModel(
         scenario=task.scenario, replication_ids=list(task.ids), collect=False, rng=task.seed

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 #: Modules a pool's fork server imports once, before it forks workers.
-PRELOAD = ("sim.engine.ensemble", "sim.model")
+PRELOAD = ("sim.engine.ensemble", "sim.core.model")
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from sim.scenario.load import (
     read_yaml_file,
     resolve,
     validate,
+    with_overrides,
 )
 from sim.scenario.schema import (
     EVENT_TYPES,
@@ -45,4 +46,5 @@ __all__ = [
     "read_yaml_file",
     "resolve",
     "validate",
+    "with_overrides",
 ]

@@ -26,6 +26,7 @@ import difflib
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -226,6 +227,15 @@ def apply_override(
     if not key or any(not part for part in key.split(".")):
         raise ScenarioError(file, "--set", f"expected KEY.PATH=VALUE, got {assignment!r}")
     value = parse_yaml(raw, f"{file} (--set {key})")
+    set_value(data, key, value, file, note=f"override: {origin} {key}={raw.strip()}")
+
+
+def set_value(data: dict[str, Any], key: str, value: Any, file: str | Path, note: str) -> None:
+    """Set the existing key path ``key`` to ``value`` in place; ``note`` is its provenance.
+
+    Raises:
+        ScenarioError: if the path does not exist.
+    """
     parts = key.split(".")
     node: Any = data
     for depth, part in enumerate(parts[:-1]):
@@ -240,7 +250,33 @@ def apply_override(
         where = ".".join(parts[:-1])
         raise ScenarioError(file, key, f"cannot set a key inside {where}, which is a value")
     if _has_number(value) and parts[0] not in NO_PROVENANCE_NEEDED:
-        _mark_override(data, parts, f"override: {origin} {key}={raw.strip()}")
+        _mark_override(data, parts, note)
+
+
+def with_overrides(
+    scenario: Scenario | str | Path | dict[str, Any],
+    overrides: Mapping[str, Any],
+    origin: str = "overrides",
+) -> Scenario:
+    """The scenario with ``key.path -> value`` overrides applied and validated.
+
+    Paths are checked as ``--set`` checks them; values are Python values (numpy scalars
+    become Python numbers), each recorded as ``override: <origin> key=value``.
+
+    Raises:
+        ScenarioError: for a path that does not exist or a value the schema rejects.
+    """
+    if isinstance(scenario, Scenario):
+        data, file = scenario.to_dict(), f"<scenario {scenario.name}>"
+    elif isinstance(scenario, dict):
+        data, file = copy.deepcopy(scenario), "<scenario>"
+    else:
+        data, file = resolve(scenario), str(scenario)
+    for key, value in overrides.items():
+        plain = value.item() if hasattr(value, "item") and callable(value.item) else value
+        note = f"override: {origin} {key.strip()}={plain!r}"
+        set_value(data, key.strip(), plain, file, note)
+    return validate(data, file)
 
 
 def _has_number(value: Any) -> bool:

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.core.model import GeoModel
 from sim.engine.ensemble import run_ensemble
 from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
-from sim.model import GeoModel
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.studies.backtest import REPO_ROOT, load_reference
 from sim.vocab import DEFAULT

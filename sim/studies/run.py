@@ -56,7 +56,7 @@ def run_single(
     Raises:
         ValueError: on a negative seed.
     """
-    from sim.model import GeoModel  # noqa: PLC0415 - heavy import only when running
+    from sim.core.model import GeoModel  # noqa: PLC0415 - heavy import only when running
 
     sc = coerce_scenario(scenario)
     seed = sc.seed if seed is None else int(seed)

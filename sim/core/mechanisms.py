@@ -1,9 +1,10 @@
-"""Model mechanisms as pure numpy functions.
+"""Model mechanisms as pure numpy functions (the equations of ODD section 7).
 
 Every function here works on arrays whose leading axis is the replication axis ``R``
 and has no side effects, so each mechanism can be tested on its own and the model can
 advance many replications at once. Equations are given in each docstring and in
-``docs/ODD.md``.
+``docs/ODD.md``. The phases (:mod:`sim.core.phases`) and the agents' decision rules
+(:mod:`sim.core.policies`) combine them.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class ExportOptions:
         w /= total
         return w
 
-    def allocate(
+    def allocate(  # long: the model's hot loop, kept in one piece (see the docstring)
         self,
         supply: np.ndarray,
         util: np.ndarray,
@@ -372,3 +373,26 @@ def trade_shares(exports: np.ndarray, imports: np.ndarray) -> np.ndarray:
     total = exports + imports
     denom = total.sum(axis=-1, keepdims=True)
     return np.divide(total, denom, out=np.zeros_like(total), where=denom > 0)
+
+
+def resource_value_added(
+    production: np.ndarray,
+    price: np.ndarray,
+    value_factor: np.ndarray,
+    is_resource: np.ndarray,
+    share: float,
+) -> np.ndarray:
+    r"""Resource value added per state: :math:`\rho \sum_{c \ne \text{other}} Q_{s,c} p_c v_c`.
+
+    Args:
+        production: ``(R, S, C)`` output, units per year.
+        price: ``(R, C)`` prices.
+        value_factor: ``(C,)`` USD bn per unit at a price of 1.
+        is_resource: ``(C,)`` boolean, false for non-resource goods.
+        share: :math:`\rho`, the share of output value that is domestic value added.
+
+    Returns:
+        ``(R, S)`` value added, USD bn per year.
+    """
+    value = production * (price * value_factor)[:, None, :]
+    return (value * is_resource).sum(axis=2) * share

@@ -1,0 +1,87 @@
+"""What the model reports: per-step snapshots and the Mesa model reporters.
+
+This is the one place that reads the model's state for reporting. Metric names and
+shapes are those of the tidy table (:func:`sim.output.metric_layout`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sim.vocab import CHANNELS, COMMODITIES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
+    from sim.core.model import GeoModel
+    from sim.core.state import State
+    from sim.vocab import Vocabulary
+
+#: Commodities whose mean price the DataCollector records.
+REPORTED_PRICES = ("oil", "gas", "uranium")
+
+
+def snapshot(source: GeoModel | State) -> dict[str, np.ndarray]:
+    """Copy this step's reported arrays, each with a leading replication axis.
+
+    Args:
+        source: a model (its ``state`` is read) or a state.
+    """
+    state: State = getattr(source, "state", source)
+    out: dict[str, np.ndarray] = {"influence_share": state.influence_share.copy()}
+    for j, ch in enumerate(CHANNELS):
+        out[f"influence_{ch}"] = state.influence_stock[..., j].copy()
+    out["trade_share"] = state.trade_share.copy()
+    for i, c in enumerate(COMMODITIES):
+        out[f"exports_{c}"] = state.exports_volume[:, :, i, :].copy()
+        out[f"production_{c}"] = state.production[:, :, i].copy()
+        out[f"price_{c}"] = state.price[:, i].copy()
+    out["gdp"] = state.gdp.copy()
+    out["export_revenue"] = state.export_revenue.copy()
+    out["budget"] = state.programme_budget * 4.0
+    out["investment_stock"] = state.inv.copy()
+    return out
+
+
+# ------------------------------------------------------------------ Mesa model reporters
+
+
+def mean_influence_share(model: GeoModel, state: str, holder: str) -> float:
+    """Influence share of ``holder`` over ``state``, mean over replications."""
+    v = model.params.vocab
+    s, i = v.index("state", state), v.index("influencer", holder)
+    return float(model.state.influence_share[:, s, i].mean())
+
+
+def mean_trade_share(model: GeoModel, state: str, partner: str) -> float:
+    """Trade share of ``partner`` in ``state``'s goods trade, mean over replications."""
+    v = model.params.vocab
+    s, b = v.index("state", state), v.index("partner", partner)
+    return float(model.state.trade_share[:, s, b].mean())
+
+
+def mean_gdp(model: GeoModel, state: str) -> float:
+    """GDP of ``state`` (USD bn/yr), mean over replications."""
+    return float(model.state.gdp[:, model.params.vocab.index("state", state)].mean())
+
+
+def mean_price(model: GeoModel, commodity: str) -> float:
+    """Price of ``commodity``, mean over replications."""
+    return float(model.state.price[:, COMMODITIES.index(commodity)].mean())
+
+
+def model_reporters(vocab: Vocabulary) -> dict[str, Callable[[Any], float]]:
+    """Mesa ``DataCollector`` model reporters for a world: named, picklable partials."""
+    out: dict[str, Callable[[Any], float]] = {}
+    for s in vocab.states:
+        for i in vocab.influencers:
+            out[f"influence_share:{s}:{i}"] = partial(mean_influence_share, state=s, holder=i)
+        for b in vocab.partners:
+            out[f"trade_share:{s}:{b}"] = partial(mean_trade_share, state=s, partner=b)
+        out[f"gdp:{s}"] = partial(mean_gdp, state=s)
+    for c in REPORTED_PRICES:
+        out[f"price:{c}"] = partial(mean_price, commodity=c)
+    return out

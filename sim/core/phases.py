@@ -1,0 +1,401 @@
+"""The model's phases, one function per ODD submodel, in schedule order.
+
+Each phase takes the static :class:`~sim.core.params.Params`, the
+:class:`~sim.core.state.State` and the step's random numbers, and says in its
+docstring which state fields it writes (``Writes:``); it touches no others. Helpers
+that only read (``planned_output``, ``trade_flows`` ...) return arrays and write
+nothing. ``t`` is the step number (quarters since the horizon start).
+
+The agents' decisions (ODD 7.5, 7.6, 7.9, 7.17) are in :mod:`sim.core.policies`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.core import mechanisms
+from sim.core.params import (
+    BudgetChange,
+    EaeuJoin,
+    PriceShock,
+    Reform,
+    RouteAccess,
+    RouteCapacity,
+    RouteLoss,
+    Sanction,
+    Summit,
+)
+from sim.vocab import CHANNELS, SECTORS
+
+if TYPE_CHECKING:
+    from sim.core.params import Params
+    from sim.core.state import Calibration, State
+
+NEVER = np.iinfo(np.int64).max
+_CHANNEL_ORDER = ("trade", "investment", "diplomacy", "security")
+
+
+# ------------------------------------------------------------------ 7.1 events
+
+
+def apply_events(params: Params, state: State, t: int) -> None:
+    """ODD 7.1: lift lapsed sanctions and route losses, then apply this step's events.
+
+    Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``route_losses``,
+    ``dipl``, ``price_shock``, ``eaeu``, ``route_cap``, ``valid``, ``budget``,
+    ``hedging``, ``imports_to_gdp``.
+    """
+    for p in np.flatnonzero(state.sanction_end <= t):
+        state.sanction_severity[p] = 0.0
+        state.sanction_by[p] = False
+        state.sanction_end[p] = NEVER
+    state.route_losses = [x for x in state.route_losses if x[2] > t]
+    for ev in params.events[t]:
+        _apply_event(params, state, ev, t)
+
+
+def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
+    match ev:
+        case Summit(power=p, states=states, weight=w):
+            for s in states:
+                state.dipl[:, s, p] += w
+        case RouteLoss(route=k, loss=loss, duration=d):
+            state.route_losses.append((k, loss, t + d))
+        case Sanction(target=p, by=by, severity=sev, duration=d):
+            state.sanction_severity[p] = sev
+            state.sanction_by[p] = by
+            state.sanction_end[p] = t + d if d is not None else NEVER
+        case PriceShock(commodity=c, size=size):
+            state.price_shock[c] += size
+        case EaeuJoin(state=s):
+            state.eaeu[s] = True
+        case RouteCapacity(route=k, commodity=c, capacity=cap):
+            state.route_cap[:, k, c] = cap
+        case RouteAccess(route=k, state=s, open=is_open):
+            state.valid[s, :, :, k] = params.valid_base[s, :, :, k] if is_open else False
+        case BudgetChange(power=p, budget=b):
+            state.budget[p] = b
+        case Reform(state=s, hedging=h, imports_to_gdp=m):
+            if h is not None:
+                state.hedging[s] = h
+            if m is not None:
+                state.imports_to_gdp[s] = m
+
+
+# ------------------------------------------------------------------ 7.2 prices
+
+
+def update_prices(params: Params, state: State, eps: np.ndarray, t: int) -> None:
+    """ODD 7.2: mean-reverting log prices plus this quarter's shocks; price paths override.
+
+    ``eps`` is ``(R, C)``, this step's standard normal innovations.
+
+    Writes: ``log_price``, ``price``, ``price_shock`` (reset).
+    """
+    if t > 0:
+        state.log_price = mechanisms.mean_reverting_log_price(
+            state.log_price, params.log_mu, params.kappa, params.sigma, eps, state.price_shock
+        )
+    else:
+        state.log_price = state.log_price + state.price_shock
+    state.price_shock = np.zeros_like(state.price_shock)
+    state.price = np.exp(state.log_price)
+    for c, path in params.price_path:
+        state.price[:, c] = path[t]
+        state.log_price[:, c] = np.log(state.price[:, c])
+
+
+# ------------------------------------------------------------------ 7.3 outages
+
+
+def draw_outages(
+    params: Params, state: State, u_arrival: np.ndarray, u_duration: np.ndarray, t: int
+) -> None:
+    """ODD 7.3: count running outages down, then start new ones where they arrive.
+
+    An outage of a live disruption arrives with probability ``1 - exp(-rate/4)`` unless
+    one is running; its duration is geometric with the given mean (at least 1).
+    ``u_arrival`` and ``u_duration`` are ``(R, ND)``, this step's uniforms.
+
+    Writes: ``outage_left``.
+    """
+    if not len(params.disruption_route):
+        return
+    state.outage_left = np.maximum(state.outage_left - 1.0, 0.0)
+    live = (params.disruption_start <= t) & (t <= params.disruption_end)
+    p_arrive = np.where(live, params.disruption_p_arrival, 0.0)
+    arrive = (u_arrival < p_arrive) & (state.outage_left <= 0)
+    dur = np.where(
+        params.disruption_stay_positive,
+        1 + np.floor(np.log1p(-u_duration) / params.disruption_log_stay),
+        1,
+    )
+    state.outage_left = np.where(arrive, dur, state.outage_left)
+
+
+def route_availability(params: Params, state: State) -> np.ndarray:
+    """``(R, K)`` share of each route's capacity usable this quarter (reads only)."""
+    avail = np.ones((state.R, len(params.route_names)))
+    for k, loss, _end in state.route_losses:
+        avail[:, k] *= 1.0 - loss
+    for j, k in enumerate(params.disruption_route):
+        active = state.outage_left[:, j] > 0
+        avail[:, k] *= np.where(active, 1.0 - params.disruption_loss[j], 1.0)
+    return avail
+
+
+# ------------------------------------------------------------------ 7.4 budgets
+
+
+def set_programme_budgets(params: Params, state: State, t: int) -> None:
+    """ODD 7.4: quarterly programme money, budget/4 less named projects under construction.
+
+    Writes: ``programme_budget``.
+    """
+    state.programme_budget[:] = np.maximum(state.budget / 4.0 - params.programme_outlay[t], 0.0)[
+        None, :
+    ]
+
+
+# ------------------------------------------------------------------ 7.7, 7.8 projects
+
+
+def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: int) -> np.ndarray:
+    """ODD 7.7: accepted offers enter the pipeline; this slot's cohorts mature.
+
+    ``u_programme`` is ``(R, P, S, SEC)``, this step's completion uniforms. Returns the
+    ``(R, P, S, SEC)`` money of the cohorts that completed this quarter.
+
+    Writes: ``pipeline``, ``offers`` (emptied).
+    """
+    slot = t % params.max_lead
+    for p in range(len(params.lead)):
+        due = (t + params.lead[p]) % params.max_lead
+        state.pipeline[:, due, p] += state.offers[:, p]
+    state.offers[:] = 0.0
+    maturing = state.pipeline[:, slot].copy()
+    state.pipeline[:, slot] = 0.0
+    done = u_programme < params.completion[None, :, None, None]
+    return np.where(done, maturing, 0.0)
+
+
+def complete_programme(params: Params, state: State, amount: np.ndarray) -> None:
+    """ODD 7.7: effects of completed programme cohorts: stock, capacity, corridors.
+
+    ``amount`` is the ``(R, P, S, SEC)`` completed money (from :func:`advance_projects`).
+
+    Writes: ``inv``, ``cap``, ``route_cap``, ``route_cost``.
+    """
+    state.inv += amount.sum(axis=3).transpose(0, 2, 1)
+    by_state = amount.sum(axis=1)  # (R, S, SEC)
+    add = np.einsum("rse,sec->rsc", by_state, params.sector_split) * params.capital_intensity
+    state.cap += add
+    transport = amount[..., SECTORS.index("transport")].sum(axis=2)  # (R, P)
+    for p, k in enumerate(params.corridor):
+        if k >= 0:
+            gain = 1.0 + params.route_capital_intensity * transport[:, p]
+            state.route_cap[:, k, :] *= gain[:, None]
+            cheaper = 1.0 + params.route_cost_intensity * transport[:, p]
+            state.route_cost[:, k] /= cheaper
+
+
+def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) -> None:
+    """ODD 7.8: named projects due and unresolved complete (with their effects) or fail.
+
+    ``u_named`` is ``(R, J)``, one uniform per project.
+
+    Writes: ``project_status``, ``inv``, ``dipl``, ``cap``, ``route_cost``,
+    ``productivity``, ``route_cap``, ``offtake``.
+    """
+    due = (params.project_done <= t) & (state.project_status[0] == 0)
+    for i in np.flatnonzero(due):
+        pr = params.projects[i]
+        ok = u_named[:, i] < pr.probability
+        state.project_status[:, i] = np.where(ok, 1, 2)
+        s, p = pr.state, pr.power
+        state.inv[:, s, p] += np.where(ok, pr.cost, 0.0)
+        state.dipl[:, s, p] += np.where(ok, pr.diplomacy, 0.0)
+        for c, delta in pr.capacity:
+            state.cap[:, s, c] = np.maximum(state.cap[:, s, c] + np.where(ok, delta, 0.0), 0.0)
+        for k, delta in pr.route_cost:
+            state.route_cost[:, k] = np.clip(
+                state.route_cost[:, k] + np.where(ok, delta, 0.0), 0, 1
+            )
+        for c, frac in pr.productivity:
+            state.productivity[:, s, c] *= np.where(ok, 1.0 + frac, 1.0)
+        for k, c, delta in pr.route_capacity:
+            state.route_cap[:, k, c] += np.where(ok, delta, 0.0)
+        for c, share in pr.offtake:
+            room = 0.9 - state.offtake[:, s, c].sum(axis=1)
+            state.offtake[:, s, c, pr.buyer] += np.where(ok, np.minimum(share, room), 0.0)
+
+
+# ------------------------------------------------------------------ 7.10, 7.11 trade
+
+
+def planned_output(params: Params, state: State, t: int) -> np.ndarray:
+    """``(R, S, C)`` ODD 7.10: capacity x productivity (or the path), within reserves."""
+    out = state.cap * state.productivity
+    for s, c, path in params.production_path:
+        out[:, s, c] = path[t]
+    reserves_rate = np.where(np.isfinite(state.reserves), state.reserves * 4.0, np.inf)
+    return np.minimum(out, reserves_rate)
+
+
+def sanction_terms(params: Params, state: State) -> tuple[np.ndarray, np.ndarray]:
+    """Utility penalties from sanctions: exports ``(B, K)`` and imports ``(B,)``."""
+    pen = params.sanction_penalty
+    B, K = len(params.vocab.partners), len(params.route_names)
+    exp_pen = np.zeros((B, K))
+    imp_pen = np.zeros(B)
+    for p in np.flatnonzero(state.sanction_severity > 0):
+        sev = state.sanction_severity[p] * pen
+        exp_pen[p, :] -= sev
+        imp_pen[p] -= sev
+        exp_pen[np.ix_(state.sanction_by[p], params.transit[:, p])] -= 0.5 * sev
+    return exp_pen, imp_pen
+
+
+def trade_flows(
+    params: Params,
+    state: State,
+    export_alpha: np.ndarray,
+    output: np.ndarray,
+    avail: np.ndarray,
+    rows: slice = slice(None),
+) -> tuple[np.ndarray, np.ndarray]:
+    """ODD 7.11: ``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in.
+
+    ``rows`` restricts the computation to some replications (``output`` and ``avail``
+    are given for those rows only). A route whose availability is 0 has no capacity,
+    even where its capacity is unlimited.
+    """
+    opt = params.options
+    supply = output * (1.0 - params.domestic)
+    exp_pen, _ = sanction_terms(params, state)
+    static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
+    pref = state.partner_pref[rows].transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
+    util = (
+        params.price_sensitivity * (1.0 - state.route_cost[rows].T[opt.k]) + pref + static[:, None]
+    )
+    route_cap = state.route_cap[rows]
+    share = np.broadcast_to(avail[:, :, None], route_cap.shape)
+    # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
+    capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
+    enabled = state.valid[opt.s, opt.c, opt.b, opt.k]
+    return opt.allocate(supply, util, enabled, capacity, state.offtake[rows])
+
+
+def export_values(
+    params: Params, state: State, flows: np.ndarray, rows: slice = slice(None)
+) -> np.ndarray:
+    """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
+    opt = params.options
+    unit_value = (state.price[rows] * params.value_factor).T[opt.c]  # (O, R)
+    S, B = len(params.vocab.states), len(params.vocab.partners)
+    value = mechanisms.segment_sum(flows * unit_value, opt.sb, S * B)
+    return value.T.reshape(flows.shape[1], S, -1)
+
+
+def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) -> None:
+    """ODD 7.10-7.11: production, export allocation, shut-in, depletion and decline.
+
+    Writes: ``shut_in``, ``production``, ``reserves``, ``cap``, ``exports_volume``,
+    ``exports_value``, ``export_revenue``.
+    """
+    output = planned_output(params, state, t)
+    avail = route_availability(params, state)
+    flows, shut_in = trade_flows(params, state, calib.export_alpha, output, avail)
+    state.shut_in = shut_in
+    state.production = np.maximum(output - shut_in, 0.0)
+    finite = np.isfinite(state.reserves)
+    state.reserves = np.where(
+        finite, np.maximum(state.reserves - state.production / 4.0, 0.0), state.reserves
+    )
+    state.cap *= (1.0 - params.decline) ** 0.25
+    opt = params.options
+    volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
+    state.exports_volume = volume.T.reshape(state.exports_volume.shape)
+    state.exports_value = export_values(params, state, flows)
+    unit_value = (state.price * params.value_factor).T[opt.c]  # (O, R)
+    netback = 1.0 - state.route_cost.T[opt.k]
+    revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
+    state.export_revenue = revenue.T
+
+
+# ------------------------------------------------------------------ 7.12-7.14 economy
+
+
+def import_terms(params: Params, state: State) -> np.ndarray:
+    """``(R, S, B)`` import utility terms other than the calibrated constants."""
+    _, imp_pen = sanction_terms(params, state)
+    eaeu = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
+    eaeu[:, params.eaeu_partner] = params.eaeu_preference * state.eaeu
+    return state.partner_pref + eaeu[None] + imp_pen[None, None, :]
+
+
+def update_economy(params: Params, calib: Calibration, state: State, t: int) -> None:
+    """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
+
+    Writes: ``gdp``, ``imports_value``, ``trade_share``.
+    """
+    va = mechanisms.resource_value_added(
+        state.production,
+        state.price,
+        params.value_factor,
+        params.is_resource,
+        params.resource_value_added,
+    )
+    trend = (1.0 + params.growth) ** (t / 4.0)
+    spill = 1.0 + params.revenue_multiplier * (va - params.value_added0) / params.gdp0
+    non_resource = params.non_resource0 * trend * np.maximum(spill, 0.1)
+    state.gdp = non_resource + va
+    imports = state.imports_to_gdp * state.gdp  # (R, S)
+    shares = mechanisms.masked_softmax(
+        calib.import_alpha + import_terms(params, state),
+        np.ones(state.trade_share.shape, dtype=bool),
+        axes=(2,),
+    )
+    state.imports_value = shares * imports[:, :, None]
+    state.trade_share = mechanisms.trade_shares(state.exports_value, state.imports_value)
+
+
+# ------------------------------------------------------------------ 7.15, 7.16 influence
+
+
+def channel_raw(params: Params, state: State) -> np.ndarray:
+    """``(R, S, I, CH)`` channel intensities (bandwidth x dependence), ODD 7.16.
+
+    Powers hold all four channels; "others" (the last holder) only trade with the
+    markets.
+    """
+    P = len(params.vocab.powers)
+    R, S = state.R, len(params.vocab.states)
+    raw = np.zeros((R, S, len(params.vocab.influencers), len(params.channel_weights)))
+    trade = state.exports_value + state.imports_value  # (R, S, B)
+    gdp = state.gdp[:, :, None]
+    trade_ch, inv_ch, dipl_ch, sec_ch = (CHANNELS.index(c) for c in _CHANNEL_ORDER)
+    raw[:, :, :P, trade_ch] = trade[:, :, :P] / gdp
+    raw[:, :, P, trade_ch] = trade[:, :, P:].sum(axis=2) / state.gdp
+    raw[:, :, :P, inv_ch] = state.inv / gdp
+    raw[:, :, :P, dipl_ch] = state.dipl
+    raw[:, :, :P, sec_ch] = params.security[None] * np.sqrt(params.capability)[None, None, :]
+    return raw
+
+
+def update_influence(params: Params, state: State) -> None:
+    """ODD 7.15-7.16: depreciate investment, decay diplomacy, smooth the influence stock.
+
+    Writes: ``inv``, ``dipl``, ``influence_stock``, ``influence_share``,
+    ``prev_influence_share``.
+    """
+    state.inv *= (1.0 - params.investment_depreciation) ** 0.25
+    state.dipl = state.dipl * (1.0 - params.diplomacy_decay) + (params.diplomacy_rate / 4.0)
+    target = mechanisms.channel_targets(channel_raw(params, state), params.channel_weights)
+    state.influence_stock = mechanisms.smooth_stock(
+        state.influence_stock, target, params.influence_decay
+    )
+    state.prev_influence_share = state.influence_share
+    state.influence_share = state.influence_stock.sum(axis=3)

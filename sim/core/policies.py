@@ -1,0 +1,132 @@
+"""The agents' decision rules: read the state and parameters, return arrays.
+
+States (ODD 7.6, 7.9) screen the money powers offer and set the partner terms of their
+trade logits; powers (ODD 7.5, 7.17) spread their programme budgets over (state,
+sector) and learn from the influence it bought. The Mesa agents in
+:mod:`sim.core.agents` call these with their own index and write the result into their
+slice of the state; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.core import mechanisms
+from sim.core.params import sector_commodity_matrix
+from sim.vocab import COMMODITIES, SECTORS
+
+if TYPE_CHECKING:
+    from sim.core.params import Params
+    from sim.core.state import State
+
+#: Expected annual return by sector, used by a power's "return" priority (assumption:
+#: typical project IRRs for extractive, transport and other infrastructure).
+SECTOR_RETURN = np.array([0.12, 0.15, 0.06, 0.08])
+#: Weight of the learned bias in a power's allocation score (assumption: at most half
+#: the weight of the priorities, which sum to 1).
+LEARNED_WEIGHT = 0.5
+
+
+# ------------------------------------------------------------------ states
+
+
+def alignment(params: Params, state: State) -> np.ndarray:
+    """``(R, S, B)`` political alignment with each trade partner.
+
+    A power's alignment is its influence share; every market takes the "others" share.
+    """
+    P, M = len(params.vocab.powers), len(params.vocab.markets)
+    share = state.influence_share
+    return np.concatenate([share[:, :, :P], *([share[:, :, P : P + 1]] * M)], axis=2)
+
+
+def hedging_strength(params: Params, state: State, s: int) -> float:
+    """State ``s``'s hedging times the scenario-wide multiplier."""
+    return float(state.hedging[s] * params.hedging_scale)
+
+
+def acceptance(params: Params, state: State, s: int) -> np.ndarray:
+    """ODD 7.6: ``(R, P)`` share of each power's offer state ``s`` accepts.
+
+    Logistic in the power's influence share over the state: a state refuses more from
+    a power that already dominates it.
+    """
+    share = state.influence_share[:, s, : len(params.vocab.powers)]  # (R, P)
+    return mechanisms.acceptance(
+        share, hedging_strength(params, state, s), params.acceptance_threshold
+    )
+
+
+def trade_preferences(params: Params, state: State, s: int) -> np.ndarray:
+    """ODD 7.9: ``(R, B)`` partner terms of state ``s``'s export and import utilities.
+
+    Political alignment minus the hedging penalty on trade dependence (the gradient of
+    a Herfindahl index).
+    """
+    align = alignment(params, state)[:, s, :]
+    dep = state.trade_share[:, s, :]
+    return params.alignment_sensitivity * align - mechanisms.hedging_penalty(
+        dep, hedging_strength(params, state, s)
+    )
+
+
+# ------------------------------------------------------------------ powers
+
+
+def resource_score(params: Params, p: int) -> np.ndarray:
+    """``(S, SEC)``: a state's weight in power ``p``'s resource-security motive.
+
+    The state's share of regional base-year capacity value in each sector's goods,
+    weighted by the power's import needs, scaled so the best option scores 1.
+    """
+    value = params.cap0 * params.price0 * params.value_factor * params.import_need[p]  # (S, C)
+    share = value / np.maximum(value.sum(axis=0, keepdims=True), 1e-12)
+    score = share @ sector_commodity_matrix(COMMODITIES).T  # (S, SEC)
+    top = score.max()
+    return score / top if top > 0 else score
+
+
+def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
+    """ODD 7.5: ``(R, S, SEC)`` power ``p``'s offers of this quarter's programme money.
+
+    A softmax over (state, sector) of a priority-weighted score:
+
+    * influence: room to grow (1 - own share) times the leverage of money in a small
+      economy (GDP^-1/2, normalised);
+    * resource security: ``res_score`` (:func:`resource_score`);
+    * return: the sector's expected return, discounted by political risk (own share);
+
+    plus the power's fixed sector bias and its learned bias.
+    """
+    pr = params.priorities[p]  # (3,) influence, resource, return
+    share = state.influence_share[:, :, p]  # (R, S)
+    leverage = 1.0 / np.sqrt(state.gdp)  # (R, S)
+    leverage = leverage / leverage.max(axis=1, keepdims=True)
+    s_infl = ((1.0 - share) * leverage)[:, :, None] * np.ones(len(SECTORS))
+    s_res = res_score[None, :, :]  # (1, S, SEC)
+    s_ret = (1.0 - 0.5 * share)[:, :, None] * (SECTOR_RETURN / SECTOR_RETURN.max())
+    score = (
+        pr[0] * s_infl
+        + pr[1] * s_res
+        + pr[2] * s_ret
+        + params.sector_bias[p][None, None, :]
+        + LEARNED_WEIGHT * state.learned_bias[:, p]
+    )
+    w = mechanisms.softmax_weights(score, params.strategy_temperature, axes=(1, 2))
+    return state.programme_budget[:, p, None, None] * w
+
+
+def learned_bias(params: Params, state: State, p: int) -> np.ndarray:
+    """ODD 7.17: ``(R, S, SEC)`` power ``p``'s new learned bias.
+
+    An exponential average of the normalised relative influence gain, so it stays in
+    [-1, 1]: ``b <- (1 - lr) b + lr g``.
+    """
+    gain = state.influence_share[:, :, p] - state.prev_influence_share[:, :, p]  # (R, S)
+    rel = gain - gain.mean(axis=1, keepdims=True)
+    scale = np.abs(rel).max(axis=1, keepdims=True)
+    rel = np.divide(rel, scale, out=np.zeros_like(rel), where=scale > 0)
+    lr = params.learning_rate[p]
+    return (1.0 - lr) * state.learned_bias[:, p] + lr * rel[:, :, None]

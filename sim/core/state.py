@@ -1,0 +1,239 @@
+"""``State``: the dynamic arrays of ODD section 2.2; the initial state; base-year calibration.
+
+Every array with a leading ``R`` holds one row per replication. A few arrays have no
+replication axis because only events change them, identically in every replication
+(budgets, hedging, import propensity, EAEU membership, open options, sanctions,
+scheduled route losses, pending price shocks).
+
+The base-year calibration (ODD section 7.13) chooses the export and import constants
+once, from the initial state, identically for every replication. Its outputs never
+change afterwards and are kept apart from the state in a frozen :class:`Calibration`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.core import mechanisms, phases, policies
+from sim.vocab import CHANNELS
+
+if TYPE_CHECKING:
+    from sim.core.params import Params
+
+
+@dataclass(eq=False)
+class State:
+    """The model's dynamic state (ODD section 2.2). Axis letters as in :mod:`sim.core.params`.
+
+    Attributes:
+        log_price, price: ``(R, C)`` log price and price.
+        price_shock: ``(C,)`` log shocks of this quarter's events, pending (ODD 7.2).
+        cap: ``(R, S, C)`` production capacity, units per year.
+        productivity: ``(R, S, C)`` productivity multiplier.
+        reserves: ``(R, S, C)`` reserves left (inf where not given).
+        production: ``(R, S, C)`` output produced, units per year.
+        shut_in: ``(R, S, C)`` exportable supply that found no route.
+        route_cap: ``(R, K, C)`` route capacity (inf where not given).
+        route_cost: ``(R, K)`` route cost, share of the price.
+        route_losses: scheduled route losses ``(route, loss, end step)``.
+        outage_left: ``(R, ND)`` quarters left of each stochastic outage.
+        valid: ``(S, C, B, K)`` bool, options currently open.
+        inv: ``(R, S, P)`` completed investment stock, USD bn.
+        dipl: ``(R, S, P)`` diplomacy stock.
+        offtake: ``(R, S, C, B)`` contracted offtake shares.
+        offers: ``(R, P, S, SEC)`` money offered (then accepted) this quarter, USD bn.
+        learned_bias: ``(R, P, S, SEC)`` the powers' learned allocation bias.
+        pipeline: ``(R, max_lead, P, S, SEC)`` accepted money by due slot, USD bn.
+        programme_budget: ``(R, P)`` programme money this quarter, USD bn.
+        budget: ``(P,)`` annual programme budgets (budget_change events).
+        project_status: ``(R, J)`` named project 0 open, 1 completed, 2 failed.
+        hedging: ``(S,)`` hedging strengths (reform events).
+        imports_to_gdp: ``(S,)`` import propensities (reform events).
+        eaeu: ``(S,)`` bool EAEU membership (bloc_join events).
+        sanction_severity: ``(P,)``; sanction_by: ``(P, B)`` bool; sanction_end: ``(P,)``
+            step at which each power's sanctions lapse.
+        gdp: ``(R, S)`` GDP, USD bn per year.
+        exports_volume: ``(R, S, C, B)`` exports, units per year.
+        exports_value: ``(R, S, B)`` exports at world prices, USD bn per year.
+        imports_value: ``(R, S, B)`` imports by source, USD bn per year.
+        export_revenue: ``(R, S)`` export netback revenue, USD bn per year.
+        trade_share: ``(R, S, B)`` goods-trade share by partner.
+        influence_stock: ``(R, S, I, CH)`` influence stock by channel.
+        influence_share: ``(R, S, I)`` influence share (sum over channels).
+        prev_influence_share: ``(R, S, I)`` the previous step's share.
+        partner_pref: ``(R, S, B)`` partner terms of the export and import logits.
+    """
+
+    log_price: np.ndarray
+    price: np.ndarray
+    price_shock: np.ndarray
+    cap: np.ndarray
+    productivity: np.ndarray
+    reserves: np.ndarray
+    production: np.ndarray
+    shut_in: np.ndarray
+    route_cap: np.ndarray
+    route_cost: np.ndarray
+    outage_left: np.ndarray
+    valid: np.ndarray
+    inv: np.ndarray
+    dipl: np.ndarray
+    offtake: np.ndarray
+    offers: np.ndarray
+    learned_bias: np.ndarray
+    pipeline: np.ndarray
+    programme_budget: np.ndarray
+    budget: np.ndarray
+    project_status: np.ndarray
+    hedging: np.ndarray
+    imports_to_gdp: np.ndarray
+    eaeu: np.ndarray
+    sanction_severity: np.ndarray
+    sanction_by: np.ndarray
+    sanction_end: np.ndarray
+    gdp: np.ndarray
+    exports_volume: np.ndarray
+    exports_value: np.ndarray
+    imports_value: np.ndarray
+    export_revenue: np.ndarray
+    trade_share: np.ndarray
+    influence_stock: np.ndarray
+    influence_share: np.ndarray
+    prev_influence_share: np.ndarray
+    partner_pref: np.ndarray
+    route_losses: list[tuple[int, float, int]] = field(default_factory=list)
+
+    @property
+    def R(self) -> int:  # noqa: N802 - the replication axis letter, as model.R
+        """Number of replications."""
+        return self.gdp.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """Base-year constants (ODD section 7.13), fixed after construction.
+
+    Attributes:
+        export_alpha: ``(S, B)`` export constants.
+        import_alpha: ``(S, B)`` import constants.
+        residual: ``(S, B)`` base-year trade shares reproduced minus the targets.
+    """
+
+    export_alpha: np.ndarray
+    import_alpha: np.ndarray
+    residual: np.ndarray
+
+
+def initial_state(params: Params, R: int) -> State:  # long: one line per State field
+    """The state at ``t = 0`` for ``R`` replications (ODD section 5).
+
+    Trade shares start at the targets, imports at the target shares of base-year trade,
+    the influence stock at the channel targets; then the states set their partner
+    preferences (:func:`sim.core.policies.trade_preferences`).
+    """
+    n = params.shape
+    S, P, B, C, SEC = n["S"], n["P"], n["B"], n["C"], n["SEC"]
+    rep = partial(np.repeat, repeats=R, axis=0)
+    log_price = rep(np.log(params.price0)[None])
+    cap = rep(params.cap0[None]).astype(float)
+    # Initial trade: target shares of the base-year trade total.
+    exp_value = (params.cap0 * (1 - params.domestic) * params.price0 * params.value_factor).sum(
+        axis=1
+    )
+    total0 = exp_value + params.imports_to_gdp0 * params.gdp0
+    state = State(
+        log_price=log_price,
+        price=np.exp(log_price),
+        price_shock=np.zeros(C),
+        cap=cap,
+        productivity=np.ones((R, S, C)),
+        reserves=rep(params.reserves0[None]).astype(float),
+        production=cap.copy(),
+        shut_in=np.zeros((R, S, C)),
+        route_cap=rep(params.route_cap0[None]).astype(float),
+        route_cost=rep(params.route_cost[None]).astype(float),
+        outage_left=np.zeros((R, n["ND"])),
+        valid=params.valid_base.copy(),
+        inv=rep(params.inv0[None]).astype(float),
+        dipl=rep(params.dipl0[None]).astype(float),
+        offtake=np.zeros((R, S, C, B)),
+        offers=np.zeros((R, P, S, SEC)),
+        learned_bias=np.zeros((R, P, S, SEC)),
+        pipeline=np.zeros((R, params.max_lead, P, S, SEC)),
+        programme_budget=np.zeros((R, P)),
+        budget=params.budget0.copy(),
+        project_status=np.zeros((R, n["J"]), dtype=int),
+        hedging=params.hedging0.copy(),
+        imports_to_gdp=params.imports_to_gdp0.copy(),
+        eaeu=params.eaeu0.copy(),
+        sanction_severity=np.zeros(P),
+        sanction_by=np.zeros((P, B), dtype=bool),
+        sanction_end=np.full(P, np.iinfo(np.int64).max),
+        gdp=rep(params.gdp0[None]).astype(float),
+        exports_volume=np.zeros((R, S, C, B)),
+        exports_value=np.zeros((R, S, B)),
+        imports_value=rep((params.trade_target * total0[:, None])[None]).astype(float),
+        export_revenue=np.zeros((R, S)),
+        trade_share=rep(params.trade_target[None]).astype(float),
+        influence_stock=np.zeros((R, S, n["I"], len(CHANNELS))),
+        influence_share=np.zeros((R, S, n["I"])),
+        prev_influence_share=np.zeros((R, S, n["I"])),
+        partner_pref=np.zeros((R, S, B)),
+    )
+    state.influence_stock = mechanisms.channel_targets(
+        phases.channel_raw(params, state), params.channel_weights
+    )
+    state.influence_share = state.influence_stock.sum(axis=3)
+    state.prev_influence_share = state.influence_share.copy()
+    for s in range(S):
+        state.partner_pref[:, s, :] = policies.trade_preferences(params, state, s)
+    return state
+
+
+def calibrate(params: Params, state: State) -> Calibration:
+    """Choose partner constants so base-year trade shares match the targets (ODD 7.13).
+
+    Two steps, both deterministic and identical across replications (computed on the
+    first replication of the initial ``state``):
+
+    1. Exports: where base-year exports to partner ``b`` alone would exceed 90% of its
+       target share of total trade ``tau_b (X + M)``, lower the state's export constant
+       for ``b`` by ``ln(limit / X_b)`` and re-allocate; repeat until no partner exceeds
+       its limit (at most 50 rounds).
+    2. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b`` (at least 0.1%
+       of imports); the import constants are the log shares of that mix less the other
+       utility terms.
+
+    So the model starts on the observed pattern; ``residual`` holds what is left.
+    """
+    first = slice(0, 1)
+    output = phases.planned_output(params, state, 0)[first]
+    avail = np.ones((1, len(params.route_names)))
+    m = params.imports_to_gdp0 * params.gdp0
+    export_alpha = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
+    for _ in range(50):
+        flows, _ = phases.trade_flows(params, state, export_alpha, output, avail, first)
+        x = phases.export_values(params, state, flows, first)[0]  # (S, B)
+        limit = 0.9 * params.trade_target * (x.sum(axis=1) + m)[:, None]
+        excess = x > limit * (1 + 1e-6)
+        if not excess.any():
+            break
+        ratio = np.divide(limit, x, out=np.ones_like(x), where=excess)
+        export_alpha += np.log(np.maximum(ratio, 1e-12))
+    want = params.trade_target * (x.sum(axis=1) + m)[:, None] - x
+    want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
+    log_share = np.log(want / want.sum(axis=1, keepdims=True))
+    other_terms = phases.import_terms(params, state)[0]
+    import_alpha = log_share - other_terms
+    # Base-year trade shares the calibrated model reproduces, minus the targets.
+    imp = mechanisms.masked_softmax(
+        import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(1,)
+    )
+    residual = mechanisms.trade_shares(x, imp * m[:, None]) - params.trade_target
+    export_alpha.flags.writeable = False
+    import_alpha.flags.writeable = False
+    return Calibration(export_alpha, import_alpha, residual)
