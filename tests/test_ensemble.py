@@ -78,7 +78,7 @@ def test_batch_invariance(
 
 
 def test_batch_invariance_on_a_process_pool(short: Scenario, alone: dict[int, np.ndarray]) -> None:
-    ctx = multiprocessing.get_context("forkserver")  # no fork of this threaded process; preload: import once
+    ctx = multiprocessing.get_context("forkserver")  # no fork of a threaded process
     ctx.set_forkserver_preload(["sim.engine.ensemble", "sim.core.model"])
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         res = ens.run_ensemble(short, replications=40, seed=SEED, chunk_size=9, executor=pool)
