@@ -414,9 +414,9 @@ def test_validate_prints_the_resolved_scenario(
     data = yaml.safe_load(capsys.readouterr().out)
     assert data["name"] == "baseline"
     assert data["powers"]["JPN"]["budget"] == 2.5
-    expected = scenario.model_copy(deep=True)
-    expected.powers["JPN"].budget = 2.5
-    assert Scenario.model_validate(data).digest() == expected.digest()
+    assert data["powers"]["JPN"]["assumption"]["budget"] == "override: --set powers.JPN.budget=2.5"
+    expected = load_scenario(baseline_path, ["powers.JPN.budget=2.5"])
+    assert Scenario.model_validate(data).digest() == expected.digest() != scenario.digest()
 
 
 def test_validate_output_reloads(

@@ -53,7 +53,7 @@ def test_timeseries_without_collection_is_empty(short_loaded: Scenario) -> None:
 def test_model_reporters_are_replication_means(model: GeoModel, tidy: pd.DataFrame) -> None:
     frame = model.datacollector.get_model_vars_dataframe()
     assert len(frame) == model.T + 1  # the initial state, then every step
-    assert set(frame.columns) == set(metrics.model_reporters())
+    assert set(frame.columns) == set(metrics.model_reporters(model.params.vocab))
     last = tidy[tidy.step == model.T - 1]
     for metric, country, partner, column in [
         ("influence_share", "KAZ", "CHN", "influence_share:KAZ:CHN"),
@@ -67,7 +67,7 @@ def test_model_reporters_are_replication_means(model: GeoModel, tidy: pd.DataFra
 
 
 def test_model_reporters_are_picklable() -> None:
-    reporters = metrics.model_reporters()
+    reporters = metrics.model_reporters(DEFAULT)
     v = DEFAULT
     assert len(reporters) == len(v.states) * (len(v.influencers) + len(v.partners) + 1) + 3
     restored = pickle.loads(pickle.dumps(reporters))
