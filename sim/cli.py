@@ -15,17 +15,13 @@ no half-written run folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import os
 import sys
-import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from sim.engine.runfolder import RunFolder, base_manifest
-from sim.scenario import Scenario, ScenarioError, load_scenario, read_yaml_file
+from sim.report import runs
+from sim.scenario import ScenarioError, load_scenario, read_yaml_file
 
 if TYPE_CHECKING:
     pass
@@ -43,6 +39,10 @@ FLAGS: dict[str, str] = {
     "workers": "--workers",
     "chunk_size": "--chunk-size",
     "metrics": "--metrics",
+    "bootstrap": "--bootstrap",
+    "refine_evals": "--refine-evals",
+    "grid": "--param",
+    "profile_grid": "--param",
 }
 
 
@@ -50,21 +50,6 @@ def flag_error(err: ScenarioError) -> ScenarioError:
     """``err`` with a parameter-name key replaced by its flag (others unchanged)."""
     flag = FLAGS.get(err.path)
     return err if flag is None else ScenarioError(err.file, flag, err.message)
-
-
-@contextlib.contextmanager
-def flag_names() -> Iterator[None]:
-    """Re-raise a :class:`ScenarioError` keyed by a parameter name with the flag's name.
-
-    Usable as a decorator: the command functions below speak in flags.
-    """
-    try:
-        yield
-    except ScenarioError as err:
-        mapped = flag_error(err)
-        if mapped is err:
-            raise
-        raise mapped from None
 
 
 def scenarios_dir() -> Path:
@@ -120,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ensemble_options(run)
     add_compare_parser(sub)
     add_backtest_parser(sub)
+    add_calibrate_parser(sub)
     add_plot_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
@@ -137,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``casim run``: one replication, plots and data in a new run folder."""
     if wants_ensemble(args):
         return cmd_run_ensemble(args)
-    folder = run_single(
+    folder = runs.run_single(
         args.scenario,
         overrides=args.overrides,
         seed=args.seed,
@@ -146,66 +132,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
-
-
-@flag_names()
-def run_single(
-    path: str | Path,
-    *,
-    overrides: Sequence[str] = (),
-    seed: int | None = None,
-    out: str | Path | None = None,
-    results: str | Path = "results",
-    plots: bool = True,
-) -> Path:
-    """Run one replication of a scenario and write its run folder.
-
-    Args:
-        path: the scenario YAML file.
-        overrides: ``key.path=value`` strings (``--set``).
-        seed: the seed; default the scenario's ``seed``.
-        out: the run folder (must not exist or be empty); default a new folder under
-            ``results/<scenario>/``.
-        results: the results root for the default folder.
-        plots: also render the plots.
-
-    Returns:
-        The run folder.
-
-    Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
-    """
-    started = time.perf_counter()
-    overrides = list(overrides)
-    scenario = load_scenario(path, overrides)
-    folder = RunFolder.prepare(
-        name=scenario.name,
-        digest=scenario.digest(),
-        seed=seed,
-        default_seed=scenario.seed,
-        source=path,
-        out=out,
-        results=results,
-        started=started,
-    )
-    # Heavy imports only after the input has been checked: bad input fails fast.
-    from sim.core.model import GeoModel  # noqa: PLC0415
-    from sim.report.write import write_run  # noqa: PLC0415
-
-    with folder:
-        with folder.timed("simulate"):
-            model = GeoModel(scenario=scenario, rng=folder.seed).run()
-        with folder.timed("write"):
-            df = model.timeseries()
-        fields = write_run(folder, scenario, df, plots=plots)
-        residual = float(abs(model.calibration_residual).max() * 100)
-        folder.write_manifest(
-            base_manifest(scenario, path, overrides, folder.seed)
-            | {"replications": 1, "replication_ids": [0]}
-            | {"calibration_residual_max_pp": residual}
-            | fields
-        )
-    return folder.final
 
 
 # ----------------------------------------------------------------- ensembles and compare
@@ -312,7 +238,7 @@ def wants_ensemble(args: argparse.Namespace) -> bool:
 def cmd_run_ensemble(args: argparse.Namespace) -> int:
     """``casim run --replications N``: an ensemble run folder with ``summary.parquet``."""
     scenario = load_scenario(args.scenario, args.overrides)  # bad input fails fast
-    folder = run_ensemble_folder(
+    folder = runs.run_ensemble_folder(
         args.scenario,
         replications=args.replications,
         replication_ids=args.replication_ids,
@@ -328,91 +254,6 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
-
-
-@flag_names()
-def run_ensemble_folder(
-    path: str | Path,
-    *,
-    replications: int | None = None,
-    replication_ids: Sequence[int] | None = None,
-    seed: int | None = None,
-    overrides: Sequence[str] = (),
-    workers: int = 1,
-    chunk_size: int | None = None,
-    metrics: Sequence[str] | None = None,
-    out: str | Path | None = None,
-    results: str | Path = "results",
-    plots: bool = True,
-    progress: bool = False,
-    scenario: Scenario | None = None,
-) -> Path:
-    """Run an ensemble of a scenario file and write its run folder.
-
-    Arguments as the flags of ``casim run``; ``scenario`` is ``path`` with
-    ``overrides`` already loaded (loaded here if None).
-
-    Returns:
-        The run folder.
-
-    Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
-    """
-    started = time.perf_counter()
-    overrides = list(overrides)
-    if scenario is None:
-        scenario = load_scenario(path, overrides)
-    from sim.engine.ensemble import check_request  # noqa: PLC0415 - heavy imports
-
-    ids, names = check_request(
-        path,
-        scenario.vocab,
-        replications=replications,
-        replication_ids=replication_ids,
-        metrics=metrics,
-        workers=workers,
-        chunk_size=chunk_size,
-    )
-    folder = RunFolder.prepare(
-        name=scenario.name,
-        digest=scenario.digest(),
-        seed=seed,
-        default_seed=scenario.seed,
-        source=path,
-        out=out,
-        results=results,
-        started=started,
-    )
-    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
-    from sim.engine.executors import process_pool  # noqa: PLC0415
-    from sim.report.write import TIMESERIES, write_ensemble  # noqa: PLC0415
-
-    with folder, contextlib.ExitStack() as stack:
-        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
-        result = ensemble.run_ensemble(
-            scenario,
-            seed=folder.seed,
-            replication_ids=ids,
-            executor=pool,
-            chunk_size=chunk_size,
-            out_path=folder.path / TIMESERIES,
-            metrics=names,
-            progress=progress,
-        )
-        fields = write_ensemble(folder, scenario, result, plots=plots)
-        folder.write_manifest(
-            base_manifest(scenario, path, overrides, folder.seed)
-            | {
-                "replications": len(ids),
-                "replication_ids": ensemble.id_summary(ids),
-                "metrics": list(names),
-                "workers": workers,
-                "chunk_size": chunk_size or ensemble.default_chunk_size(len(ids), workers),
-                "timings_s": result.timings_s,
-            }
-            | fields
-        )
-    return folder.final
 
 
 def add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -436,7 +277,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``casim compare A.yaml B.yaml ...``."""
     scenarios = [load_scenario(p) for p in args.scenarios]  # bad input fails fast
-    folder = run_compare(
+    folder = runs.run_compare(
         args.scenarios,
         replications=args.replications,
         replication_ids=args.replication_ids,
@@ -449,104 +290,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print(folder)
     return 0
-
-
-def check_horizons(paths: Sequence[str | Path], scenarios: Sequence[Scenario]) -> None:
-    """Compared scenarios need two or more files and one horizon.
-
-    Raises:
-        ScenarioError: otherwise.
-    """
-    if len(paths) < 2:
-        raise ScenarioError(paths[0] if paths else "compare", "", "expected two or more scenarios")
-    first = scenarios[0]
-    for p, sc in zip(paths[1:], scenarios[1:], strict=True):
-        if (sc.start_quarter, sc.steps) != (first.start_quarter, first.steps):
-            raise ScenarioError(
-                p, "horizon",
-                f"expected the horizon of {paths[0]} ({first.horizon.start}..{first.horizon.end})",
-            )  # fmt: skip
-
-
-@flag_names()
-def run_compare(
-    paths: Sequence[str | Path],
-    *,
-    replications: int | None = None,
-    replication_ids: Sequence[int] | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    chunk_size: int | None = None,
-    out: str | Path | None = None,
-    results: str | Path = "results",
-    progress: bool = False,
-    scenarios: Sequence[Scenario] | None = None,
-) -> Path:
-    """Run scenarios with common random numbers and write one comparison folder.
-
-    Arguments as the flags of ``casim compare``; ``scenarios`` are ``paths`` already
-    loaded (loaded here if None). The default folder is
-    ``results/compare/<UTC time>-s<seed>-<digest8>``.
-
-    Returns:
-        The folder.
-
-    Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
-    """
-    started = time.perf_counter()
-    scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
-    check_horizons(paths, scenarios)
-    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
-    from sim.engine.executors import process_pool  # noqa: PLC0415
-    from sim.report.write import write_comparison  # noqa: PLC0415
-    from sim.studies import compare  # noqa: PLC0415
-
-    if replications is None and replication_ids is None:
-        replications = compare.DEFAULT_REPLICATIONS
-    try:
-        ids = ensemble.replication_id_array(replications, replication_ids)
-    except ValueError as err:
-        raise ScenarioError(paths[0], "replications", str(err)) from None
-    if workers < 1:
-        raise ScenarioError(paths[0], "workers", f"expected a positive integer, got {workers}")
-    first = scenarios[0]
-    folder = RunFolder.prepare(
-        name="compare",
-        digest=hashlib.sha256("".join(s.digest() for s in scenarios).encode()).hexdigest(),
-        seed=seed,
-        default_seed=first.seed,
-        source=paths[0],
-        out=out,
-        results=results,
-        started=started,
-    )
-    with folder, contextlib.ExitStack() as stack:
-        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
-        with folder.timed("simulate"):
-            cmp = compare.compare_scenarios(
-                scenarios,
-                replication_ids=ids,
-                seed=folder.seed,
-                executor=pool,
-                chunk_size=chunk_size,
-                progress=progress,
-            )
-        fields = write_comparison(folder, cmp, paths)
-        folder.write_manifest(
-            {
-                "kind": "compare",
-                "reference": cmp.labels[0],
-                "seed": folder.seed,
-                "replications": len(ids),
-                "replication_ids": ensemble.id_summary(ids),
-                "common_random_numbers": True,
-                "horizon": {"start": first.horizon.start, "end": first.horizon.end},
-                "steps": first.steps,
-            }
-            | fields
-        )
-    return folder.final
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
@@ -570,7 +313,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """``casim backtest [--replications N] [--seed S] [--out DIR]``."""
-    folder = run_backtest(
+    folder = runs.run_backtest(
         args.replications,
         args.seed,
         args.out,
@@ -581,60 +324,73 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-@flag_names()
-def run_backtest(
-    replications: int = 200,
-    seed: int | None = None,
-    out: str | Path | None = None,
-    *,
-    scenario: str | Path | None = None,
-    results: str | Path = "results",
-    plots: bool = True,
-    workers: int = 1,
-) -> Path:
-    """Run the hindcast ensemble and write its folder.
+def _param(text: str) -> tuple[str, tuple[float, ...]]:
+    """``NAME=V1,V2,...`` -> ``(NAME, (V1, V2, ...))``."""
+    name, sep, values = text.partition("=")
+    try:
+        numbers = tuple(float(v) for v in values.split(","))
+    except ValueError:
+        numbers = ()
+    if not sep or not name.strip() or not numbers:
+        msg = f"expected NAME=V1,V2,... with numbers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return name.strip(), numbers
 
-    Args:
-        replications: ensemble size.
-        seed: ensemble seed; default the scenario's.
-        out: output folder (must not exist or be empty); default
-            ``results/backtest/<UTC time>-s<seed>-<digest8>``.
-        scenario: the hindcast scenario file (default ``scenarios/hindcast_2010.yaml``).
-        results: results root for the default folder.
-        plots: also draw the per-state figures.
-        workers: worker processes for the ensemble.
 
-    Returns:
-        The folder written.
-
-    Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
-    """
-    from sim.report.write import write_backtest  # noqa: PLC0415
-    from sim.studies import backtest as bt  # noqa: PLC0415 - heavy imports
-
-    path = bt.HINDCAST_SCENARIO if scenario is None else scenario
-    sc = load_scenario(path)
-    if replications < 1:
-        raise ScenarioError(path, "replications", f"expected at least 1, got {replications}")
-    folder = RunFolder.prepare(
-        name="backtest",
-        digest=sc.digest(),
-        seed=seed,
-        default_seed=sc.seed,
-        source=path,
-        out=out,
-        results=results,
+def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``casim calibrate`` subcommand (see :mod:`sim.studies.calibrate`)."""
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit the behavioural parameters on 2005-2010 and write a calibration folder",
+        description="Grid search, profile, Nelder-Mead refinement, near-optimal set and "
+        "cluster bootstrap of the behavioural parameters (docs/calibration.md).",
     )
-    with folder:
-        res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
-        fields = write_backtest(folder, res, plots=plots)
-        folder.write_manifest(
-            base_manifest(res.scenario, path, [], res.seed)
-            | {"kind": "backtest", "replications": replications, "timings_s": res.timings}
-            | fields
-        )
-    return folder.final
+    cal.add_argument(
+        "--grid",
+        choices=("full", "quick"),
+        default="full",
+        help="search grid: full (441 points, about 1.5 min on 2 cores) or quick (8 points)",
+    )
+    cal.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="search NAME over these values instead of the grid's (repeatable)",
+    )
+    cal.add_argument(
+        "--scenario", default=None, help="calibration run (default scenarios/hindcast_2005.yaml)"
+    )
+    cal.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    cal.add_argument("--replications", type=_positive, default=8, help="per point (default 8)")
+    cal.add_argument("--seed", type=_seed, default=None, help="common seed (default 1)")
+    cal.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    cal.add_argument("--bootstrap", type=_positive, default=500, help="draws (default 500)")
+    cal.add_argument(
+        "--refine-evals", type=_positive, default=60, help="Nelder-Mead evaluations (default 60)"
+    )
+    cal.add_argument("--out", default=None, help="folder (must not exist or be empty)")
+    cal.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``casim calibrate [--grid quick|full] [--param NAME=V1,V2] ...``."""
+    folder = runs.run_calibration(
+        args.scenario,
+        overrides=args.overrides,
+        grid_name=args.grid,
+        params=args.param,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        bootstrap=args.bootstrap,
+        refine_evals=args.refine_evals,
+        out=args.out,
+        progress=sys.stderr.isatty(),
+    )
+    print(folder)
+    return 0
 
 
 def add_plot_parser(sub: argparse._SubParsersAction) -> None:

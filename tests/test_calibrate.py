@@ -1,4 +1,4 @@
-"""Calibration (sim.studies.calibrate) and ``casim calibrate`` (sim._cli_calibrate)."""
+"""Calibration (sim.studies.calibrate) and ``casim calibrate`` (sim.cli, sim.report.runs)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import _cli_calibrate as cli_cal
+from sim import cli
 from sim.scenario import ScenarioError
 from sim.studies import calibrate as cal
 from sim.studies.backtest import load_reference
@@ -228,14 +228,12 @@ def test_tiny_calibration_is_reproducible(
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="casim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli_cal.add_calibrate_parser(sub)
-    return parser.parse_args(argv)
+    return cli.build_parser().parse_args(argv)
 
 
 def test_grid_choices_are_the_studys_grids() -> None:
-    assert set(cli_cal.GRID_CHOICES) == set(cal.GRIDS)
+    for name in cal.GRIDS:
+        assert _parse(["calibrate", "--grid", name]).grid == name
 
 
 def test_cli_unknown_parameter_is_a_one_line_error(tmp_path: Path) -> None:
@@ -243,7 +241,7 @@ def test_cli_unknown_parameter_is_a_one_line_error(tmp_path: Path) -> None:
     args = _parse(["calibrate", "--param", "bogus=1,2", "--out", str(out)])
     with pytest.raises(ScenarioError) as err:
         args.func(args)
-    assert err.value.path == "--param"
+    assert cli.flag_error(err.value).path == "--param"
     assert "unknown parameter 'bogus'" in str(err.value)
     assert "\n" not in str(err.value)
     assert not out.exists()

@@ -1,4 +1,4 @@
-"""Run folders written by sim.cli.run_single (no plots here; see test_cli for those)."""
+"""Run folders written by sim.report.runs.run_single (no plots here; see test_cli for those)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import cli
 from sim.core.model import GeoModel
 from sim.engine import runfolder
+from sim.report import runs
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 SHORT = ["horizon.end=2026Q4"]
@@ -31,7 +31,7 @@ REQUIRED_METRICS = {
 def run_short(baseline_path: Path, out: Path, **kwargs) -> Path:
     kwargs.setdefault("overrides", SHORT)
     kwargs.setdefault("plots", False)
-    return cli.run_single(baseline_path, out=out, **kwargs)
+    return runs.run_single(baseline_path, out=out, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_overrides_change_the_digest_and_the_result(
 def test_default_folder_is_under_results_with_the_scenarios_seed(
     baseline_path: Path, tmp_results: Path, short_scenario: Scenario
 ) -> None:
-    first = cli.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
-    second = cli.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
+    first = runs.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
+    second = runs.run_single(baseline_path, overrides=SHORT, results=tmp_results, plots=False)
     seed = short_scenario.seed
     manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == seed
@@ -169,7 +169,7 @@ def test_non_empty_out_folder_is_refused_untouched(baseline_path: Path, tmp_path
     (out / "keep.txt").write_text("precious", encoding="utf-8")
     with pytest.raises(ScenarioError, match="does not exist or is empty") as info:
         run_short(baseline_path, out, seed=1)
-    assert info.value.path == "--out"
+    assert info.value.path == "out"
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert (out / "keep.txt").read_text(encoding="utf-8") == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
@@ -178,7 +178,7 @@ def test_non_empty_out_folder_is_refused_untouched(baseline_path: Path, tmp_path
 def test_out_path_that_is_a_file_is_refused(baseline_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "file"
     out.write_text("x", encoding="utf-8")
-    with pytest.raises(ScenarioError, match="--out"):
+    with pytest.raises(ScenarioError, match=": out: "):
         run_short(baseline_path, out, seed=1)
     assert out.read_text(encoding="utf-8") == "x"
 
@@ -187,11 +187,11 @@ def test_bad_scenario_writes_nothing(
     baseline_path: Path, tmp_path: Path, tmp_results: Path
 ) -> None:
     with pytest.raises(ScenarioError):
-        cli.run_single(
+        runs.run_single(
             baseline_path, overrides=["powers.JPN.budget=-1"], results=tmp_results, plots=False
         )
     with pytest.raises(ScenarioError):
-        cli.run_single(
+        runs.run_single(
             baseline_path, overrides=["powers.JPN.budget=-1"], out=tmp_path / "o", plots=False
         )
     assert not tmp_results.exists()
@@ -199,7 +199,7 @@ def test_bad_scenario_writes_nothing(
 
 
 def test_negative_seed_is_refused(baseline_path: Path, tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="--seed"):
+    with pytest.raises(ScenarioError, match=": seed: "):
         run_short(baseline_path, tmp_path / "o", seed=-1)
     assert not (tmp_path / "o").exists()
 

@@ -21,6 +21,7 @@ Files:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from sim.engine.runfolder import RunFolder
     from sim.scenario import Scenario
     from sim.studies.backtest import BacktestResult
+    from sim.studies.calibrate import CalibrationResult
     from sim.studies.compare import Comparison
     from sim.vocab import Vocabulary
 
@@ -267,3 +269,19 @@ def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True
         "plots": [p.name for p in written],
         "skill": skill_summary(res.points),
     }
+
+
+def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:
+    """Write a calibration's tables and summary into ``folder``; return the file names."""
+    import numpy as np  # noqa: PLC0415 - only this writer needs it at run time
+
+    path = folder.path
+    res.grid.to_csv(path / "grid.csv", index=False)
+    np.save(path / "grid_errors.npy", res.grid_errors)
+    res.bootstrap.to_csv(path / "bootstrap.csv", index=False)
+    names = ["grid.csv", "grid_errors.npy", "bootstrap.csv"]
+    for name, table in res.profiles.items():
+        table.to_csv(path / f"profile_{name}.csv", index=False)
+        names.append(f"profile_{name}.csv")
+    (path / "summary.json").write_text(json.dumps(res.summary, indent=2) + "\n", encoding="utf-8")
+    return [*names, "summary.json"]

@@ -1,0 +1,439 @@
+"""Run a study and write its run folder: the glue between studies, RunFolder and writers.
+
+Each function here loads its input (so bad input fails before the heavy imports),
+prepares a :class:`~sim.engine.runfolder.RunFolder` (seed and output-folder checks),
+runs a study from :mod:`sim.studies` or the engine, hands the result to the writers of
+:mod:`sim.report.write` and writes the manifest. They take parameter names, not flags:
+a :class:`~sim.scenario.ScenarioError` is keyed by the parameter at fault (``seed``,
+``out``, ``replications``, ...), which :mod:`sim.cli` shows as its flag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.engine.runfolder import RunFolder, base_manifest
+from sim.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    pass
+
+
+def run_single(
+    path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+) -> Path:
+    """Run one replication of a scenario and write its run folder.
+
+    Args:
+        path: the scenario YAML file.
+        overrides: ``key.path=value`` strings (``--set``).
+        seed: the seed; default the scenario's ``seed``.
+        out: the run folder (must not exist or be empty); default a new folder under
+            ``results/<scenario>/``.
+        results: the results root for the default folder.
+        plots: also render the plots.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    overrides = list(overrides)
+    scenario = load_scenario(path, overrides)
+    folder = RunFolder.prepare(
+        name=scenario.name,
+        digest=scenario.digest(),
+        seed=seed,
+        default_seed=scenario.seed,
+        source=path,
+        out=out,
+        results=results,
+        started=started,
+    )
+    # Heavy imports only after the input has been checked: bad input fails fast.
+    from sim.core.model import GeoModel  # noqa: PLC0415
+    from sim.report.write import write_run  # noqa: PLC0415
+
+    with folder:
+        with folder.timed("simulate"):
+            model = GeoModel(scenario=scenario, rng=folder.seed).run()
+        with folder.timed("write"):
+            df = model.timeseries()
+        fields = write_run(folder, scenario, df, plots=plots)
+        residual = float(abs(model.calibration_residual).max() * 100)
+        folder.write_manifest(
+            base_manifest(scenario, path, overrides, folder.seed)
+            | {"replications": 1, "replication_ids": [0]}
+            | {"calibration_residual_max_pp": residual}
+            | fields
+        )
+    return folder.final
+
+
+def run_ensemble_folder(
+    path: str | Path,
+    *,
+    replications: int | None = None,
+    replication_ids: Sequence[int] | None = None,
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    chunk_size: int | None = None,
+    metrics: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+    progress: bool = False,
+    scenario: Scenario | None = None,
+) -> Path:
+    """Run an ensemble of a scenario file and write its run folder.
+
+    Arguments as the flags of ``casim run``; ``scenario`` is ``path`` with
+    ``overrides`` already loaded (loaded here if None).
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    overrides = list(overrides)
+    if scenario is None:
+        scenario = load_scenario(path, overrides)
+    from sim.engine.ensemble import check_request  # noqa: PLC0415 - heavy imports
+
+    ids, names = check_request(
+        path,
+        scenario.vocab,
+        replications=replications,
+        replication_ids=replication_ids,
+        metrics=metrics,
+        workers=workers,
+        chunk_size=chunk_size,
+    )
+    folder = RunFolder.prepare(
+        name=scenario.name,
+        digest=scenario.digest(),
+        seed=seed,
+        default_seed=scenario.seed,
+        source=path,
+        out=out,
+        results=results,
+        started=started,
+    )
+    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine.executors import process_pool  # noqa: PLC0415
+    from sim.report.write import TIMESERIES, write_ensemble  # noqa: PLC0415
+
+    with folder, contextlib.ExitStack() as stack:
+        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
+        result = ensemble.run_ensemble(
+            scenario,
+            seed=folder.seed,
+            replication_ids=ids,
+            executor=pool,
+            chunk_size=chunk_size,
+            out_path=folder.path / TIMESERIES,
+            metrics=names,
+            progress=progress,
+        )
+        fields = write_ensemble(folder, scenario, result, plots=plots)
+        folder.write_manifest(
+            base_manifest(scenario, path, overrides, folder.seed)
+            | {
+                "replications": len(ids),
+                "replication_ids": ensemble.id_summary(ids),
+                "metrics": list(names),
+                "workers": workers,
+                "chunk_size": chunk_size or ensemble.default_chunk_size(len(ids), workers),
+                "timings_s": result.timings_s,
+            }
+            | fields
+        )
+    return folder.final
+
+
+def check_horizons(paths: Sequence[str | Path], scenarios: Sequence[Scenario]) -> None:
+    """Compared scenarios need two or more files and one horizon.
+
+    Raises:
+        ScenarioError: otherwise.
+    """
+    if len(paths) < 2:
+        raise ScenarioError(paths[0] if paths else "compare", "", "expected two or more scenarios")
+    first = scenarios[0]
+    for p, sc in zip(paths[1:], scenarios[1:], strict=True):
+        if (sc.start_quarter, sc.steps) != (first.start_quarter, first.steps):
+            raise ScenarioError(
+                p, "horizon",
+                f"expected the horizon of {paths[0]} ({first.horizon.start}..{first.horizon.end})",
+            )  # fmt: skip
+
+
+def run_compare(
+    paths: Sequence[str | Path],
+    *,
+    replications: int | None = None,
+    replication_ids: Sequence[int] | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    chunk_size: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    progress: bool = False,
+    scenarios: Sequence[Scenario] | None = None,
+) -> Path:
+    """Run scenarios with common random numbers and write one comparison folder.
+
+    Arguments as the flags of ``casim compare``; ``scenarios`` are ``paths`` already
+    loaded (loaded here if None). The default folder is
+    ``results/compare/<UTC time>-s<seed>-<digest8>``.
+
+    Returns:
+        The folder.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    started = time.perf_counter()
+    scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
+    check_horizons(paths, scenarios)
+    from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
+    from sim.engine.executors import process_pool  # noqa: PLC0415
+    from sim.report.write import write_comparison  # noqa: PLC0415
+    from sim.studies import compare  # noqa: PLC0415
+
+    if replications is None and replication_ids is None:
+        replications = compare.DEFAULT_REPLICATIONS
+    try:
+        ids = ensemble.replication_id_array(replications, replication_ids)
+    except ValueError as err:
+        raise ScenarioError(paths[0], "replications", str(err)) from None
+    if workers < 1:
+        raise ScenarioError(paths[0], "workers", f"expected a positive integer, got {workers}")
+    first = scenarios[0]
+    folder = RunFolder.prepare(
+        name="compare",
+        digest=hashlib.sha256("".join(s.digest() for s in scenarios).encode()).hexdigest(),
+        seed=seed,
+        default_seed=first.seed,
+        source=paths[0],
+        out=out,
+        results=results,
+        started=started,
+    )
+    with folder, contextlib.ExitStack() as stack:
+        pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
+        with folder.timed("simulate"):
+            cmp = compare.compare_scenarios(
+                scenarios,
+                replication_ids=ids,
+                seed=folder.seed,
+                executor=pool,
+                chunk_size=chunk_size,
+                progress=progress,
+            )
+        fields = write_comparison(folder, cmp, paths)
+        folder.write_manifest(
+            {
+                "kind": "compare",
+                "reference": cmp.labels[0],
+                "seed": folder.seed,
+                "replications": len(ids),
+                "replication_ids": ensemble.id_summary(ids),
+                "common_random_numbers": True,
+                "horizon": {"start": first.horizon.start, "end": first.horizon.end},
+                "steps": first.steps,
+            }
+            | fields
+        )
+    return folder.final
+
+
+def run_backtest(
+    replications: int = 200,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    *,
+    scenario: str | Path | None = None,
+    results: str | Path = "results",
+    plots: bool = True,
+    workers: int = 1,
+) -> Path:
+    """Run the hindcast ensemble and write its folder.
+
+    Args:
+        replications: ensemble size.
+        seed: ensemble seed; default the scenario's.
+        out: output folder (must not exist or be empty); default
+            ``results/backtest/<UTC time>-s<seed>-<digest8>``.
+        scenario: the hindcast scenario file (default ``scenarios/hindcast_2010.yaml``).
+        results: results root for the default folder.
+        plots: also draw the per-state figures.
+        workers: worker processes for the ensemble.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written (keys are flags).
+    """
+    from sim.report.write import write_backtest  # noqa: PLC0415
+    from sim.studies import backtest as bt  # noqa: PLC0415 - heavy imports
+
+    path = bt.HINDCAST_SCENARIO if scenario is None else scenario
+    sc = load_scenario(path)
+    if replications < 1:
+        raise ScenarioError(path, "replications", f"expected at least 1, got {replications}")
+    folder = RunFolder.prepare(
+        name="backtest",
+        digest=sc.digest(),
+        seed=seed,
+        default_seed=sc.seed,
+        source=path,
+        out=out,
+        results=results,
+    )
+    with folder:
+        res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
+        fields = write_backtest(folder, res, plots=plots)
+        folder.write_manifest(
+            base_manifest(res.scenario, path, [], res.seed)
+            | {"kind": "backtest", "replications": replications, "timings_s": res.timings}
+            | fields
+        )
+    return folder.final
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(
+        total=total,
+        unit="eval",
+        delay=1.0,
+        file=sys.stderr,
+        bar_format="{desc}: {l_bar}{bar}| {n:.0f}/{total} model runs [{elapsed}<{remaining}]",
+    )
+
+
+def run_calibration(
+    scenario_path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    grid_name: str = "full",
+    params: Sequence[tuple[str, tuple[float, ...]]] = (),
+    replications: int = 8,
+    seed: int | None = None,
+    workers: int = 2,
+    bootstrap: int = 500,
+    refine_evals: int = 60,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    progress: bool = False,
+) -> Path:
+    """Calibrate the behavioural parameters and write a calibration folder.
+
+    Args:
+        scenario_path: the calibration run (default ``scenarios/hindcast_2005.yaml``).
+        overrides: ``key.path=value`` strings applied to it.
+        grid_name: ``full`` or ``quick`` (:data:`sim.studies.calibrate.GRIDS`).
+        params: ``(name, values)`` pairs that replace a parameter's grid values.
+        replications: replications per evaluation.
+        seed: the common seed (default :data:`sim.studies.calibrate.DEFAULT_SEED`).
+        workers: processes for the grid search.
+        bootstrap: cluster-bootstrap draws.
+        refine_evals: Nelder-Mead evaluations.
+        out: the folder (must not exist or be empty); default under ``results/calibration``.
+        results: the results root for the default folder.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The folder: ``grid.csv``, ``grid_errors.npy``, ``profile_<name>.csv``,
+        ``bootstrap.csv``, ``summary.json`` and ``manifest.json``.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written.
+    """
+    t0 = time.perf_counter()
+    from sim.studies import calibrate as cal  # noqa: PLC0415 - heavy imports
+
+    source = Path(scenario_path) if scenario_path else cal.CALIBRATION_SCENARIO
+    scenario = load_scenario(source, list(overrides))
+    grid, profile = (dict(g) for g in cal.GRIDS[grid_name])
+    for name, values in params:
+        (profile if name in profile else grid)[name] = values
+    cal.check_grid(grid, profile, source)
+    searched = json.dumps([grid, profile], sort_keys=True)
+    digest = hashlib.sha256((scenario.digest() + searched).encode()).hexdigest()
+    folder = RunFolder.prepare(
+        name="calibration",
+        digest=digest,
+        seed=seed,
+        default_seed=cal.DEFAULT_SEED,
+        source=source,
+        out=out,
+        results=results,
+        started=t0,
+    )
+    total = cal.planned_evaluations(grid, profile, refine_evals)
+    bar = _progress_bar(total, progress)
+
+    def tick(stage: str) -> None:
+        bar.set_description_str(stage, refresh=False)
+        bar.update(1)
+
+    try:
+        with folder:
+            with folder.timed("calibrate"):
+                res = cal.calibrate(
+                    scenario,
+                    replications=replications,
+                    seed=folder.seed,
+                    workers=workers,
+                    grid=grid,
+                    profile_grid=profile,
+                    bootstrap=bootstrap,
+                    refine_evals=refine_evals,
+                    progress=tick if bar is not None else None,
+                )
+            from sim.report.write import write_calibration  # noqa: PLC0415
+
+            with folder.timed("write"):
+                files = write_calibration(folder, res)
+            manifest = base_manifest(scenario, source, list(overrides), folder.seed) | {
+                "kind": "calibration",
+                "grid_name": grid_name,
+                "grid": grid,
+                "profile_grid": profile,
+                "replications": replications,
+                "workers": workers,
+                "bootstrap": bootstrap,
+                "refine_evals": refine_evals,
+                "best": res.best,
+                "loss_best": res.summary["loss_best"],
+                "files": sorted([*files, "manifest.json"]),
+            }
+            folder.write_manifest(manifest)
+    finally:
+        if bar is not None:
+            bar.close()
+    return folder.final
