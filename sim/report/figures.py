@@ -350,6 +350,49 @@ def _channel_bars(
     ax.grid(axis="x", alpha=0.3)
 
 
+def _channel_means(
+    df: pd.DataFrame, year: int | None
+) -> tuple[pd.DataFrame, int, tuple[int, pd.Timestamp], tuple[int, pd.Timestamp]]:
+    """Replication-mean channel contributions at the first and the chosen step.
+
+    Returns:
+        ``(means with a channel column, replications, (first step, date), (step, date))``.
+
+    Raises:
+        ValueError: If a channel metric is missing or ``year`` is outside the data.
+    """
+    metrics = [f"influence_{c}" for c in CHANNELS]
+    _check_columns(df)
+    missing = [m for m in metrics if not (df["metric"] == m).any()]
+    if missing:
+        msg = f"plot_channels needs metric(s) {missing}, which are not in the data"
+        raise ValueError(msg)
+    rows = df[df["metric"].isin(metrics)]
+    n_rep = _n_replications(rows)
+    step, date = _pick_step(rows, year)
+    first_step = int(rows["step"].min())
+    first_date = pd.Timestamp(rows.loc[rows["step"] == first_step, "date"].iloc[0])
+    rows = rows[rows["step"].isin([first_step, step])]
+    mean = _mean_over_replications(rows, ["step", "country", "partner", "metric"])
+    mean["channel"] = mean["metric"].str.removeprefix("influence_")
+    return mean, n_rep, (first_step, first_date), (step, date)
+
+
+def _format_channel_axes(grid: np.ndarray, limit: float) -> None:
+    """Percent axes: levels from 0, changes symmetric within ``limit`` (pp)."""
+    for ax_level, ax_change in grid:
+        ax_level.set_xlim(left=0.0)
+        ax_level.xaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, decimals=0))
+        ax_change.set_xlim(-limit, limit)
+        ax_change.xaxis.set_major_formatter(
+            ticker.PercentFormatter(xmax=1.0, decimals=0 if limit >= 0.03 else 1, symbol=" pp")
+        )
+    grid[-1][0].set_xlabel("Share of influence (%)")
+    grid[-1][1].set_xlabel("Change in share (percentage points)")
+    for ax_level, _ in grid:
+        ax_level.set_ylabel("Influencer")
+
+
 def plot_channels(
     df: pd.DataFrame,
     fig: Figure | None = None,
@@ -380,20 +423,7 @@ def plot_channels(
     Raises:
         ValueError: If a channel metric is missing or ``year`` is outside the data.
     """
-    metrics = [f"influence_{c}" for c in CHANNELS]
-    _check_columns(df)
-    missing = [m for m in metrics if not (df["metric"] == m).any()]
-    if missing:
-        msg = f"plot_channels needs metric(s) {missing}, which are not in the data"
-        raise ValueError(msg)
-    rows = df[df["metric"].isin(metrics)]
-    n_rep = _n_replications(rows)
-    step, date = _pick_step(rows, year)
-    first_step = int(rows["step"].min())
-    first_date = pd.Timestamp(rows.loc[rows["step"] == first_step, "date"].iloc[0])
-    rows = rows[rows["step"].isin([first_step, step])]
-    mean = _mean_over_replications(rows, ["step", "country", "partner", "metric"])
-    mean["channel"] = mean["metric"].str.removeprefix("influence_")
+    mean, n_rep, (first_step, first_date), (step, date) = _channel_means(df, year)
     vocab = vocab_or_default(vocab)
     states = ordered(mean["country"], vocab.states)
     powers = ordered(mean["partner"], vocab.influencers)
@@ -424,18 +454,7 @@ def plot_channels(
         ax_change.set_title(
             f"{name}: change since {quarter_label(first_date)}, by channel", loc="left"
         )
-    limit = max(widest, 0.01) * 1.1
-    for ax_level, ax_change in grid:
-        ax_level.set_xlim(left=0.0)
-        ax_level.xaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, decimals=0))
-        ax_change.set_xlim(-limit, limit)
-        ax_change.xaxis.set_major_formatter(
-            ticker.PercentFormatter(xmax=1.0, decimals=0 if limit >= 0.03 else 1, symbol=" pp")
-        )
-    grid[-1][0].set_xlabel("Share of influence (%)")
-    grid[-1][1].set_xlabel("Change in share (percentage points)")
-    for ax_level, _ in grid:
-        ax_level.set_ylabel("Influencer")
+    _format_channel_axes(grid, max(widest, 0.01) * 1.1)
     handles = [
         Patch(
             facecolor=(*to_rgb("#555555"), CHANNEL_STYLE[c][0]),

@@ -335,6 +335,19 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     )
 
 
+def _calibration_grids(
+    grid_name: str, params: Sequence[tuple[str, tuple[float, ...]]], source: Path
+) -> tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, ...]]]:
+    """The search grid and profile grid: a named grid with ``params`` substituted."""
+    from sim.studies import calibrate as cal  # noqa: PLC0415 - heavy imports
+
+    grid, profile = (dict(g) for g in cal.GRIDS[grid_name])
+    for name, values in params:
+        (profile if name in profile else grid)[name] = values
+    cal.check_grid(grid, profile, source)
+    return grid, profile
+
+
 def run_calibration(
     scenario_path: str | Path | None = None,
     *,
@@ -378,10 +391,7 @@ def run_calibration(
 
     source = Path(scenario_path) if scenario_path else cal.CALIBRATION_SCENARIO
     scenario = load_scenario(source, list(overrides))
-    grid, profile = (dict(g) for g in cal.GRIDS[grid_name])
-    for name, values in params:
-        (profile if name in profile else grid)[name] = values
-    cal.check_grid(grid, profile, source)
+    grid, profile = _calibration_grids(grid_name, params, source)
     searched = json.dumps([grid, profile], sort_keys=True)
     digest = hashlib.sha256((scenario.digest() + searched).encode()).hexdigest()
     folder = RunFolder.prepare(
@@ -394,8 +404,7 @@ def run_calibration(
         results=results,
         started=t0,
     )
-    total = cal.planned_evaluations(grid, profile, refine_evals)
-    bar = _progress_bar(total, progress)
+    bar = _progress_bar(cal.planned_evaluations(grid, profile, refine_evals), progress)
 
     def tick(stage: str) -> None:
         bar.set_description_str(stage, refresh=False)
@@ -419,20 +428,17 @@ def run_calibration(
 
             with folder.timed("write"):
                 files = write_calibration(folder, res)
-            manifest = base_manifest(scenario, source, list(overrides), folder.seed) | {
-                "kind": "calibration",
-                "grid_name": grid_name,
-                "grid": grid,
-                "profile_grid": profile,
-                "replications": replications,
-                "workers": workers,
-                "bootstrap": bootstrap,
-                "refine_evals": refine_evals,
-                "best": res.best,
-                "loss_best": res.summary["loss_best"],
-                "files": sorted([*files, "manifest.json"]),
-            }
-            folder.write_manifest(manifest)
+            settings = {"grid_name": grid_name, "grid": grid, "profile_grid": profile}
+            settings |= {"replications": replications, "workers": workers}
+            settings |= {"bootstrap": bootstrap, "refine_evals": refine_evals}
+            folder.write_manifest(
+                base_manifest(scenario, source, list(overrides), folder.seed)
+                | {"kind": "calibration", **settings, "best": res.best}
+                | {
+                    "loss_best": res.summary["loss_best"],
+                    "files": sorted([*files, "manifest.json"]),
+                }
+            )
     finally:
         if bar is not None:
             bar.close()
