@@ -15,6 +15,8 @@ no half-written run folder.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -101,12 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", default=None, help="run folder (must not exist or be empty)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument(
+        "--format",
+        choices=("parquet", "csv", "both"),
+        default="parquet",
+        help="data files: parquet (default), csv or both",
+    )
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
     add_compare_parser(sub)
     add_backtest_parser(sub)
     add_calibrate_parser(sub)
     add_plot_parser(sub)
+    add_runs_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
     val.add_argument("scenario", help="scenario YAML file")
@@ -129,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=args.out,
         plots=not args.no_plots,
+        data_format=args.format,
     )
     print(folder)
     return 0
@@ -251,6 +261,7 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         progress=sys.stderr.isatty(),
         scenario=scenario,
+        data_format=args.format,
     )
     print(folder)
     return 0
@@ -418,6 +429,46 @@ def cmd_plot(args: argparse.Namespace) -> int:
     for name, missing in skipped.items():
         print(f"note: {name}.png not drawn: no {', '.join(missing)} in the data", file=sys.stderr)
     print(outdir)
+    return 0
+
+
+def _since(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"expected a date like 2026-12-01 or 2026-12-01T13:30, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def add_runs_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``casim runs`` subcommand (see :mod:`sim.engine.catalog`)."""
+    runs_ = sub.add_parser(
+        "runs",
+        help="list the run folders under results/, newest first",
+        description="One line per run folder under results/ (folder, kind, scenario, "
+        "overrides, seed, replications, creation time in UTC, git commit, wall time); a "
+        "folder whose manifest is missing or unreadable is listed as such.",
+    )
+    runs_.add_argument("--scenario", default=None, metavar="NAME", help="only this scenario")
+    runs_.add_argument(
+        "--since", type=_since, default=None, metavar="DATE", help="only runs since DATE (UTC)"
+    )
+    runs_.add_argument("--json", action="store_true", help="print a JSON list instead")
+    runs_.add_argument("--dir", default=None, help="results folder (default: results)")
+    runs_.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``casim runs [--scenario NAME] [--since DATE] [--json] [--dir RESULTS]``."""
+    from sim.engine import catalog  # noqa: PLC0415
+
+    if args.dir is not None and not Path(args.dir).is_dir():
+        raise ScenarioError(args.dir, "", "no such folder")
+    rows = catalog.list_runs(args.dir or "results", scenario=args.scenario, since=args.since)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        sys.stdout.write(catalog.runs_table(rows))
     return 0
 
 

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Self
 from sim.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from types import TracebackType
 
 PACKAGES = (
@@ -114,10 +116,41 @@ def check_out_dir(out: Path, label: str = "out") -> None:
         raise ScenarioError(out, label, "expected a folder that does not exist or is empty")
 
 
-def default_run_dir(results: Path, name: str, seed: int, digest: str) -> Path:
-    """``results/<name>/<UTC time>-s<seed>-<digest8>``, made unique if needed."""
+#: Longest override tag in a folder name; a longer one is cut and ends in a hash.
+MAX_TAG = 48
+
+
+def override_tag(overrides: Sequence[str]) -> str:
+    """A short, path-safe tag naming ``key.path=value`` overrides (``""`` for none).
+
+    Each override keeps the last two components of its key and its value
+    (``powers.JPN.budget=5`` -> ``JPN.budget=5``); overrides are joined by ``_``. Only
+    letters, digits and ``_ - . =`` remain (other runs of characters become ``.``); a
+    list index keeps its list's name (``events.0.weight=2``); a tag longer than
+    :data:`MAX_TAG` is cut and ends in 8 hex digits of the full overrides' hash.
+    """
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=-]+", ".", text).strip(".")
+
+    parts = []
+    for text in overrides:
+        key, _, value = text.partition("=")
+        names = key.strip().split(".")
+        keep = 3 if len(names) > 2 and names[-2].isdigit() else 2  # events.0.weight
+        parts.append(f"{safe('.'.join(names[-keep:]))}={safe(value)}")
+    tag = "_".join(parts)
+    if len(tag) > MAX_TAG:
+        digest = hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:8]
+        tag = f"{tag[: MAX_TAG - 9].rstrip('._-=')}-{digest}"
+    return tag
+
+
+def default_run_dir(results: Path, name: str, seed: int, digest: str, tag: str = "") -> Path:
+    """``results/<name>/<UTC time>-s<seed>-<digest8>[-<tag>]``, made unique if needed."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = results / name / f"{stamp}-s{seed}-{digest[:8]}"
+    suffix = f"-{tag}" if tag else ""
+    base = results / name / f"{stamp}-s{seed}-{digest[:8]}{suffix}"
     path, n = base, 1
     while path.exists():
         n += 1
@@ -184,6 +217,7 @@ class RunFolder:
         out: str | Path | None = None,
         results: str | Path = "results",
         started: float | None = None,
+        tag: str = "",
     ) -> Self:
         """Check the seed and the output folder; choose the folder's name.
 
@@ -196,6 +230,7 @@ class RunFolder:
             out: an explicit folder (must not exist or be empty).
             results: the results root for the default folder.
             started: ``time.perf_counter()`` when loading began (for the ``load`` timing).
+            tag: appended to the default folder's name (:func:`override_tag`).
 
         Raises:
             ScenarioError: for a negative seed or an unusable ``out``.
@@ -205,7 +240,7 @@ class RunFolder:
             final = Path(out)
             check_out_dir(final)
         else:
-            final = default_run_dir(Path(results), name, seed, digest)
+            final = default_run_dir(Path(results), name, seed, digest, tag)
         return cls(final, seed, started)
 
     @property

@@ -1,8 +1,9 @@
 """``casim plot RUN_DIR``: redraw a saved folder's figures from its data files.
 
-Nothing is rerun. A run or an ensemble is redrawn from ``timeseries.parquet`` (an
-ensemble from its first :data:`~sim.report.write.PLOT_REPLICATIONS` replications, as
-when it was written), every figure whose metrics the file holds; a comparison from
+Nothing is rerun. A run or an ensemble is redrawn from ``timeseries.parquet`` or
+``timeseries.csv`` (an ensemble from its first
+:data:`~sim.report.write.PLOT_REPLICATIONS` replications, as when it was written),
+every figure whose metrics the file holds; a comparison from
 ``influence_bands.csv`` and ``differences.csv``; a backtest from
 ``hindcast_bands.csv`` and the reference data. Labels come from the data, names and
 colours from :mod:`sim.vocab`, so the scenario file is not needed.
@@ -17,17 +18,17 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from sim.engine.catalog import tidy_path
 from sim.report.write import (
     PLOT_REPLICATIONS,
     PLOTS,
-    TIMESERIES,
     comparison_figures,
     draw_run_figures,
     hindcast_figures,
 )
 from sim.scenario import ScenarioError
 
-NOT_A_RUN = "expected a casim run folder (manifest.json and timeseries.parquet)"
+NOT_A_RUN = "expected a casim run folder (manifest.json and timeseries.parquet or .csv)"
 _LABELS = {"scenario": str, "reference": str, "state": str, "power": str}
 
 
@@ -54,6 +55,9 @@ def plot_ids(manifest: dict[str, Any], data: Path) -> list[int]:
         return list(range(first, first + min(count, PLOT_REPLICATIONS)))
     if isinstance(ids, list) and ids:
         return sorted(int(k) for k in ids)[:PLOT_REPLICATIONS]
+    if data.suffix == ".csv":
+        column = pd.read_csv(data, usecols=["replication"])["replication"]
+        return sorted(int(k) for k in column.unique())[:PLOT_REPLICATIONS]
     column = pq.read_table(data, columns=["replication"]).column("replication")
     return sorted(int(k) for k in column.unique().to_pylist())[:PLOT_REPLICATIONS]
 
@@ -98,9 +102,9 @@ def redraw(
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     outdir = Path(out) if out is not None else run_dir / PLOTS
-    data = run_dir / TIMESERIES
+    data = tidy_path(run_dir, "timeseries")
     kind = manifest.get("kind")
-    if data.is_file():
+    if data is not None:
         return draw_run_figures(data, plot_ids(manifest, data), outdir)
     tables = {
         "compare": ("influence_bands.csv", "differences.csv"),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.engine.runfolder import RunFolder, base_manifest
+from sim.engine.runfolder import RunFolder, base_manifest, override_tag
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def run_single(
     out: str | Path | None = None,
     results: str | Path = "results",
     plots: bool = True,
+    data_format: str = "parquet",
 ) -> Path:
     """Run one replication of a scenario and write its run folder.
 
@@ -45,6 +46,7 @@ def run_single(
             ``results/<scenario>/``.
         results: the results root for the default folder.
         plots: also render the plots.
+        data_format: ``parquet``, ``csv`` or ``both`` (:data:`sim.report.write.FORMATS`).
 
     Returns:
         The run folder.
@@ -64,6 +66,7 @@ def run_single(
         out=out,
         results=results,
         started=started,
+        tag=override_tag(overrides),
     )
     # Heavy imports only after the input has been checked: bad input fails fast.
     from sim.core.model import GeoModel  # noqa: PLC0415
@@ -74,7 +77,7 @@ def run_single(
             model = GeoModel(scenario=scenario, rng=folder.seed).run()
         with folder.timed("write"):
             df = model.timeseries()
-        fields = write_run(folder, scenario, df, plots=plots)
+        fields = write_run(folder, scenario, df, plots=plots, data_format=data_format)
         residual = float(abs(model.calibration_residual).max() * 100)
         folder.write_manifest(
             base_manifest(scenario, path, overrides, folder.seed)
@@ -100,6 +103,7 @@ def run_ensemble_folder(
     plots: bool = True,
     progress: bool = False,
     scenario: Scenario | None = None,
+    data_format: str = "parquet",
 ) -> Path:
     """Run an ensemble of a scenario file and write its run folder.
 
@@ -136,6 +140,7 @@ def run_ensemble_folder(
         out=out,
         results=results,
         started=started,
+        tag=override_tag(overrides),
     )
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
     from sim.engine.executors import process_pool  # noqa: PLC0415
@@ -153,7 +158,7 @@ def run_ensemble_folder(
             metrics=names,
             progress=progress,
         )
-        fields = write_ensemble(folder, scenario, result, plots=plots)
+        fields = write_ensemble(folder, scenario, result, plots=plots, data_format=data_format)
         folder.write_manifest(
             base_manifest(scenario, path, overrides, folder.seed)
             | {
@@ -403,6 +408,7 @@ def run_calibration(
         out=out,
         results=results,
         started=t0,
+        tag=override_tag(overrides),
     )
     bar = _progress_bar(cal.planned_evaluations(grid, profile, refine_evals), progress)
 

@@ -8,10 +8,12 @@ The command line adds the fields of the run itself and calls
 
 Files:
 
-* run: ``timeseries.parquet``, ``scenario.yaml``, ``plots/*.png``;
-* ensemble: ``summary.parquet``, ``scenario.yaml``, ``plots/*.png`` drawn from the
-  first :data:`PLOT_REPLICATIONS` replications (``timeseries.parquet`` is streamed by
-  the ensemble itself to :data:`TIMESERIES`);
+* run: ``timeseries.parquet`` (and/or ``.csv``, :data:`FORMATS`), ``scenario.yaml``,
+  ``plots/*.png``;
+* ensemble: ``summary.parquet`` (and/or ``.csv``), ``scenario.yaml``, ``plots/*.png``
+  drawn from the first :data:`PLOT_REPLICATIONS` replications (``timeseries.parquet``
+  is streamed by the ensemble itself to :data:`TIMESERIES`, then converted to CSV if
+  asked);
 * comparison: ``influence.png``, ``differences.png``, ``influence_bands.csv``,
   ``differences.csv``, ``end_shares.csv`` / ``.md``, ``crossings.csv`` / ``.md``,
   ``scenarios/<n>-<label>.yaml``;
@@ -26,7 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from sim.engine.catalog import read_tidy
 from sim.engine.store import QUANTILES
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
@@ -66,6 +70,12 @@ if TYPE_CHECKING:
 
 #: The tidy table of a run or an ensemble.
 TIMESERIES = "timeseries.parquet"
+#: ``--format`` choices and the file suffixes each writes.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "parquet": (".parquet",),
+    "csv": (".csv",),
+    "both": (".parquet", ".csv"),
+}
 #: Folder of a run's figures.
 PLOTS = "plots"
 #: Ensemble figures are drawn from at most this many replications (the first ids).
@@ -78,25 +88,69 @@ def _save(fig: Figure, path: Path, dpi: int = STUDY_DPI) -> Path:
     return path
 
 
+def write_table(table: pd.DataFrame, folder: Path, stem: str, data_format: str) -> list[str]:
+    """Write ``<stem>.parquet`` and/or ``<stem>.csv``; return the file names written.
+
+    Args:
+        table: a tidy table (``timeseries`` or ``summary``).
+        folder: where to write.
+        stem: the file name without suffix.
+        data_format: one of :data:`FORMATS`.
+    """
+    names = [f"{stem}{suffix}" for suffix in FORMATS[data_format]]
+    for name in names:
+        if name.endswith(".parquet"):
+            table.to_parquet(folder / name, index=False)
+        else:
+            table.to_csv(folder / name, index=False)
+    return names
+
+
+def parquet_to_csv(source: Path, target: Path) -> None:
+    """Convert a tidy Parquet file to CSV one row group at a time (bounded memory)."""
+    parquet = pq.ParquetFile(source)
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        for i in range(parquet.num_row_groups):
+            part = parquet.read_row_group(i).to_pandas()
+            part.to_csv(fh, index=False, header=i == 0)
+
+
 def write_run(
-    folder: RunFolder, scenario: Scenario, df: pd.DataFrame, *, plots: bool = True
+    folder: RunFolder,
+    scenario: Scenario,
+    df: pd.DataFrame,
+    *,
+    plots: bool = True,
+    data_format: str = "parquet",
 ) -> dict[str, Any]:
     """Write one run's tidy table, resolved scenario and figures.
 
+    Args:
+        folder: the open run folder.
+        scenario: the resolved scenario (written as ``scenario.yaml``).
+        df: the tidy table.
+        plots: also draw the figures.
+        data_format: ``parquet``, ``csv`` or ``both`` (:data:`FORMATS`).
+
     Returns:
-        Manifest fields ``rows`` and ``plots`` (file names).
+        Manifest fields ``rows``, ``plots`` (file names), ``format`` and ``data_files``.
     """
     with folder.timed("write"):
-        df.to_parquet(folder.path / TIMESERIES, index=False)
+        files = write_table(df, folder.path, "timeseries", data_format)
         folder.write_text("scenario.yaml", scenario.to_yaml())
     with folder.timed("plots"):
         written = save_figures(df, folder.path / PLOTS, vocab=scenario.vocab)[0] if plots else []
-    return {"rows": len(df), "plots": [p.name for p in written]}
+    return {
+        "rows": len(df),
+        "plots": [p.name for p in written],
+        "format": data_format,
+        "data_files": files,
+    }
 
 
 def plot_sample(path: Path, ids: Sequence[int] | np.ndarray) -> pd.DataFrame:
-    """The tidy rows of the given replications, read from a ``timeseries.parquet``."""
-    return pd.read_parquet(path, filters=[("replication", "in", [int(k) for k in ids])])
+    """The tidy rows of the given replications, read from a ``timeseries`` file."""
+    return read_tidy(path, [int(k) for k in ids])
 
 
 def skipped_note(skipped: dict[str, list[str]]) -> str | None:
@@ -118,19 +172,27 @@ def draw_run_figures(
 
 
 def write_ensemble(
-    folder: RunFolder, scenario: Scenario, result: EnsembleResult, *, plots: bool = True
+    folder: RunFolder,
+    scenario: Scenario,
+    result: EnsembleResult,
+    *,
+    plots: bool = True,
+    data_format: str = "parquet",
 ) -> dict[str, Any]:
     """Write an ensemble's summary, resolved scenario and figures.
 
     ``timeseries.parquet`` must already be in the folder (the ensemble streams it there).
+    With ``data_format`` ``csv`` or ``both`` it is converted to ``timeseries.csv`` row
+    group by row group after the figures are drawn (and removed for ``csv``).
 
     Returns:
         Manifest fields ``rows``, ``summary``, ``plots``, ``plots_replications`` (how
-        many replications the figures show) and ``plots_note``.
+        many replications the figures show), ``plots_note``, ``format`` and
+        ``data_files``.
     """
     ids = result.replication_ids
     with folder.timed("write"):
-        result.summary.to_parquet(folder.path / "summary.parquet", index=False)
+        files = write_table(result.summary, folder.path, "summary", data_format)
         folder.write_text("scenario.yaml", scenario.to_yaml())
     written: list[Path] = []
     notes: list[str] = []
@@ -143,12 +205,21 @@ def write_ensemble(
             if written and len(shown) < len(ids):
                 notes.append(f"figures drawn from the first {len(shown)} of {len(ids)} ids")
             notes += [n for n in (skipped_note(skipped),) if n]
+    with folder.timed("write"):
+        stream = folder.path / TIMESERIES
+        if data_format != "parquet":
+            parquet_to_csv(stream, stream.with_suffix(".csv"))
+        if data_format == "csv":
+            stream.unlink()
+    files += [f"timeseries{suffix}" for suffix in FORMATS[data_format]]
     return {
         "rows": int(len(ids) * result.layout.rows),
         "summary": {"quantiles": list(QUANTILES.values()), "method": "linear"},
         "plots": [p.name for p in written],
         "plots_replications": min(len(ids), PLOT_REPLICATIONS) if written else 0,
         "plots_note": "; ".join(notes) or None,
+        "format": data_format,
+        "data_files": sorted(files),
     }
 
 
