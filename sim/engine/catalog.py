@@ -295,7 +295,7 @@ def load_run(path: str | Path, replications: Sequence[int] | None = None) -> Run
 _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("folder", lambda r: str(r.folder)),
     ("kind", lambda r: r.kind or "-"),
-    ("scenario", lambda r: r.scenario if r.status == "ok" else f"({r.status})"),
+    ("scenario", lambda r: r.scenario if r.status == "ok" else f"({r.status.split(':')[0]})"),
     ("overrides", lambda r: " ".join(r.overrides) or "-"),
     ("seed", lambda r: "-" if r.seed is None else str(r.seed)),
     ("reps", lambda r: "-" if r.replications is None else str(r.replications)),
@@ -306,7 +306,11 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
 
 
 def runs_table(rows: Sequence[RunInfo]) -> str:
-    """The rows as a plain-text table with a heading line (one line per run)."""
+    """The rows as a plain-text table with a heading line (one line per run).
+
+    A folder without a readable manifest shows ``(missing manifest)`` or ``(corrupt
+    manifest)`` as its scenario; ``--json`` gives the reason in ``status``.
+    """
     cells = [[head for head, _ in _COLUMNS]]
     cells += [[" ".join(str(get(r)).split()) for _, get in _COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
