@@ -279,6 +279,7 @@ def test_casim_plot_of_a_folder_that_is_not_a_run(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (
-        f"error: {folder}: expected a casim run folder (manifest.json and timeseries.parquet)\n"
+        f"error: {folder}: expected a casim run folder "
+        "(manifest.json and timeseries.parquet or .csv)\n"
     )
     assert sorted(p.name for p in folder.iterdir()) == sorted(content)

@@ -147,7 +147,8 @@ def test_default_folder_is_under_results_with_the_scenarios_seed(
     manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == seed
     assert first.parent == tmp_results / "baseline"
-    pattern = rf"\d{{8}}T\d{{6}}Z-s{seed}-{short_scenario.digest()[:8]}"
+    tag = re.escape(runfolder.override_tag(SHORT))  # the overrides name the folder too
+    pattern = rf"\d{{8}}T\d{{6}}Z-s{seed}-{short_scenario.digest()[:8]}-{tag}"
     assert re.fullmatch(pattern, first.name)
     assert second != first
     assert re.fullmatch(rf"{pattern}(-2)?", second.name)
