@@ -8,8 +8,9 @@ manifest.
 Bad input never shows a traceback: it prints one line ``error: FILE: key.path: what was
 expected`` on stderr and exits with status 2, having written nothing. Below the command
 line a bad parameter is named by its parameter name (``replication_ids``); :data:`FLAGS`
-turns it into the flag (``--replication-ids``). Ctrl-C exits with status 130 and leaves
-no half-written run folder.
+turns it into the flag (``--replication-ids``). Environment and I/O failures print one
+line and exit 1; Ctrl-C exits 130 and SIGTERM 143, leaving no half-written run folder
+(README, "Error contract").
 """
 
 from __future__ import annotations
