@@ -112,7 +112,7 @@ def check_seed(seed: int | None, default: int, source: str | Path) -> int:
     """
     seed = default if seed is None else seed
     if not 0 <= seed <= MAX_SEED:
-        msg = f"expected an integer from 0 to {MAX_SEED}, got {seed}"
+        msg = f"expected a non-negative integer up to {MAX_SEED}, got {seed}"
         raise ScenarioError(source, "seed", msg)
     return seed
 
