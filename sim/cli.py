@@ -8,8 +8,9 @@ manifest.
 Bad input never shows a traceback: it prints one line ``error: FILE: key.path: what was
 expected`` on stderr and exits with status 2, having written nothing. Below the command
 line a bad parameter is named by its parameter name (``replication_ids``); :data:`FLAGS`
-turns it into the flag (``--replication-ids``). Ctrl-C exits with status 130 and leaves
-no half-written run folder.
+turns it into the flag (``--replication-ids``). Environment and I/O failures print one
+line and exit 1; Ctrl-C exits 130 and SIGTERM 143, leaving no half-written run folder
+(README, "Error contract").
 """
 
 from __future__ import annotations
@@ -18,20 +19,40 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
+import threading
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from sim.report import runs
-from sim.scenario import ScenarioError, load_scenario, read_yaml_file
+try:
+    from sim.engine.executors import Terminated, raise_terminated
+    from sim.engine.runfolder import COMPLETED, MAX_SEED
+    from sim.report import runs
+    from sim.scenario import ScenarioError, load_scenario, read_yaml_file
+except KeyboardInterrupt:  # Ctrl-C while the command line starts up: no traceback
+    sys.stderr.write("interrupted\n")
+    # CPython flags a KeyboardInterrupt that left an exec() of a string (dataclasses,
+    # typing, ... do that while importing) and then kills itself by SIGINT at exit,
+    # status -2, even once the interrupt was handled; a trivial exec() clears the flag.
+    exec("None")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
 
+EXIT_ENVIRONMENT = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-#: Most replication ids ``--replication-ids`` may name (ranges included).
+EXIT_TERMINATED = 143
+#: Most replication ids ``--replication-ids`` may name (ranges included); also the
+#: largest count any integer flag (``--replications``, ``--chunk-size``, ...) takes.
 MAX_REPLICATION_IDS = 10_000_000
+#: Most worker processes ``--workers`` takes: four per CPU this process may use.
+MAX_WORKERS = 4 * (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
 #: Parameter names (the keys of ``ScenarioError`` below the CLI) -> command-line flags.
 FLAGS: dict[str, str] = {
     "seed": "--seed",
@@ -60,16 +81,24 @@ def scenarios_dir() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"expected a non-negative integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 0:
-        msg = f"expected a non-negative integer, got {text!r}"
+def _integer(text: str, low: int, high: int, what: str) -> int:
+    """``text`` as an integer in ``low..high``: ASCII digits only (no sign, ``_``, space)."""
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if not (text.isascii() and text.isdigit()):
+        msg = f"expected {what} written with the digits 0-9, got {shown!r}"
         raise argparse.ArgumentTypeError(msg)
-    return value
+    if len(text) > len(str(high)) or not low <= int(text) <= high:
+        msg = f"expected {what} from {low:,} to {high:,}, got {shown}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    return _integer(text, 0, MAX_SEED, "a non-negative integer")
+
+
+def _workers(text: str) -> int:
+    return _integer(text, 1, MAX_WORKERS, "a number of worker processes (4 per CPU at most)")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -148,14 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _integer(text, 1, MAX_REPLICATION_IDS, "a positive integer")
 
 
 def parse_replication_ids(text: str) -> list[int]:
@@ -211,7 +233,7 @@ def _add_replication_options(parser: argparse.ArgumentParser, default_text: str 
         help="run exactly these replication ids, e.g. 37,41 or 0-9",
     )
     parser.add_argument(
-        "--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)"
+        "--workers", type=_workers, default=1, metavar="N", help="worker processes (default 1)"
     )
     parser.add_argument(
         "--chunk-size",
@@ -317,7 +339,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     )
     bt.add_argument("--seed", type=_seed, default=None, help="seed (default: the scenario's)")
     bt.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
-    bt.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    bt.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     bt.set_defaults(func=cmd_backtest)
 
@@ -376,7 +398,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     cal.add_argument("--replications", type=_positive, default=8, help="per point (default 8)")
     cal.add_argument("--seed", type=_seed, default=None, help="common seed (default 1)")
-    cal.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    cal.add_argument("--workers", type=_workers, default=2, help="processes (default 2)")
     cal.add_argument("--bootstrap", type=_positive, default=500, help="draws (default 500)")
     cal.add_argument(
         "--refine-evals", type=_positive, default=60, help="Nelder-Mead evaluations (default 60)"
@@ -485,6 +507,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise ScenarioError(folder, "", "no such folder")
     for path in sorted(folder.glob("*.yaml")):
+        if not path.is_file():  # a FIFO, device or folder named *.yaml
+            continue
         try:
             data = read_yaml_file(path)
             text = " ".join(str(data.get("description", "")).split())
@@ -495,26 +519,90 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point; returns the exit status (0, 1, 2, 130 or 143: README, Error contract).
+
+    SIGTERM is handled like Ctrl-C while a command runs. An interrupt that arrives after
+    the run folder was completed (renamed into place) changes nothing: the folder is
+    kept, its path printed, and the status is 0.
+    """
+    done = len(COMPLETED)
+    _TERMINATED.clear()
+    previous = _catch_sigterm()
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except ScenarioError as err:
         print(f"error: {flag_error(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:
+        return _interrupted(err, COMPLETED[done:])
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return EXIT_ENVIRONMENT
+    except (OSError, MemoryError, BrokenProcessPool) as err:
+        if isinstance(err, BrokenProcessPool) and _TERMINATED:  # SIGTERM to the group
+            return _interrupted(Terminated(), COMPLETED[done:])
+        print(f"error: {environment_error(err)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+_TERMINATED: list[int] = []
+
+
+def _catch_sigterm() -> signal.Handlers | Callable[..., object] | int | None:
+    """Raise :class:`Terminated` on SIGTERM (main thread only); return the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: object) -> None:
+        _TERMINATED.append(signum)
+        raise_terminated(signum, frame)
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupted(err: KeyboardInterrupt, completed: list[Path]) -> int:
+    """Exit status after Ctrl-C or SIGTERM: 0 if the run folder was already complete."""
+    if completed:
+        print(completed[-1])
+        print(f"note: interrupted after {completed[-1]} was complete; kept", file=sys.stderr)
+        return 0
+    terminated = isinstance(err, Terminated)
+    print("terminated" if terminated else "interrupted", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def environment_error(err: BaseException) -> str:
+    """One line for an environment failure (``OSError``, ``MemoryError``, a dead worker)."""
+    if isinstance(err, MemoryError):
+        return "out of memory (try fewer --replications, --workers or a smaller --chunk-size)"
+    if isinstance(err, BrokenProcessPool):
+        return "a worker process died (out of memory, or killed)"
+    if isinstance(err, OSError) and err.strerror:
+        if err.filename is None:
+            return err.strerror
+        return str(ScenarioError(err.filename, "", err.strerror))
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def run() -> None:
-    """Console-script wrapper: exit with :func:`main`'s status."""
-    sys.exit(main())
+    """Console-script wrapper: exit with :func:`main`'s status.
+
+    Once :func:`main` has returned, the outcome is decided and on disk: a late Ctrl-C
+    or SIGTERM (e.g. while worker processes shut down) is ignored.
+    """
+    try:
+        status = main()
+    except KeyboardInterrupt:  # between main's handlers and here
+        status = EXIT_INTERRUPTED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    exec("None")  # clears CPython's interrupt flag (see the imports above)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

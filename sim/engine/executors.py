@@ -14,8 +14,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import multiprocessing
+import os
+import select
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -91,9 +94,56 @@ class WorkerPool(concurrent.futures.ProcessPoolExecutor):
                 proc.terminate()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C (the CLI exits with status 143).
+
+    A subclass of ``KeyboardInterrupt``, so everything that cleans up after Ctrl-C
+    (worker pools, run folders) cleans up after SIGTERM too.
+    """
+
+
+def raise_terminated(_signum: int, _frame: object) -> None:
+    """A SIGTERM handler: raise :class:`Terminated`."""
+    raise Terminated
+
+
 def ignore_sigint() -> None:
     """Worker initializer: leave Ctrl-C to the parent, which stops the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_init(parent: int) -> None:
+    """Worker initializer: ignore Ctrl-C and exit as soon as process ``parent`` exits.
+
+    Workers are children of the fork server, not of ``parent``, so nothing else stops
+    them when ``parent`` is killed (even by SIGKILL): a daemon thread waits on a pidfd
+    of ``parent`` (Linux), or polls it every second elsewhere, then ends the worker.
+    """
+    ignore_sigint()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    try:
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):  # no pidfd (not Linux) or parent already gone
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while _alive(parent):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -101,14 +151,15 @@ def process_pool(workers: int) -> Iterator[WorkerPool]:
     """A process pool whose workers ignore Ctrl-C and are terminated on any error.
 
     Workers come from a fork server (preloaded with the model), never from a fork of
-    this possibly multi-threaded process. On a clean exit the pool shuts down normally.
+    this possibly multi-threaded process; each worker exits by itself when this process
+    dies (:func:`worker_init`). On a clean exit the pool shuts down normally.
     On an exception (including ``KeyboardInterrupt``) queued chunks are cancelled and
     the worker processes are terminated at once, so Ctrl-C returns promptly instead of
     waiting for running chunks.
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(PRELOAD))
-    pool = WorkerPool(workers, mp_context=ctx, initializer=ignore_sigint)
+    pool = WorkerPool(workers, mp_context=ctx, initializer=worker_init, initargs=(os.getpid(),))
     try:
         yield pool
     except BaseException:
@@ -120,21 +171,31 @@ def process_pool(workers: int) -> Iterator[WorkerPool]:
 
 @contextlib.contextmanager
 def sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back until the block ends (main thread only), then raise it.
+    """Hold Ctrl-C and SIGTERM back until the block ends (main thread only), then raise.
 
     ``submit`` may be starting a worker process; interrupting it half-way leaves a
     child that is neither tracked (so not terminated) nor able to start once this
     process is gone, and it prints a traceback. Deferred, the interrupt arrives as
-    soon as ``submit`` returns and :func:`process_pool` stops every worker.
+    soon as ``submit`` returns and :func:`process_pool` stops every worker. A held
+    SIGTERM is raised as :class:`Terminated` (only if SIGTERM already had a Python
+    handler: the default action stays the default), Ctrl-C as ``KeyboardInterrupt``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    held = [signal.SIGINT]
+    if callable(signal.getsignal(signal.SIGTERM)):
+        held.append(signal.SIGTERM)
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in held
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signal.SIGTERM in caught:
+        raise Terminated
     if caught:
         raise KeyboardInterrupt

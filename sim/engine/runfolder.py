@@ -6,7 +6,10 @@ before anything is written, writes into a temporary sibling folder
 (``.<name>.partial-<pid>``), times the stages, writes ``manifest.json`` with the fields
 every run shares (scenario, seed, package versions, git commit, command, timings) and
 renames the folder into place only when everything succeeded. An exception, Ctrl-C
-included, removes the temporary folder and leaves earlier runs untouched.
+or SIGTERM included, removes the temporary folder and leaves earlier runs untouched; a
+temporary folder left by a killed process (SIGKILL, power loss) is removed by the next
+run into the same folder. Concurrent runs into the default folder all succeed under
+distinct names; of concurrent runs into one ``--out`` the first to finish wins.
 
 Usage::
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -39,6 +43,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from sim.engine.executors import sigint_deferred
 from sim.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:
@@ -57,6 +62,11 @@ PACKAGES = (
     "scipy",
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+#: Largest seed (numpy's ``SeedSequence`` takes any, but a seed also names folders).
+MAX_SEED = 2**64 - 1
+#: Run folders this process has completed (renamed into place), oldest first.
+COMPLETED: list[Path] = []
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
 
 
 def package_versions() -> dict[str, str]:
@@ -95,14 +105,16 @@ def git_commit() -> dict[str, Any]:
 
 
 def check_seed(seed: int | None, default: int, source: str | Path) -> int:
-    """The seed a run uses: ``seed`` if given (must be >= 0), else ``default``.
+    """The seed a run uses: ``seed`` if given, else ``default``.
 
     Raises:
-        ScenarioError: for a negative seed (key ``seed``; the CLI shows it as ``--seed``).
+        ScenarioError: for a seed outside 0..:data:`MAX_SEED` (key ``seed``; the CLI
+            shows it as ``--seed``).
     """
     seed = default if seed is None else seed
-    if seed < 0:
-        raise ScenarioError(source, "seed", f"expected a non-negative integer, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        msg = f"expected a non-negative integer up to {MAX_SEED}, got {seed}"
+        raise ScenarioError(source, "seed", msg)
     return seed
 
 
@@ -158,6 +170,38 @@ def default_run_dir(results: Path, name: str, seed: int, digest: str, tag: str =
     return path
 
 
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the ``.<name>.partial-<pid>`` folders in ``folder`` whose process is gone.
+
+    A run killed by SIGKILL (or a crash of the machine) cannot clean up; the next run
+    into the same folder does, with one line on stderr per folder removed.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for entry in folder.iterdir():
+        m = _PARTIAL.match(entry.name)
+        if m is None or not entry.is_dir() or entry.is_symlink() or _process_alive(int(m[1])):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+        print(f"note: removed {entry}, left by process {m[1]}, which is gone", file=sys.stderr)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, under another user
+        return True
+    return True
+
+
 def base_manifest(
     scenario: Scenario, source: str | Path, overrides: list[str] | tuple[str, ...], seed: int
 ) -> dict[str, Any]:
@@ -197,8 +241,11 @@ class RunFolder:
             :meth:`prepare`'s ``started`` argument to the end of :meth:`prepare`).
     """
 
-    def __init__(self, final: Path, seed: int, started: float | None = None) -> None:
+    def __init__(
+        self, final: Path, seed: int, started: float | None = None, *, chosen: bool = True
+    ) -> None:
         self.final = final
+        self._chosen = chosen  # True: our own default name, renumbered if taken at the end
         self.seed = seed
         self.timings: dict[str, float] = {}
         if started is not None:
@@ -241,7 +288,7 @@ class RunFolder:
             check_out_dir(final)
         else:
             final = default_run_dir(Path(results), name, seed, digest, tag)
-        return cls(final, seed, started)
+        return cls(final, seed, started, chosen=out is None)
 
     @property
     def path(self) -> Path:
@@ -253,6 +300,7 @@ class RunFolder:
 
     def __enter__(self) -> Self:
         self.final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self.final.parent)
         tmp = self.final.parent / f".{self.final.name}.partial-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -269,16 +317,43 @@ class RunFolder:
         tmp, self._tmp = self._tmp, None
         if tmp is None:
             return
-        if exc_type is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
-        try:
-            if self.final.exists():
-                self.final.rmdir()  # only ever an empty --out folder (checked in prepare)
-            tmp.rename(self.final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        # Ctrl-C and SIGTERM wait until the folder is either removed or complete, so
+        # the exit status never contradicts what is on disk (see COMPLETED).
+        with sigint_deferred():
+            if exc_type is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
+            try:
+                self._commit(tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            COMPLETED.append(self.final)
+
+    def _commit(self, tmp: Path) -> None:
+        """Rename ``tmp`` to :attr:`final`, atomically; never over another run's files.
+
+        ``rename`` replaces an empty folder and fails on a non-empty one. A default
+        name taken meanwhile by a concurrent run becomes ``<name>-2``, ``-3``, ...; an
+        explicit ``out`` filled meanwhile is an error.
+
+        Raises:
+            ScenarioError: if ``out`` was filled by another run since :meth:`prepare`.
+        """
+        base, n = self.final, 1
+        while True:
+            try:
+                tmp.rename(self.final)
+                return
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise
+                if not self._chosen:
+                    msg = "expected a folder that does not exist or is empty (another run "
+                    msg += "wrote it first)"
+                    raise ScenarioError(self.final, "out", msg) from None
+            n += 1
+            self.final = base.with_name(f"{base.name}-{n}")
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:

@@ -144,8 +144,11 @@ def run_ensemble_folder(
     )
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
     from sim.engine.executors import process_pool  # noqa: PLC0415
+    from sim.engine.resources import check_fits  # noqa: PLC0415
     from sim.report.write import TIMESERIES, write_ensemble  # noqa: PLC0415
 
+    size = chunk_size or ensemble.default_chunk_size(len(ids), workers)
+    check_fits(path, folder.final, [scenario], names, len(ids), chunk_size=size, workers=workers)
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
         result = ensemble.run_ensemble(
@@ -243,6 +246,13 @@ def run_compare(
         results=results,
         started=started,
     )
+    from sim.engine.resources import check_fits  # noqa: PLC0415
+
+    size = chunk_size or ensemble.default_chunk_size(len(ids), workers)
+    check_fits(
+        paths[0], folder.final, scenarios, ("influence_share",), len(ids),
+        chunk_size=size, workers=workers, stream=False,
+    )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
         with folder.timed("simulate"):
@@ -315,6 +325,12 @@ def run_backtest(
         out=out,
         results=results,
     )
+    from sim.engine.resources import check_fits  # noqa: PLC0415
+
+    check_fits(
+        path, folder.final, [sc], ("trade_share",), replications,
+        chunk_size=min(replications, 500), workers=workers, stream=False,
+    )  # fmt: skip
     with folder:
         res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
         fields = write_backtest(folder, res, plots=plots)
