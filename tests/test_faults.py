@@ -484,8 +484,9 @@ def test_sigkill_of_a_pool_run_leaves_no_process_and_the_next_run_cleans_up(
 def test_sigterm_exits_143_and_leaves_nothing(
     baseline_path: Path, repo_root: Path, tmp_path: Path, workers: int
 ) -> None:
+    # long enough that SIGTERM lands while it runs, whatever the machine's load
     argv = ["run", str(baseline_path), "--no-plots", "--workers", str(workers)]
-    argv += ["--replications", "4000"] if workers > 1 else []
+    argv += ["--replications", "4000"]
     proc = _start(argv, tmp_path, repo_root)
     results = tmp_path / "results" / "baseline"
     try:
