@@ -276,10 +276,12 @@ def trade_flows(
     supply = output * (1.0 - params.domestic)
     exp_pen, _ = sanction_terms(params, state)
     static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
-    pref = state.partner_pref[rows].transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
-    util = (
-        params.price_sensitivity * (1.0 - state.route_cost[rows].T[opt.k]) + pref + static[:, None]
-    )
+    # Built replication-major, (R, O), and used through its (O, R) transpose: the
+    # compiled allocation reads one replication's options contiguously.
+    pref_flat = state.partner_pref[rows].reshape(-1, opt.n_sb_all)
+    pref = np.take(pref_flat, opt.sb, axis=1)  # (R, O)
+    route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
+    util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
@@ -293,7 +295,7 @@ def export_values(
 ) -> np.ndarray:
     """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
     opt = params.options
-    unit_value = (state.price[rows] * params.value_factor).T[opt.c]  # (O, R)
+    unit_value = np.take(state.price[rows] * params.value_factor, opt.c, axis=1).T  # (O, R)
     S, B = len(params.vocab.states), len(params.vocab.partners)
     value = mechanisms.segment_sum(flows * unit_value, opt.sb, S * B)
     return value.T.reshape(flows.shape[1], S, -1)
@@ -319,8 +321,8 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)
-    unit_value = (state.price * params.value_factor).T[opt.c]  # (O, R)
-    netback = 1.0 - state.route_cost.T[opt.k]
+    unit_value = np.take(state.price * params.value_factor, opt.c, axis=1).T  # (O, R)
+    netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sim.output import RowLayout
 
 #: The per-replication value array is spilled to disk beyond this many bytes.
-MEMORY_STORE_BYTES = 1 << 30
+MEMORY_STORE_BYTES = 64 << 20
 #: Replications per Parquet row group (bounds the Arrow buffers of one write).
 ROW_GROUP_REPLICATIONS = 64
 #: Bytes of one column block read back when summarising a spilled store.
@@ -55,6 +55,7 @@ class ValueStore:
         self.rows = rows
         self.n = 0
         self._blocks: list[np.ndarray] = []
+        self._full: np.ndarray | None = None  # preallocated when the total is known
         self._spill_dir = spill_dir
         self._file: Any = None
         self._path: Path | None = None
@@ -72,11 +73,16 @@ class ValueStore:
             fd, name = tempfile.mkstemp(prefix=".values-", suffix=".f64", dir=self._spill_dir)
             self._path = Path(name)
             self._file = os.fdopen(fd, "w+b")
-            for block in self._blocks:
+            for block in [*self._blocks, *([self.array()] if self._full is not None else [])]:
                 self._write(block)
-            self._blocks = []
+            self._blocks, self._full = [], None
         if self.spilled:
             self._write(values)
+        elif not self._blocks and (self._full is not None or len(values) < expected_total):
+            # Fill one preallocated array: no second copy when the chunks are joined.
+            if self._full is None:
+                self._full = np.empty((expected_total, self.rows))
+            self._full[self.n : self.n + len(values)] = values
         else:
             self._blocks.append(values)
         self.n += len(values)
@@ -91,6 +97,8 @@ class ValueStore:
         if self.spilled:
             msg = "the values were spilled to disk; read them block by block"
             raise RuntimeError(msg)
+        if self._full is not None:
+            return self._full[: self.n]
         if len(self._blocks) != 1:
             self._blocks = [np.concatenate(self._blocks, axis=0)]
         return self._blocks[0]
@@ -126,20 +134,40 @@ class ValueStore:
 def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
     """Mean, median and 5%/95% quantiles over replications of every row.
 
-    Quantiles use linear interpolation between order statistics, as pandas' default.
+    The store holds raw-order values; the summary rows are in tidy order. Quantiles use
+    linear interpolation between order statistics, exactly as :func:`numpy.quantile`
+    (and pandas' default) computes them, from one sort per block of columns.
     """
     probs = {"median": 0.5, **QUANTILES}
     stats = {name: np.empty(layout.rows) for name in ("mean", *probs)}
     for j0, block in store.column_blocks():
         j1 = j0 + block.shape[1]
         stats["mean"][j0:j1] = block.mean(axis=0)
-        q = np.quantile(block, list(probs.values()), axis=0)  # one partition for all three
-        for i, name in enumerate(probs):
-            stats[name][j0:j1] = q[i]
+        ordered = np.ascontiguousarray(block.T)
+        ordered.sort(axis=1)
+        for name, p in probs.items():
+            stats[name][j0:j1] = sorted_quantile(ordered, p)
     out = layout.labels()
+    position = layout.raw_position()
     for name, col in stats.items():
-        out[name] = col
+        out[name] = col[position]
     return out[list(SUMMARY_COLUMNS)]
+
+
+def sorted_quantile(ordered: np.ndarray, p: float) -> np.ndarray:
+    """Quantile ``p`` of each row of ``ordered`` (sorted along its last axis).
+
+    The linear method of :func:`numpy.quantile`, operation for operation (its
+    ``_lerp``), so the result is bitwise the same; NaN sorts last, so a row with NaN
+    gives NaN only when the quantile reaches it (numpy gives NaN for any NaN).
+    """
+    n = ordered.shape[-1]
+    virtual = (n - 1) * p
+    lo = int(np.floor(virtual))
+    t = virtual - lo
+    a, b = ordered[..., lo], ordered[..., min(lo + 1, n - 1)]
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
 class TidyWriter:
@@ -161,10 +189,11 @@ class TidyWriter:
         self.rows_written = 0
 
     def write(self, values: np.ndarray, ids: np.ndarray) -> None:
-        """Append the rows of ``len(ids)`` replications (``values`` is ``(r, rows)``)."""
+        """Append the rows of ``len(ids)`` replications (``values`` is ``(r, rows)``, raw order)."""
         lay = self.layout
         for i in range(0, len(ids), ROW_GROUP_REPLICATIONS):
-            part, rid = values[i : i + ROW_GROUP_REPLICATIONS], ids[i : i + ROW_GROUP_REPLICATIONS]
+            rid = ids[i : i + ROW_GROUP_REPLICATIONS]
+            part = lay.to_tidy_order(values[i : i + ROW_GROUP_REPLICATIONS])
             r = len(rid)
             cols: dict[str, pa.Array] = {
                 "replication": pa.array(np.repeat(rid.astype(np.int64), lay.rows)),
