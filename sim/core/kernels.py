@@ -1,26 +1,28 @@
 """Compiled (numba) kernels for the model's hot loops.
 
-Two kernels, both kept small so that compiling them costs about a second once per
-machine (``cache=True`` stores the machine code next to this module, in
-``__pycache__``, or under ``NUMBA_CACHE_DIR`` when that is set):
+A few small kernels, so that compiling them costs a few seconds once per machine
+(``cache=True`` keeps the machine code in ``__pycache__`` next to this module, or under
+``NUMBA_CACHE_DIR`` when that is set; later processes load it in well under a second):
 
 * :func:`allocate_export_options` is :meth:`sim.core.mechanisms.ExportOptions.allocate`
   (the export allocation, about half of a step in numpy) one replication at a time;
+* :func:`option_utilities` and :func:`option_totals` are the numpy around it in
+  :func:`sim.core.phases.trade_flows` and :func:`sim.core.phases.produce_and_trade`
+  (each option's utility; volumes, values and revenues summed from the flows);
 * :func:`segment_sum` and :func:`segment_sum_rows` are
-  :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) without the index
-  arithmetic, for option-major and replication-major arrays.
+  :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) for option-major and
+  replication-major arrays.
 
-Both keep the pure-numpy reference next to them in :mod:`sim.core.mechanisms`;
-``tests/test_kernels.py`` checks they agree. ``segment_sum`` adds in exactly the order
-``np.bincount`` does and so agrees bit for bit. The allocation does every sum in the
-order the reference does; only ``exp`` may differ from numpy's vectorised ``exp`` in
-the last bit, so the two agree to about 1e-15 relative (the tests use 1e-12).
+The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
+:mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
+checks they agree. Every kernel does the reference's floating-point operations in the
+reference's order (sums in the order ``np.bincount`` adds), so the sums agree bit for
+bit; only ``exp`` (the C library's against numpy's vectorised one) may differ in the
+last bit, so the allocation agrees to about 1e-15 relative (the tests ask 1e-12).
 
-Batch invariance: the allocation loops over replications on the outside and nothing
-in the loop body reads another replication, so replication ``k``'s result does not
-depend on the chunk it runs in (``tests/test_ensemble.py``).
-
-Set ``CASIM_KERNELS=0`` to run the numpy reference instead (for comparison).
+Batch invariance: each kernel loops over replications on the outside and nothing in
+the loop body reads another replication, so replication ``k``'s numbers do not depend
+on the chunk it runs in (``tests/test_ensemble.py``).
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:  #
 
 
 @numba.njit(cache=True, nogil=True)
-def segment_sum_rows(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover
-    """:func:`segment_sum` of ``values.T``, transposed: ``(R, m)`` summed by column into ``(R, n)``.
+def segment_sum_rows(  # pragma: no cover - compiled
+    values: np.ndarray, index: np.ndarray, n: int
+) -> np.ndarray:
+    """:func:`segment_sum` of ``values.T``, transposed: ``(R, m)`` summed into ``(R, n)``.
 
     Each bin adds its columns in increasing column order, as ``np.bincount`` does.
     """
@@ -60,6 +64,64 @@ def segment_sum_rows(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarra
         for i in range(m):
             out[r, index[i]] += values[r, i]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def option_utilities(  # pragma: no cover - compiled; checked against the reference
+    partner_pref: np.ndarray,
+    route_cost: np.ndarray,
+    static: np.ndarray,
+    price_sensitivity: float,
+    s: np.ndarray,
+    b: np.ndarray,
+    k: np.ndarray,
+) -> np.ndarray:
+    """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``."""
+    R, n_opt = partner_pref.shape[0], len(static)
+    out = np.empty((R, n_opt))
+    for r in range(R):
+        for o in range(n_opt):
+            term = price_sensitivity * (1.0 - route_cost[r, k[o]])
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def option_totals(  # pragma: no cover - compiled; checked against the reference
+    flows: np.ndarray,
+    unit_price: np.ndarray,
+    route_cost: np.ndarray,
+    c: np.ndarray,
+    k: np.ndarray,
+    into: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sizes: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Volumes, values and netback revenues of ``(R, O)`` flows, summed by option group.
+
+    Args:
+        flows: ``(R, O)`` flows.
+        unit_price: ``(R, C)`` price times value factor.
+        route_cost: ``(R, K)`` route cost shares.
+        c: ``(O,)`` each option's commodity.
+        k: ``(O,)`` each option's route.
+        into: ``(O,)`` group of each option for volume, value and revenue.
+        sizes: number of groups of each.
+
+    Returns:
+        ``(R, n)`` sums, each group adding its options in option order.
+    """
+    R, n_opt = flows.shape
+    volume = np.zeros((R, sizes[0]))
+    value = np.zeros((R, sizes[1]))
+    revenue = np.zeros((R, sizes[2]))
+    for r in range(R):
+        for o in range(n_opt):
+            f = flows[r, o]
+            v = f * unit_price[r, c[o]]
+            volume[r, into[0][o]] += f
+            value[r, into[1][o]] += v
+            revenue[r, into[2][o]] += v * (1.0 - route_cost[r, k[o]])
+    return volume, value, revenue
 
 
 @numba.njit(cache=True, nogil=True)
@@ -230,12 +292,29 @@ def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B
             f[i] = supply[j] * (free[j] * p[i] + off[sub[i]] * p_route[i])
 
 
+KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
+           "allocate_export_options", "_overloaded", "_offtake_flows")  # fmt: skip
+
+
+def cache_report() -> str:
+    """How many kernel signatures came from numba's cache and how many were compiled."""
+    hits = misses = 0
+    for name in KERNELS:
+        stats = globals()[name].stats
+        hits += sum(stats.cache_hits.values())
+        misses += sum(stats.cache_misses.values())
+    return f"{hits} loaded from the cache, {misses} compiled"
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; return the seconds it took."""
     t0 = time.perf_counter()
     segment_sum(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
     segment_sum_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
     zero = np.zeros(1, dtype=np.int64)
+    one = np.zeros((1, 1))
+    option_utilities(np.zeros((1, 1, 1)), one, np.zeros(1), 1.0, zero, zero, zero)
+    option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),

@@ -9,9 +9,10 @@ advance many replications at once. Equations are given in each docstring and in
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from types import ModuleType
 
-from sim.core import kernels
+import numpy as np
 
 NEG = -1e9  # utility of an option that does not exist (masked out of a logit)
 
@@ -116,13 +117,27 @@ def allocate_exports(
     return flows, shut_in
 
 
+def compiled() -> ModuleType | None:
+    """:mod:`sim.core.kernels`, or None when ``CASIM_KERNELS=0`` turns the kernels off.
+
+    Imported on first use, so that commands which never run the model do not pay for
+    importing numba.
+    """
+    if os.environ.get("CASIM_KERNELS", "1") == "0":
+        return None
+    from sim.core import kernels  # noqa: PLC0415 - numba loads only when a model runs
+
+    return kernels if kernels.ENABLED else None
+
+
 def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     """Sum the rows of a 2-D ``values`` into ``n`` bins by ``index``, in a fixed order.
 
     Compiled (:func:`sim.core.kernels.segment_sum`) unless ``CASIM_KERNELS=0``; the
     kernel adds in the order of :func:`segment_sum_reference` and agrees bit for bit.
     """
-    if not kernels.ENABLED:
+    kernels = compiled()
+    if kernels is None:
         return segment_sum_reference(values, index, n)
     if values.T.flags.c_contiguous and not values.flags.c_contiguous:
         # a transposed (R, O) array: sum along its rows, same additions in the same order
@@ -267,7 +282,8 @@ class ExportOptions:
         Returns:
             ``(flows, shut_in)``: ``(O, R)`` flows and ``(R, S, C)`` shut-in supply.
         """
-        if not kernels.ENABLED:
+        kernels = compiled()
+        if kernels is None:
             return self.allocate_reference(supply, util, enabled, capacity, offtake, passes)
         R = util.shape[1]
         off = offtake.reshape(R, -1) if offtake.any() else np.zeros((0, 0))

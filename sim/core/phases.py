@@ -278,10 +278,21 @@ def trade_flows(
     static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
-    pref_flat = state.partner_pref[rows].reshape(-1, opt.n_sb_all)
-    pref = np.take(pref_flat, opt.sb, axis=1)  # (R, O)
-    route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
-    util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
+    kernels = mechanisms.compiled()
+    if kernels is not None:
+        util = kernels.option_utilities(
+            np.ascontiguousarray(state.partner_pref[rows]),
+            np.ascontiguousarray(state.route_cost[rows]),
+            static,
+            float(params.price_sensitivity),
+            opt.s,
+            opt.b,
+            opt.k,
+        ).T
+    else:
+        pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
+        route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
+        util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
@@ -318,6 +329,22 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     )
     state.cap *= (1.0 - params.decline) ** 0.25
     opt = params.options
+    S = len(params.vocab.states)
+    kernels = mechanisms.compiled()
+    if kernels is not None:
+        volume, value, revenue = kernels.option_totals(
+            np.ascontiguousarray(flows.T),
+            state.price * params.value_factor,
+            np.ascontiguousarray(state.route_cost),
+            opt.c,
+            opt.k,
+            (opt.sub, opt.sb, opt.s),
+            (opt.n_subs_all, opt.n_sb_all, S),
+        )
+        state.exports_volume = volume.reshape(state.exports_volume.shape)
+        state.exports_value = value.reshape(state.R, S, -1)
+        state.export_revenue = revenue
+        return
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)

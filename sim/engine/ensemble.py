@@ -2,7 +2,7 @@
 
 :func:`run_ensemble` splits the replication ids into chunks and advances each chunk in
 one :class:`~sim.core.model.GeoModel` (the model's arrays carry a leading replication axis,
-so a chunk of 500 replications costs a fraction of 500 single runs). Chunks run on an
+so a chunk of 1,000 replications costs a fraction of 1,000 single runs). Chunks run on an
 :class:`~sim.engine.executors.Executor`: in this process
 (:class:`~sim.engine.executors.SequentialExecutor`, the default), on a
 :func:`~sim.engine.executors.process_pool`, or on anything with ``submit`` (or, failing
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from sim.vocab import Vocabulary
 
 #: Replications advanced together in one model unless ``chunk_size`` says otherwise.
-DEFAULT_CHUNK_SIZE = 500
+DEFAULT_CHUNK_SIZE = 1000
 #: Smallest default chunk when spreading over workers (smaller chunks lose the
 #: vectorisation: one replication alone costs several times its share of a chunk).
 MIN_CHUNK_SIZE = 32
