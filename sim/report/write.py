@@ -22,6 +22,8 @@ Files:
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +162,48 @@ def comparison_figures(
     seed: int,
     replications: int,
     vocab: Vocabulary | None = None,
+    parallel: bool = False,
 ) -> list[Path]:
-    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``."""
+    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``.
+
+    With ``parallel``, ``differences.png`` is drawn in a forked child process while this
+    one draws ``influence.png`` (when forking is safe: this process runs one thread and
+    the machine has more than one CPU).
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     kw = {"seed": seed, "replications": replications, "vocab": vocab}
-    return [
-        _save(plot_influence_comparison(bands, **kw), outdir / "influence.png"),
-        _save(plot_paired_differences(diffs, **kw), outdir / "differences.png"),
-    ]
+    second = outdir / "differences.png"
+    child = _fork_drawing(diffs, second, kw) if parallel else None
+    first = _save(plot_influence_comparison(bands, **kw), outdir / "influence.png")
+    if child is None or os.waitpid(child, 0)[1] != 0:
+        _save(plot_paired_differences(diffs, **kw), second)  # drawn here if the child failed
+    return [first, second]
+
+
+def _fork_drawing(diffs: pd.DataFrame, path: Path, kw: dict[str, Any]) -> int | None:
+    """Draw ``differences.png`` in a forked child; its pid, or None when not forked."""
+    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
+        return None
+    if _os_threads() > 1:
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: draw, then leave without running the parent's cleanup
+        code = 1
+        try:
+            _save(plot_paired_differences(diffs, **kw), path)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _os_threads() -> int:
+    """Threads of this process as the OS counts them (Linux), else 1."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 1
+    return int(fields[17])  # num_threads: field 20 of stat(5), after pid and comm
 
 
 def write_comparison(
@@ -194,6 +230,7 @@ def write_comparison(
             seed=cmp.seed,
             replications=len(cmp.replication_ids),
             vocab=cmp.scenarios[0].vocab,
+            parallel=True,
         )
         end, cross = end_shares(cmp), rank_crossings(cmp)
         tables = {
