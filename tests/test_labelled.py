@@ -9,8 +9,9 @@ import pytest
 from sim.engine import ensemble as ens
 from sim.engine import store
 from sim.engine.labelled import FAMILIES, family_of
-from sim.output import quarter_start
+from sim.output import quarter_start, row_layout
 from sim.scenario import Scenario
+from sim.vocab import DEFAULT
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,23 @@ def test_spilled_result_has_no_dataset(
     with pytest.raises(RuntimeError, match="spilled"):
         _ = spilled.data
     assert len(spilled.to_dataframe()) == 2 * spilled.layout.rows
+
+
+def test_summarise_matches_numpy_with_nan_and_spilled(tmp_path, monkeypatch) -> None:
+    layout = row_layout(("budget", "gdp"), 3, 8100, DEFAULT)
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(11, layout.rows))
+    values[4, 2] = np.nan
+    for spill in (False, True):
+        monkeypatch.setattr(store, "MEMORY_STORE_BYTES", 1 if spill else 1 << 30)
+        st = store.ValueStore(layout.rows, spill_dir=tmp_path)
+        st.append(values[:6], 11)
+        st.append(values[6:], 11)
+        assert st.spilled == spill
+        summary = store.summarise(st, layout)
+        st.close()
+        tidy = values[:, layout.raw_position()]  # summary row j is raw column position[j]
+        for name, p in (("median", 0.5), *store.QUANTILES.items()):
+            np.testing.assert_array_equal(summary[name], np.quantile(tidy, p, axis=0))
+        # spilled blocks are summed in another order (pairwise): the mean to rounding
+        np.testing.assert_allclose(summary["mean"], tidy.mean(axis=0), rtol=1e-14)

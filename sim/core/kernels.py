@@ -124,6 +124,8 @@ def option_totals(  # pragma: no cover - compiled; checked against the reference
     return volume, value, revenue
 
 
+# long: one replication's whole allocation in one loop body, so that its few hundred
+# options stay in cache; it mirrors ExportOptions.allocate_reference step by step.
 @numba.njit(cache=True, nogil=True)
 def allocate_export_options(  # pragma: no cover - compiled; checked against the reference
     util: np.ndarray,

@@ -1,11 +1,13 @@
 """Where an ensemble's values go: the value store, the summary, the Parquet writer.
 
 Every replication's values are kept in one float64 array (replications x rows per
-replication), which makes the summary exact. When that array would exceed
-:data:`MEMORY_STORE_BYTES` and a spill folder is given, :class:`ValueStore` moves it to a
-temporary file and :func:`summarise` reads it back in column blocks, so 10,000
-replications x 64 quarters x every metric (282 million rows) stay well under 4 GiB of
-resident memory. :class:`TidyWriter` streams the tidy rows to Parquet chunk by chunk.
+replication, filled in place chunk by chunk), which makes the summary exact. When that
+array would exceed :data:`MEMORY_STORE_BYTES` and a spill folder is given (runs that
+stream to Parquet), :class:`ValueStore` writes it to a temporary file instead and
+:func:`summarise` reads it back in column blocks, so memory stays bounded whatever the
+number of replications, and grows with it up to that bound (the threshold is small
+enough that keeping the values costs no more than summarising spilled ones).
+:class:`TidyWriter` streams the tidy rows to Parquet chunk by chunk.
 
 The summary has one row per ``(step, date, country, partner, metric)`` with the
 ``mean``, ``median`` and the 5% and 95% quantiles (``q05``, ``q95``, linear
@@ -136,7 +138,8 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
 
     The store holds raw-order values; the summary rows are in tidy order. Quantiles use
     linear interpolation between order statistics, exactly as :func:`numpy.quantile`
-    (and pandas' default) computes them, from one sort per block of columns.
+    (and pandas' default) computes them, from one sort per block of columns (a sort of
+    contiguous rows is several times faster than numpy's strided partition).
     """
     probs = {"median": 0.5, **QUANTILES}
     stats = {name: np.empty(layout.rows) for name in ("mean", *probs)}
@@ -145,8 +148,11 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
         stats["mean"][j0:j1] = block.mean(axis=0)
         ordered = np.ascontiguousarray(block.T)
         ordered.sort(axis=1)
+        nan = np.isnan(ordered[:, -1])  # NaN sorts last; numpy's quantile is then NaN
         for name, p in probs.items():
-            stats[name][j0:j1] = sorted_quantile(ordered, p)
+            q = sorted_quantile(ordered, p)
+            q[nan] = np.nan
+            stats[name][j0:j1] = q
     out = layout.labels()
     position = layout.raw_position()
     for name, col in stats.items():
@@ -158,8 +164,8 @@ def sorted_quantile(ordered: np.ndarray, p: float) -> np.ndarray:
     """Quantile ``p`` of each row of ``ordered`` (sorted along its last axis).
 
     The linear method of :func:`numpy.quantile`, operation for operation (its
-    ``_lerp``), so the result is bitwise the same; NaN sorts last, so a row with NaN
-    gives NaN only when the quantile reaches it (numpy gives NaN for any NaN).
+    ``_lerp``), so the result is bitwise the same for rows without NaN (numpy gives NaN
+    for a row with any; :func:`summarise` does too).
     """
     n = ordered.shape[-1]
     virtual = (n - 1) * p
@@ -187,6 +193,22 @@ class TidyWriter:
             )
         self._writer = pq.ParquetWriter(path, self.schema)
         self.rows_written = 0
+        self._label_columns: tuple[int, dict[str, pa.Array]] = (0, {})
+
+    def _label_arrays(self, r: int) -> dict[str, pa.Array]:
+        """The label columns of ``r`` replications' rows: built once, then sliced."""
+        built, cols = self._label_columns
+        if r > built:
+            lay = self.layout
+            cols = {
+                "step": pa.array(np.tile(lay.step, r)),
+                "date": pa.array(np.tile(lay.date, r), type=self.schema.field("date").type),
+            }
+            for col, (uniq, codes) in self._labels.items():
+                cols[col] = uniq.take(pa.array(np.tile(codes, r)))
+            self._label_columns = (r, cols)
+        n = r * self.layout.rows
+        return {name: arr.slice(0, n) for name, arr in cols.items()}
 
     def write(self, values: np.ndarray, ids: np.ndarray) -> None:
         """Append the rows of ``len(ids)`` replications (``values`` is ``(r, rows)``, raw order)."""
@@ -194,14 +216,8 @@ class TidyWriter:
         for i in range(0, len(ids), ROW_GROUP_REPLICATIONS):
             rid = ids[i : i + ROW_GROUP_REPLICATIONS]
             part = lay.to_tidy_order(values[i : i + ROW_GROUP_REPLICATIONS])
-            r = len(rid)
-            cols: dict[str, pa.Array] = {
-                "replication": pa.array(np.repeat(rid.astype(np.int64), lay.rows)),
-                "step": pa.array(np.tile(lay.step, r)),
-                "date": pa.array(np.tile(lay.date, r), type=self.schema.field("date").type),
-            }
-            for col, (uniq, codes) in self._labels.items():
-                cols[col] = uniq.take(pa.array(np.tile(codes, r)))
+            cols = self._label_arrays(len(rid))  # the same in every row group
+            cols["replication"] = pa.array(np.repeat(rid.astype(np.int64), lay.rows))
             cols["value"] = pa.array(part.reshape(-1))
             table = pa.table([cols[n] for n in self.schema.names], schema=self.schema)
             self._writer.write_table(table, row_group_size=len(table))

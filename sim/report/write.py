@@ -53,7 +53,7 @@ from sim.studies.compare import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy as np
     from matplotlib.figure import Figure
@@ -162,39 +162,41 @@ def comparison_figures(
     seed: int,
     replications: int,
     vocab: Vocabulary | None = None,
-    parallel: bool = False,
 ) -> list[Path]:
-    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``.
-
-    With ``parallel``, ``differences.png`` is drawn in a forked child process while this
-    one draws ``influence.png`` (when forking is safe: this process runs one thread and
-    the machine has more than one CPU).
-    """
+    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``."""
     outdir.mkdir(parents=True, exist_ok=True)
     kw = {"seed": seed, "replications": replications, "vocab": vocab}
-    second = outdir / "differences.png"
-    child = _fork_drawing(diffs, second, kw) if parallel else None
-    first = _save(plot_influence_comparison(bands, **kw), outdir / "influence.png")
-    if child is None or os.waitpid(child, 0)[1] != 0:
-        _save(plot_paired_differences(diffs, **kw), second)  # drawn here if the child failed
-    return [first, second]
+    return [
+        _save(plot_influence_comparison(bands, **kw), outdir / "influence.png"),
+        _save(plot_paired_differences(diffs, **kw), outdir / "differences.png"),
+    ]
 
 
-def _fork_drawing(diffs: pd.DataFrame, path: Path, kw: dict[str, Any]) -> int | None:
-    """Draw ``differences.png`` in a forked child; its pid, or None when not forked."""
-    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
-        return None
-    if _os_threads() > 1:
-        return None
+def draw_aside(draw: Callable[[], object], path: Path) -> Callable[[], Path]:
+    """Start ``draw`` (which writes ``path``) in a forked child; return a wait for it.
+
+    On a machine with more than one CPU, when this process runs a single thread (so
+    forking is safe), the figure is drawn while this process goes on with other work;
+    otherwise, or if the child fails, it is drawn here when the returned function is
+    called.
+    """
+    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or _os_threads() > 1:
+        return lambda: (draw(), path)[1]
     pid = os.fork()
     if pid == 0:  # the child: draw, then leave without running the parent's cleanup
         code = 1
         try:
-            _save(plot_paired_differences(diffs, **kw), path)
+            draw()
             code = 0
         finally:
             os._exit(code)
-    return pid
+
+    def wait() -> Path:
+        if os.waitpid(pid, 0)[1] != 0:
+            draw()
+        return path
+
+    return wait
 
 
 def _os_threads() -> int:
@@ -221,17 +223,14 @@ def write_comparison(
         (figures and tables, relative to the folder, sorted).
     """
     out = folder.path
+    kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
     with folder.timed("write"):
-        bands, diffs = influence_bands(cmp), paired_differences(cmp)
-        written = comparison_figures(
-            bands,
-            diffs,
-            out,
-            seed=cmp.seed,
-            replications=len(cmp.replication_ids),
-            vocab=cmp.scenarios[0].vocab,
-            parallel=True,
-        )
+        # influence.png is drawn aside while the other tables and figure are made here.
+        bands = influence_bands(cmp)
+        first = out / "influence.png"
+        influence = draw_aside(lambda: _save(plot_influence_comparison(bands, **kw), first), first)
+        diffs = paired_differences(cmp)
+        written = [_save(plot_paired_differences(diffs, **kw), out / "differences.png")]
         end, cross = end_shares(cmp), rank_crossings(cmp)
         tables = {
             "influence_bands.csv": bands,
@@ -247,6 +246,7 @@ def write_comparison(
         for n, (label, sc) in enumerate(zip(cmp.labels, cmp.scenarios, strict=True)):
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
             folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
+        written.append(influence())
     return {
         "scenarios": [
             {"label": lab, "name": sc.name, "file": str(p), "scenario_sha256": sc.digest()}
