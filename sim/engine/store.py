@@ -17,7 +17,9 @@ interpolation, as :meth:`pandas.Series.quantile`) over replications.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 MEMORY_STORE_BYTES = 64 << 20
 #: Replications per Parquet row group (bounds the Arrow buffers of one write).
 ROW_GROUP_REPLICATIONS = 64
+#: Row groups waiting for the Parquet writer thread (each about 30 MB).
+WRITE_QUEUE = 2
 #: Bytes of one column block read back when summarising a spilled store.
 SUMMARY_BLOCK_BYTES = 64 << 20
 #: Quantiles reported in the summary, by column name.
@@ -90,8 +94,11 @@ class ValueStore:
         self.n += len(values)
 
     def _write(self, values: np.ndarray) -> None:
+        """Append a chunk transposed, a block of columns at a time (no full copy)."""
         offset = self._file.tell()
-        np.ascontiguousarray(values.T).tofile(self._file)
+        width = max(1, (8 << 20) // (8 * max(len(values), 1)))
+        for j0 in range(0, values.shape[1], width):
+            np.ascontiguousarray(values[:, j0 : j0 + width].T).tofile(self._file)
         self._chunks.append((offset, len(values)))
 
     def array(self) -> np.ndarray:
@@ -177,7 +184,14 @@ def sorted_quantile(ordered: np.ndarray, p: float) -> np.ndarray:
 
 
 class TidyWriter:
-    """Stream tidy rows to a Parquet file with the schema ``to_parquet`` gives the table."""
+    """Stream tidy rows to a Parquet file with the schema ``to_parquet`` gives the table.
+
+    Encoding Parquet costs about as much as simulating, and pyarrow does it without
+    holding the GIL, so a background thread encodes and writes while the caller goes on
+    simulating (at most :data:`WRITE_QUEUE` row groups wait). Columns other than
+    ``value`` are dictionary-encoded (they repeat); the data and schema are those of
+    ``DataFrame.to_parquet``.
+    """
 
     def __init__(self, path: Path, layout: RowLayout) -> None:
         self.layout = layout
@@ -191,9 +205,23 @@ class TidyWriter:
                 pa.array(uniq.tolist(), type=self.schema.field(col).type),
                 codes.astype(np.int32),
             )
-        self._writer = pq.ParquetWriter(path, self.schema)
+        dictionary = [n for n in self.schema.names if n != "value"]
+        self._writer = pq.ParquetWriter(path, self.schema, use_dictionary=dictionary)
         self.rows_written = 0
         self._label_columns: tuple[int, dict[str, pa.Array]] = (0, {})
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="casim-parquet", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        """The writer thread: write queued tables until the ``None`` sentinel."""
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table, row_group_size=len(table))
+                except BaseException as err:  # re-raised in the caller by close()
+                    self._error = err
 
     def _label_arrays(self, r: int) -> dict[str, pa.Array]:
         """The label columns of ``r`` replications' rows: built once, then sliced."""
@@ -220,9 +248,18 @@ class TidyWriter:
             cols["replication"] = pa.array(np.repeat(rid.astype(np.int64), lay.rows))
             cols["value"] = pa.array(part.reshape(-1))
             table = pa.table([cols[n] for n in self.schema.names], schema=self.schema)
-            self._writer.write_table(table, row_group_size=len(table))
+            self._raise_error()
+            self._queue.put(table)
             self.rows_written += len(table)
 
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
     def close(self) -> None:
-        """Finish the file."""
+        """Wait for the queued rows, finish the file; re-raise a failed write."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self._writer.close()
+        self._raise_error()
