@@ -14,8 +14,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import multiprocessing
+import os
+import pickle
 import signal
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -138,3 +141,53 @@ def sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt
+
+
+# ----------------------------------------------------------------------------- forks
+
+
+def fork_is_safe() -> bool:
+    """Whether forking this process is cheap and safe: several CPUs and one thread.
+
+    A fork copies no imports (unlike a pool's worker), so two independent pieces of
+    work (two scenarios, two figures) can run on two CPUs at once; it is only safe
+    while this process runs a single thread (as the OS counts them, on Linux).
+    """
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return False
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    return int(stat[17]) == 1  # num_threads: field 20 of stat(5)
+
+
+def run_aside(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` in a forked child; return a function that waits for its result.
+
+    The result comes back pickled through a pipe. When forking is not safe
+    (:func:`fork_is_safe`), or the child fails, ``fn`` runs here instead, when the
+    returned function is called. Ctrl-C reaches the child too (same process group).
+    """
+    if not fork_is_safe():
+        return fn
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, leave without the parent's cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump(fn(), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+
+    def result() -> Any:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        return pickle.loads(data) if status == 0 and data else fn()  # sent by our own child
+
+    return result

@@ -189,8 +189,8 @@ class TidyWriter:
     Encoding Parquet costs about as much as simulating, and pyarrow does it without
     holding the GIL, so a background thread encodes and writes while the caller goes on
     simulating (at most :data:`WRITE_QUEUE` row groups wait). Columns other than
-    ``value`` are dictionary-encoded (they repeat); the data and schema are those of
-    ``DataFrame.to_parquet``.
+    ``value`` are dictionary-encoded (they repeat); ``pandas.read_parquet`` reads back
+    exactly the frame ``DataFrame.to_parquet`` would have written.
     """
 
     def __init__(self, path: Path, layout: RowLayout) -> None:
@@ -205,8 +205,22 @@ class TidyWriter:
                 pa.array(uniq.tolist(), type=self.schema.field(col).type),
                 codes.astype(np.int32),
             )
+        # Labels go in as dictionary arrays (Parquet stores them dictionary-encoded
+        # anyway, and need not hash 2 million strings per row group). The Arrow schema
+        # is not stored, so readers see the plain string columns of the Parquet schema.
+        self._write_schema = pa.schema(
+            [
+                pa.field(
+                    f.name, pa.dictionary(pa.int32(), f.type) if f.name in self._labels else f.type
+                )
+                for f in self.schema
+            ],
+            metadata=self.schema.metadata,
+        )
         dictionary = [n for n in self.schema.names if n != "value"]
-        self._writer = pq.ParquetWriter(path, self.schema, use_dictionary=dictionary)
+        self._writer = pq.ParquetWriter(
+            path, self._write_schema, use_dictionary=dictionary, store_schema=False
+        )
         self.rows_written = 0
         self._label_columns: tuple[int, dict[str, pa.Array]] = (0, {})
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=WRITE_QUEUE)
@@ -233,7 +247,7 @@ class TidyWriter:
                 "date": pa.array(np.tile(lay.date, r), type=self.schema.field("date").type),
             }
             for col, (uniq, codes) in self._labels.items():
-                cols[col] = uniq.take(pa.array(np.tile(codes, r)))
+                cols[col] = pa.DictionaryArray.from_arrays(pa.array(np.tile(codes, r)), uniq)
             self._label_columns = (r, cols)
         n = r * self.layout.rows
         return {name: arr.slice(0, n) for name, arr in cols.items()}
@@ -247,7 +261,7 @@ class TidyWriter:
             cols = self._label_arrays(len(rid))  # the same in every row group
             cols["replication"] = pa.array(np.repeat(rid.astype(np.int64), lay.rows))
             cols["value"] = pa.array(part.reshape(-1))
-            table = pa.table([cols[n] for n in self.schema.names], schema=self.schema)
+            table = pa.table([cols[n] for n in self.schema.names], schema=self._write_schema)
             self._raise_error()
             self._queue.put(table)
             self.rows_written += len(table)

@@ -22,13 +22,12 @@ Files:
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
@@ -53,7 +52,7 @@ from sim.studies.compare import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     import numpy as np
     from matplotlib.figure import Figure
@@ -172,42 +171,6 @@ def comparison_figures(
     ]
 
 
-def draw_aside(draw: Callable[[], object], path: Path) -> Callable[[], Path]:
-    """Start ``draw`` (which writes ``path``) in a forked child; return a wait for it.
-
-    On a machine with more than one CPU, when this process runs a single thread (so
-    forking is safe), the figure is drawn while this process goes on with other work;
-    otherwise, or if the child fails, it is drawn here when the returned function is
-    called.
-    """
-    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or _os_threads() > 1:
-        return lambda: (draw(), path)[1]
-    pid = os.fork()
-    if pid == 0:  # the child: draw, then leave without running the parent's cleanup
-        code = 1
-        try:
-            draw()
-            code = 0
-        finally:
-            os._exit(code)
-
-    def wait() -> Path:
-        if os.waitpid(pid, 0)[1] != 0:
-            draw()
-        return path
-
-    return wait
-
-
-def _os_threads() -> int:
-    """Threads of this process as the OS counts them (Linux), else 1."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 1
-    return int(fields[17])  # num_threads: field 20 of stat(5), after pid and comm
-
-
 def write_comparison(
     folder: RunFolder, cmp: Comparison, paths: Sequence[str | Path]
 ) -> dict[str, Any]:
@@ -228,7 +191,7 @@ def write_comparison(
         # influence.png is drawn aside while the other tables and figure are made here.
         bands = influence_bands(cmp)
         first = out / "influence.png"
-        influence = draw_aside(lambda: _save(plot_influence_comparison(bands, **kw), first), first)
+        influence = run_aside(lambda: _save(plot_influence_comparison(bands, **kw), first))
         diffs = paired_differences(cmp)
         written = [_save(plot_paired_differences(diffs, **kw), out / "differences.png")]
         end, cross = end_shares(cmp), rank_crossings(cmp)
