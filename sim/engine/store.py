@@ -44,6 +44,8 @@ ROW_GROUP_REPLICATIONS = 64
 WRITE_QUEUE = 2
 #: Bytes of one column block read back when summarising a spilled store.
 SUMMARY_BLOCK_BYTES = 64 << 20
+#: Columns transposed and sorted at a time when summarising.
+SORT_COLUMNS = 128
 #: Quantiles reported in the summary, by column name.
 QUANTILES: dict[str, float] = {"q05": 0.05, "q95": 0.95}
 SUMMARY_COLUMNS = ("step", "date", "country", "partner", "metric", "mean", "median", "q05", "q95")
@@ -153,13 +155,15 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
     for j0, block in store.column_blocks():
         j1 = j0 + block.shape[1]
         stats["mean"][j0:j1] = block.mean(axis=0)
-        ordered = np.ascontiguousarray(block.T)
-        ordered.sort(axis=1)
-        nan = np.isnan(ordered[:, -1])  # NaN sorts last; numpy's quantile is then NaN
-        for name, p in probs.items():
-            q = sorted_quantile(ordered, p)
-            q[nan] = np.nan
-            stats[name][j0:j1] = q
+        for k0 in range(0, block.shape[1], SORT_COLUMNS):  # small tiles stay in cache
+            k1 = min(block.shape[1], k0 + SORT_COLUMNS)
+            ordered = np.ascontiguousarray(block[:, k0:k1].T)
+            ordered.sort(axis=1)
+            nan = np.isnan(ordered[:, -1])  # NaN sorts last; numpy's quantile is then NaN
+            for name, p in probs.items():
+                q = sorted_quantile(ordered, p)
+                q[nan] = np.nan
+                stats[name][j0 + k0 : j0 + k1] = q
     out = layout.labels()
     position = layout.raw_position()
     for name, col in stats.items():
