@@ -18,7 +18,6 @@ import os
 import pickle
 import signal
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -147,19 +146,15 @@ def sigint_deferred() -> Iterator[None]:
 
 
 def fork_is_safe() -> bool:
-    """Whether forking this process is cheap and safe: several CPUs and one thread.
+    """Whether forking this process is cheap and safe: several CPUs and one Python thread.
 
     A fork copies no imports (unlike a pool's worker), so two independent pieces of
-    work (two scenarios, two figures) can run on two CPUs at once; it is only safe
-    while this process runs a single thread (as the OS counts them, on Linux).
+    work (two scenarios, two figures) can run on two CPUs at once. It is unsafe while
+    another Python thread may hold a lock (a progress bar's monitor, the Parquet
+    writer); the native pools of OpenBLAS and Arrow handle forks themselves (and Python
+    does not warn about them).
     """
-    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
-        return False
-    try:
-        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return True
-    return int(stat[17]) == 1  # num_threads: field 20 of stat(5)
+    return (os.cpu_count() or 1) >= 2 and hasattr(os, "fork") and threading.active_count() == 1
 
 
 def run_aside(fn: Callable[[], Any]) -> Callable[[], Any]:
