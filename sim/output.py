@@ -117,6 +117,9 @@ class RowLayout:
         order: ``(per_step,)`` positions in the concatenated per-step snapshot (metrics
             in :attr:`metrics` order, each flattened C-order) of the tidy rows.
         step, date, country, partner, metric: ``(rows,)`` labels of the rows.
+        blocks: one :class:`MetricBlock` per metric: where its values sit in a snapshot
+            row (the *raw* order the engine stores: metrics in :attr:`metrics` order,
+            each flattened C-order with its axes in vocabulary order).
     """
 
     metrics: tuple[str, ...]
@@ -128,6 +131,7 @@ class RowLayout:
     country: np.ndarray
     partner: np.ndarray
     metric: np.ndarray
+    blocks: tuple[MetricBlock, ...] = ()
 
     @property
     def per_step(self) -> int:
@@ -154,6 +158,63 @@ class RowLayout:
     def columns_of(self, metric: str) -> np.ndarray:
         """Row positions of one metric, in (step, country, partner) order."""
         return np.flatnonzero(self.metric == metric)
+
+    def to_tidy_order(self, raw: np.ndarray) -> np.ndarray:
+        """``(r, rows)`` values in raw (snapshot) order, reordered as the tidy rows."""
+        r = len(raw)
+        by_step = raw.reshape(r, self.steps, self.per_step)
+        return np.take(by_step, self.order, axis=2).reshape(r, self.rows)
+
+    def raw_position(self) -> np.ndarray:
+        """``(rows,)``: the raw column of each tidy row."""
+        F = self.per_step
+        return (np.arange(self.steps)[:, None] * F + self.order[None, :]).reshape(-1)
+
+
+@dataclass(frozen=True)
+class MetricBlock:
+    """Where one metric's values sit in a raw snapshot row.
+
+    Attributes:
+        name: the metric.
+        start, stop: its columns in the row.
+        dims: names of its axes (``country``, ``power``, ``partner``, ``influencer``),
+            empty for a scalar.
+        labels: the labels along each axis, in vocabulary order.
+    """
+
+    name: str
+    start: int
+    stop: int
+    dims: tuple[str, ...]
+    labels: tuple[tuple[str, ...], ...]
+
+
+def axis_name(labels: tuple[str, ...], vocab: Vocabulary) -> str:
+    """The dimension name of an axis labelled by one of the vocabulary's actor lists."""
+    for name, known in (
+        ("country", vocab.states),
+        ("power", vocab.powers),
+        ("partner", vocab.partners),
+        ("influencer", vocab.influencers),
+    ):
+        if tuple(labels) == tuple(known):
+            return name
+    msg = f"labels {labels!r} are none of the vocabulary's actor lists"
+    raise ValueError(msg)
+
+
+def metric_blocks(names: tuple[str, ...], vocab: Vocabulary) -> tuple[MetricBlock, ...]:
+    """The raw-row blocks of the given metrics (in ``names`` order)."""
+    known = metric_layout(vocab)
+    out, start = [], 0
+    for name in names:
+        axes = [tuple(a) for a in known[name] if a is not None]
+        size = int(np.prod([len(a) for a in axes], dtype=np.int64))
+        dims = tuple(axis_name(a, vocab) for a in axes)
+        out.append(MetricBlock(name, start, start + size, dims, tuple(axes)))
+        start += size
+    return tuple(out)
 
 
 def row_layout(
@@ -188,6 +249,7 @@ def row_layout(
         country=np.tile(label[:, 1], steps),
         partner=np.tile(label[:, 2], steps),
         metric=np.tile(label[:, 0], steps),
+        blocks=metric_blocks(names, vocab),
     )
 
 
@@ -205,6 +267,19 @@ def step_values(
     R = len(snapshot[layout.metrics[0]])
     flat = np.concatenate([snapshot[name].reshape(R, -1) for name in layout.metrics], axis=1)
     return np.take(flat, layout.order, axis=1, out=out)
+
+
+def raw_step_values(
+    snapshot: Mapping[str, np.ndarray], layout: RowLayout, out: np.ndarray | None = None
+) -> np.ndarray:
+    """One step's snapshot as ``(replications, per_step)`` values in raw order.
+
+    Raw order concatenates the layout's metrics, each flattened C-order (see
+    :attr:`RowLayout.blocks`); :meth:`RowLayout.to_tidy_order` turns it into tidy order.
+    """
+    R = len(snapshot[layout.metrics[0]])
+    parts = [np.asarray(snapshot[name], dtype=np.float64).reshape(R, -1) for name in layout.metrics]
+    return np.concatenate(parts, axis=1, out=out)
 
 
 def join_steps(by_step: np.ndarray) -> np.ndarray:

@@ -242,3 +242,32 @@ def test_cli_compare_rejects_different_horizons(baseline_path: Path, tmp_path: P
 @needs_report
 def test_cli_compare_needs_two_scenarios(baseline_path: Path, tmp_path: Path) -> None:
     assert cli.main(["compare", str(baseline_path), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_forked_and_in_process_comparisons_agree(short_loaded: Scenario, push: Scenario) -> None:
+    """Scenarios run two at a time (the second in a forked child) give the same numbers."""
+    from sim.engine.executors import SequentialExecutor  # noqa: PLC0415
+
+    scenarios = [short_loaded, push, short_loaded]  # a pair, then one alone
+    forked = cmp_mod.compare_scenarios(scenarios, replications=4, seed=3)
+    here = cmp_mod.compare_scenarios(
+        scenarios, replications=4, seed=3, executor=SequentialExecutor()
+    )
+    np.testing.assert_array_equal(forked.shares, here.shares)
+    np.testing.assert_array_equal(forked.shares[0], forked.shares[2])
+
+
+def test_run_aside_returns_the_result_or_runs_it_here() -> None:
+    import os  # noqa: PLC0415
+
+    from sim.engine.executors import run_aside  # noqa: PLC0415
+
+    parent = os.getpid()
+    assert run_aside(lambda: np.arange(3) * 2)().tolist() == [0, 2, 4]
+
+    def fails_in_a_child() -> int:
+        if os.getpid() != parent:
+            raise SystemExit(3)
+        return 7
+
+    assert run_aside(fails_in_a_child)() == 7  # the child failed: computed here

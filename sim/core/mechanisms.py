@@ -9,6 +9,9 @@ advance many replications at once. Equations are given in each docstring and in
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
+
 import numpy as np
 
 NEG = -1e9  # utility of an option that does not exist (masked out of a logit)
@@ -114,8 +117,40 @@ def allocate_exports(
     return flows, shut_in
 
 
+def compiled() -> ModuleType | None:
+    """:mod:`sim.core.kernels`, or None when ``CASIM_KERNELS=0`` turns the kernels off.
+
+    Imported on first use, so that commands which never run the model do not pay for
+    importing numba.
+    """
+    if os.environ.get("CASIM_KERNELS", "1") == "0":
+        return None
+    from sim.core import kernels  # noqa: PLC0415 - numba loads only when a model runs
+
+    return kernels if kernels.ENABLED else None
+
+
 def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     """Sum the rows of a 2-D ``values`` into ``n`` bins by ``index``, in a fixed order.
+
+    Compiled (:func:`sim.core.kernels.segment_sum`) unless ``CASIM_KERNELS=0``; the
+    kernel adds in the order of :func:`segment_sum_reference` and agrees bit for bit.
+    """
+    kernels = compiled()
+    if kernels is None:
+        return segment_sum_reference(values, index, n)
+    if values.T.flags.c_contiguous and not values.flags.c_contiguous:
+        # a transposed (R, O) array: sum along its rows, same additions in the same order
+        return kernels.segment_sum_rows(values.T, np.ascontiguousarray(index, np.int64), n).T
+    return kernels.segment_sum(
+        np.ascontiguousarray(values, dtype=np.float64),
+        np.ascontiguousarray(index, dtype=np.int64),
+        n,
+    )
+
+
+def segment_sum_reference(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """:func:`segment_sum` in numpy: rows of ``values`` summed into ``n`` bins by ``index``.
 
     ``np.bincount`` accumulates element by element in array order, so every bin's sum
     has the same rounding whatever the number of columns (replications), unlike a BLAS
@@ -161,12 +196,14 @@ class ExportOptions:
         self.kc = k * C + c  # route capacities are per (route, commodity)
 
         self.sb = s * B + b
+        self.n_sb_all = S * B
         self.n_groups_all, self.n_subs_all, self.n_kc = S * C, S * C * B, K * C
         self.seg_group = self._segments(self.group)
         self.seg_sub = self._segments(self.sub)
         # Padded layout: group row g, slot w; padding slots point at a dummy route.
         starts, seg = self.seg_group
         self.group_ids = self.group[starts]
+        self.group_start = np.r_[starts, self.n].astype(np.int64)
         self.n_groups = len(starts)
         slot = o - starts[seg]
         self.width = int(slot.max()) + 1 if self.n else 1
@@ -195,12 +232,12 @@ class ExportOptions:
         finite = np.isfinite(shift)
         shift = np.where(finite, shift, 0.0)[seg]
         w = np.exp(big - shift)
-        total = segment_sum(w, seg, len(starts))
+        total = segment_sum_reference(w, seg, len(starts))
         return w / np.where(total > 0, total, 1.0)[seg]
 
     def _overloaded(self, flat: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """``(KC+1, R)``: where the load of the padded flows exceeds route capacity."""
-        load = segment_sum(flat, self.kc_pad, self.n_kc + 1)
+        load = segment_sum_reference(flat, self.kc_pad, self.n_kc + 1)
         return load > cap * (1 + 1e-12)
 
     @staticmethod
@@ -219,7 +256,7 @@ class ExportOptions:
         w /= total
         return w
 
-    def allocate(  # long: the model's hot loop, kept in one piece (see the docstring)
+    def allocate(
         self,
         supply: np.ndarray,
         util: np.ndarray,
@@ -228,7 +265,52 @@ class ExportOptions:
         offtake: np.ndarray,
         passes: int = 4,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sparse :func:`allocate_exports`.
+        """Sparse :func:`allocate_exports`, compiled (:mod:`sim.core.kernels`).
+
+        Computes what :meth:`allocate_reference` computes (to the last bit of ``exp``;
+        ``tests/test_kernels.py`` checks it), one replication at a time. With
+        ``CASIM_KERNELS=0`` it runs the reference.
+
+        Args:
+            supply: ``(R, S, C)`` exportable supply.
+            util: ``(O, R)`` utility of each option (option-major).
+            enabled: ``(O,)`` option currently open (route access events).
+            capacity: ``(R, K, C)`` effective route capacities.
+            offtake: ``(R, S, C, B)`` contracted shares.
+            passes: re-allocation rounds.
+
+        Returns:
+            ``(flows, shut_in)``: ``(O, R)`` flows and ``(R, S, C)`` shut-in supply.
+        """
+        kernels = compiled()
+        if kernels is None:
+            return self.allocate_reference(supply, util, enabled, capacity, offtake, passes)
+        R = util.shape[1]
+        off = offtake.reshape(R, -1) if offtake.any() else np.zeros((0, 0))
+        flows, shut = kernels.allocate_export_options(
+            np.ascontiguousarray(util.T, dtype=float),
+            np.ascontiguousarray(enabled, dtype=bool),
+            np.ascontiguousarray(supply.reshape(R, -1), dtype=float),
+            np.ascontiguousarray(capacity.reshape(R, -1), dtype=float),
+            np.ascontiguousarray(off, dtype=float),
+            self.group_start,
+            self.group_ids,
+            self.sub,
+            self.kc,
+            passes,
+        )
+        return flows.T, shut.reshape(supply.shape)
+
+    def allocate_reference(  # long: the model's hot loop, kept in one piece (see the docstring)
+        self,
+        supply: np.ndarray,
+        util: np.ndarray,
+        enabled: np.ndarray,
+        capacity: np.ndarray,
+        offtake: np.ndarray,
+        passes: int = 4,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse :func:`allocate_exports` in numpy (the reference for the kernel).
 
         Options are laid out padded, ``(G, W, R)``: one row per (state, commodity) group
         that has options, ``W`` slots per row (closed slots have utility ``-inf``), so
@@ -258,10 +340,10 @@ class ExportOptions:
             u = util
             mask = np.broadcast_to(enabled[:, None], u.shape)
             p_route = self._softmax(u, mask, "sub")
-            has_buyer = segment_sum(mask.astype(float), self.sub, self.n_subs_all) > 0
+            has_buyer = segment_sum_reference(mask.astype(float), self.sub, self.n_subs_all) > 0
             off = np.where(has_buyer, offtake.reshape(R, -1).T, 0.0)  # (SCB, R)
             B = self.shape[2]
-            taken = segment_sum(off, np.arange(self.n_subs_all) // B, self.n_groups_all)
+            taken = segment_sum_reference(off, np.arange(self.n_subs_all) // B, self.n_groups_all)
             free = np.clip(1.0 - taken, 0.0, 1.0)  # (SC, R)
             p_joint = p3.reshape(G * W, R)[self.pad]
             flows_o = sup[self.group] * (free[self.group] * p_joint + off[self.sub] * p_route)
@@ -280,10 +362,10 @@ class ExportOptions:
             # Only slots on an overloaded (route, commodity) change, and only their
             # groups receive re-offered supply: work on those rows alone.
             rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
-            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            load = segment_sum_reference(flat[rows], self.kc_pad[rows], self.n_kc + 1)
             ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
             kept = flat[rows] * ratio[self.kc_pad[rows]]
-            excess = segment_sum(flat[rows] - kept, self.slot_group[rows], G)  # (G, R)
+            excess = segment_sum_reference(flat[rows] - kept, self.slot_group[rows], G)  # (G, R)
             flat[rows] = kept
             open_kc &= ~over
             groups = np.unique(self.slot_group[rows])
@@ -296,7 +378,7 @@ class ExportOptions:
         over = self._overloaded(flat, cap)
         if over.any():
             rows = np.flatnonzero(over.any(axis=1)[self.kc_pad])
-            load = segment_sum(flat[rows], self.kc_pad[rows], self.n_kc + 1)
+            load = segment_sum_reference(flat[rows], self.kc_pad[rows], self.n_kc + 1)
             ratio = np.where(over, cap / np.where(load > 0, load, 1.0), 1.0)
             flat[rows] *= ratio[self.kc_pad[rows]]
         shipped = np.zeros_like(sup)

@@ -276,10 +276,23 @@ def trade_flows(
     supply = output * (1.0 - params.domestic)
     exp_pen, _ = sanction_terms(params, state)
     static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
-    pref = state.partner_pref[rows].transpose(1, 2, 0)[opt.s, opt.b]  # (O, R)
-    util = (
-        params.price_sensitivity * (1.0 - state.route_cost[rows].T[opt.k]) + pref + static[:, None]
-    )
+    # Built replication-major, (R, O), and used through its (O, R) transpose: the
+    # compiled allocation reads one replication's options contiguously.
+    kernels = mechanisms.compiled()
+    if kernels is not None:
+        util = kernels.option_utilities(
+            np.ascontiguousarray(state.partner_pref[rows]),
+            np.ascontiguousarray(state.route_cost[rows]),
+            static,
+            float(params.price_sensitivity),
+            opt.s,
+            opt.b,
+            opt.k,
+        ).T
+    else:
+        pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
+        route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
+        util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
@@ -293,7 +306,7 @@ def export_values(
 ) -> np.ndarray:
     """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
     opt = params.options
-    unit_value = (state.price[rows] * params.value_factor).T[opt.c]  # (O, R)
+    unit_value = np.take(state.price[rows] * params.value_factor, opt.c, axis=1).T  # (O, R)
     S, B = len(params.vocab.states), len(params.vocab.partners)
     value = mechanisms.segment_sum(flows * unit_value, opt.sb, S * B)
     return value.T.reshape(flows.shape[1], S, -1)
@@ -316,11 +329,27 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     )
     state.cap *= (1.0 - params.decline) ** 0.25
     opt = params.options
+    S = len(params.vocab.states)
+    kernels = mechanisms.compiled()
+    if kernels is not None:
+        volume, value, revenue = kernels.option_totals(
+            np.ascontiguousarray(flows.T),
+            state.price * params.value_factor,
+            np.ascontiguousarray(state.route_cost),
+            opt.c,
+            opt.k,
+            (opt.sub, opt.sb, opt.s),
+            (opt.n_subs_all, opt.n_sb_all, S),
+        )
+        state.exports_volume = volume.reshape(state.exports_volume.shape)
+        state.exports_value = value.reshape(state.R, S, -1)
+        state.export_revenue = revenue
+        return
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)
-    unit_value = (state.price * params.value_factor).T[opt.c]  # (O, R)
-    netback = 1.0 - state.route_cost.T[opt.k]
+    unit_value = np.take(state.price * params.value_factor, opt.c, axis=1).T  # (O, R)
+    netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
 

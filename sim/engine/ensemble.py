@@ -2,7 +2,7 @@
 
 :func:`run_ensemble` splits the replication ids into chunks and advances each chunk in
 one :class:`~sim.core.model.GeoModel` (the model's arrays carry a leading replication axis,
-so a chunk of 500 replications costs a fraction of 500 single runs). Chunks run on an
+so a chunk of 1,000 replications costs a fraction of 1,000 single runs). Chunks run on an
 :class:`~sim.engine.executors.Executor`: in this process
 (:class:`~sim.engine.executors.SequentialExecutor`, the default), on a
 :func:`~sim.engine.executors.process_pool`, or on anything with ``submit`` (or, failing
@@ -45,16 +45,18 @@ from sim.engine.executors import (
     sigint_deferred,
 )
 from sim.engine.store import TidyWriter, ValueStore, summarise
-from sim.output import RowLayout, check_metrics, join_steps, row_layout, step_values, tidy_frame
+from sim.output import RowLayout, check_metrics, raw_step_values, row_layout, tidy_frame
 from sim.scenario import Scenario, ScenarioError, coerce_scenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
+    import xarray as xr
+
     from sim.vocab import Vocabulary
 
 #: Replications advanced together in one model unless ``chunk_size`` says otherwise.
-DEFAULT_CHUNK_SIZE = 500
+DEFAULT_CHUNK_SIZE = 1000
 #: Smallest default chunk when spreading over workers (smaller chunks lose the
 #: vectorisation: one replication alone costs several times its share of a chunk).
 MIN_CHUNK_SIZE = 32
@@ -88,7 +90,8 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
         on_step: called with the chunk size after each quarter (progress; in-process only).
 
     Returns:
-        ``(len(task.ids), rows)`` float64 array, row order of :func:`sim.output.row_layout`.
+        ``(len(task.ids), rows)`` float64 array in raw order (step by step, each step's
+        row as :func:`sim.output.raw_step_values` lays it out).
     """
     from sim.core.model import GeoModel  # noqa: PLC0415 - workers import the model lazily
 
@@ -96,13 +99,13 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
         scenario=task.scenario, replication_ids=list(task.ids), collect=False, rng=task.seed
     )
     layout = row_layout(task.metrics, model.T, model.start_quarter, task.scenario.vocab)
-    by_step = np.empty((model.T, model.R, layout.per_step))
+    raw = np.empty((model.R, model.T, layout.per_step))
     for t in range(model.T):
         model.step()
-        step_values(observe.snapshot(model), layout, out=by_step[t])
+        raw_step_values(observe.snapshot(model), layout, out=raw[:, t])
         if on_step is not None:
             on_step(model.R)
-    return join_steps(by_step)
+    return raw.reshape(model.R, layout.rows)
 
 
 def _chunk_results(
@@ -143,14 +146,20 @@ def _chunk_results(
 class EnsembleResult:
     """What :func:`run_ensemble` returns.
 
+    The values live in one compact float64 array (:attr:`raw`, 8 bytes per value);
+    :attr:`data` labels it as an :class:`xarray.Dataset` without copying, and
+    :meth:`to_dataframe` (or :meth:`tidy`) builds the tidy table on demand.
+
     Attributes:
         scenario: the resolved scenario.
         seed: the seed every replication's stream derives from.
         replication_ids: the replication ids, sorted.
         layout: the per-replication row layout.
-        summary: mean, median, q05, q95 per (step, date, country, partner, metric).
-        values: ``(replications, rows)`` values in layout order, or None when they were
-            spilled to disk (read :attr:`path` instead).
+        summary: mean, median, q05, q95 per (step, date, country, partner, metric);
+            computed when the values were spilled, else on first access (then cached).
+        raw: ``(replications, rows)`` values in raw order (see
+            :attr:`sim.output.RowLayout.blocks`), or None when they were spilled to disk
+            (read :attr:`path` instead).
         path: the Parquet file the tidy rows were streamed to, if any.
         timings_s: wall-clock seconds spent simulating (including writing) and summarising.
     """
@@ -159,41 +168,93 @@ class EnsembleResult:
     seed: int
     replication_ids: np.ndarray
     layout: RowLayout
-    summary: pd.DataFrame
-    values: np.ndarray | None = None
+    summary_frame: pd.DataFrame | None
+    raw: np.ndarray | None = None
     path: Path | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    _data: Any = field(default=None, init=False, repr=False)
 
     @property
-    def timeseries(self) -> pd.DataFrame:
-        """The tidy table (columns of ``timeseries.parquet``), built on first access."""
-        if self.values is not None:
-            return tidy_frame(self.values, self.replication_ids, self.layout)
+    def summary(self) -> pd.DataFrame:
+        """Mean, median, q05, q95 per (step, date, country, partner, metric)."""
+        if self.summary_frame is None:
+            t0 = time.perf_counter()
+            store = ValueStore(self.layout.rows)
+            store.append(self._raw_or_raise(), len(self.raw))  # type: ignore[arg-type]
+            self.summary_frame = summarise(store, self.layout)
+            self.timings_s["summarise"] = round(time.perf_counter() - t0, 4)
+        return self.summary_frame
+
+    @property
+    def values(self) -> np.ndarray | None:
+        """``(replications, rows)`` values in tidy row order (a copy), None if spilled."""
+        return None if self.raw is None else self.layout.to_tidy_order(self.raw)
+
+    @property
+    def data(self) -> xr.Dataset:
+        """The values as an :class:`xarray.Dataset` (views of :attr:`raw`, no copy).
+
+        See :func:`sim.engine.labelled.dataset` for its variables and dimensions.
+
+        Raises:
+            RuntimeError: if the values were spilled to disk.
+        """
+        if self._data is None:
+            from sim.engine.labelled import dataset  # noqa: PLC0415 - xarray loads lazily
+
+            self._data = dataset(self._raw_or_raise(), self.replication_ids, self.layout)
+        return self._data
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The tidy table (the columns of ``timeseries.parquet``), built now."""
+        if self.raw is not None:
+            return tidy_frame(
+                self.layout.to_tidy_order(self.raw), self.replication_ids, self.layout
+            )
         if self.path is not None:
             return pd.read_parquet(self.path)
         msg = "no values kept in memory and no Parquet file"
         raise RuntimeError(msg)
 
+    tidy = to_dataframe
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """The tidy table; same as :meth:`to_dataframe` (kept for existing callers)."""
+        return self.to_dataframe()
+
+    def _raw_or_raise(self) -> np.ndarray:
+        if self.raw is None:
+            msg = "the values were spilled to disk; read the Parquet file instead"
+            raise RuntimeError(msg)
+        return self.raw
+
     def metric_array(self, metric: str) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
-        """One metric's values as ``(replications, steps, countries, partners)``.
+        """One metric's values as ``(replications, steps, countries, partners)`` (a copy).
+
+        :attr:`data` has the same values labelled, in vocabulary order, without a copy.
 
         Returns:
             ``(array, countries, partners)``, the labels sorted as in the tidy table
             (``("",)`` where the metric has no such axis).
+
+        Raises:
+            RuntimeError: if the values were spilled to disk.
+            KeyError: if the metric was not recorded.
         """
-        if self.values is None:
-            msg = "metric_array needs the values in memory"
-            raise RuntimeError(msg)
-        cols = self.layout.columns_of(metric)
-        if cols.size == 0:
+        raw = self._raw_or_raise()
+        block = next((b for b in self.layout.blocks if b.name == metric), None)
+        if block is None:
             msg = f"metric {metric!r} was not recorded"
             raise KeyError(msg)
-        countries = tuple(dict.fromkeys(self.layout.country[cols]))
-        partners = tuple(dict.fromkeys(self.layout.partner[cols]))
-        arr = self.values[:, cols].reshape(
-            len(self.replication_ids), self.layout.steps, len(countries), len(partners)
-        )
-        return arr, countries, partners
+        labels = [*block.labels, ("",), ("",)][:2]  # every one-axis metric is per country
+        lay = self.layout
+        arr = raw.reshape(len(raw), lay.steps, lay.per_step)[:, :, block.start : block.stop]
+        arr = arr.reshape(len(raw), lay.steps, len(labels[0]), len(labels[1]))
+        cs, ps = (np.argsort(np.array(lab, dtype=str), kind="stable") for lab in labels)
+        countries = tuple(labels[0][i] for i in cs)
+        partners = tuple(labels[1][i] for i in ps)
+        return arr[:, :, cs][:, :, :, ps], countries, partners
 
 
 def replication_id_array(
@@ -359,8 +420,8 @@ def run_ensemble(
         seed=seed,
         replication_ids=ids,
         layout=layout,
-        summary=summary,
-        values=values,
+        summary_frame=summary,
+        raw=values,
         path=path,
         timings_s=timings,
     )
@@ -373,11 +434,12 @@ def _collect(
     executor: Any,
     path: Path | None,
     progress: bool,
-) -> tuple[pd.DataFrame, np.ndarray | None, dict[str, float]]:
-    """Run the chunks, store and stream their values, summarise them.
+) -> tuple[pd.DataFrame | None, np.ndarray | None, dict[str, float]]:
+    """Run the chunks, store and stream their values; summarise spilled values.
 
     Returns:
-        ``(summary, values or None if spilled, timings)``.
+        ``(summary or None if the values stay in memory, values or None if spilled,
+        timings)``.
     """
     store = ValueStore(layout.rows, spill_dir=path.parent if path is not None else None)
     writer = TidyWriter(path, layout) if path is not None else None
@@ -387,6 +449,7 @@ def _collect(
     def tick(n: int) -> None:
         bar.update(n / steps)
 
+    summary = None
     try:
         t0 = time.perf_counter()
         start = 0
@@ -399,11 +462,13 @@ def _collect(
             if writer is not None:
                 writer.write(values, chunk_ids)
             store.append(values, len(ids))
+            del values
         if writer is not None:
             writer.close()
             writer = None
         t1 = time.perf_counter()
-        summary = summarise(store, layout)
+        if store.spilled:
+            summary = summarise(store, layout)
         t2 = time.perf_counter()
         values_kept = None if store.spilled else store.array()
     finally:
@@ -412,5 +477,7 @@ def _collect(
         if writer is not None:
             writer.close()
         store.close()
-    timings = {"simulate": round(t1 - t0, 4), "summarise": round(t2 - t1, 4)}
+    timings = {"simulate": round(t1 - t0, 4)}
+    if summary is not None:
+        timings["summarise"] = round(t2 - t1, 4)
     return summary, values_kept, timings

@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import select
+import pickle
 import signal
 import threading
 import time
@@ -199,3 +200,49 @@ def sigint_deferred() -> Iterator[None]:
         raise Terminated
     if caught:
         raise KeyboardInterrupt
+
+
+# ----------------------------------------------------------------------------- forks
+
+
+def fork_is_safe() -> bool:
+    """Whether forking this process is cheap and safe: several CPUs and one Python thread.
+
+    A fork copies no imports (unlike a pool's worker), so two independent pieces of
+    work (two scenarios, two figures) can run on two CPUs at once. It is unsafe while
+    another Python thread may hold a lock (a progress bar's monitor, the Parquet
+    writer); the native pools of OpenBLAS and Arrow handle forks themselves (and Python
+    does not warn about them).
+    """
+    return (os.cpu_count() or 1) >= 2 and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def run_aside(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` in a forked child; return a function that waits for its result.
+
+    The result comes back pickled through a pipe. When forking is not safe
+    (:func:`fork_is_safe`), or the child fails, ``fn`` runs here instead, when the
+    returned function is called. Ctrl-C reaches the child too (same process group).
+    """
+    if not fork_is_safe():
+        return fn
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, leave without the parent's cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump(fn(), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+
+    def result() -> Any:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        return pickle.loads(data) if status == 0 and data else fn()  # sent by our own child
+
+    return result

@@ -1,11 +1,13 @@
 """Where an ensemble's values go: the value store, the summary, the Parquet writer.
 
 Every replication's values are kept in one float64 array (replications x rows per
-replication), which makes the summary exact. When that array would exceed
-:data:`MEMORY_STORE_BYTES` and a spill folder is given, :class:`ValueStore` moves it to a
-temporary file and :func:`summarise` reads it back in column blocks, so 10,000
-replications x 64 quarters x every metric (282 million rows) stay well under 4 GiB of
-resident memory. :class:`TidyWriter` streams the tidy rows to Parquet chunk by chunk.
+replication, filled in place chunk by chunk), which makes the summary exact. When that
+array would exceed :data:`MEMORY_STORE_BYTES` and a spill folder is given (runs that
+stream to Parquet), :class:`ValueStore` writes it to a temporary file instead and
+:func:`summarise` reads it back in column blocks, so memory stays bounded whatever the
+number of replications, and grows with it up to that bound (the threshold is small
+enough that keeping the values costs no more than summarising spilled ones).
+:class:`TidyWriter` streams the tidy rows to Parquet chunk by chunk.
 
 The summary has one row per ``(step, date, country, partner, metric)`` with the
 ``mean``, ``median`` and the 5% and 95% quantiles (``q05``, ``q95``, linear
@@ -15,7 +17,9 @@ interpolation, as :meth:`pandas.Series.quantile`) over replications.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +37,15 @@ if TYPE_CHECKING:
     from sim.output import RowLayout
 
 #: The per-replication value array is spilled to disk beyond this many bytes.
-MEMORY_STORE_BYTES = 1 << 30
+MEMORY_STORE_BYTES = 64 << 20
 #: Replications per Parquet row group (bounds the Arrow buffers of one write).
 ROW_GROUP_REPLICATIONS = 64
+#: Row groups waiting for the Parquet writer thread (each about 30 MB).
+WRITE_QUEUE = 2
 #: Bytes of one column block read back when summarising a spilled store.
 SUMMARY_BLOCK_BYTES = 64 << 20
+#: Columns transposed and sorted at a time when summarising.
+SORT_COLUMNS = 128
 #: Quantiles reported in the summary, by column name.
 QUANTILES: dict[str, float] = {"q05": 0.05, "q95": 0.95}
 SUMMARY_COLUMNS = ("step", "date", "country", "partner", "metric", "mean", "median", "q05", "q95")
@@ -55,6 +63,7 @@ class ValueStore:
         self.rows = rows
         self.n = 0
         self._blocks: list[np.ndarray] = []
+        self._full: np.ndarray | None = None  # preallocated when the total is known
         self._spill_dir = spill_dir
         self._file: Any = None
         self._path: Path | None = None
@@ -72,18 +81,26 @@ class ValueStore:
             fd, name = tempfile.mkstemp(prefix=".values-", suffix=".f64", dir=self._spill_dir)
             self._path = Path(name)
             self._file = os.fdopen(fd, "w+b")
-            for block in self._blocks:
+            for block in [*self._blocks, *([self.array()] if self._full is not None else [])]:
                 self._write(block)
-            self._blocks = []
+            self._blocks, self._full = [], None
         if self.spilled:
             self._write(values)
+        elif not self._blocks and (self._full is not None or len(values) < expected_total):
+            # Fill one preallocated array: no second copy when the chunks are joined.
+            if self._full is None:
+                self._full = np.empty((expected_total, self.rows))
+            self._full[self.n : self.n + len(values)] = values
         else:
             self._blocks.append(values)
         self.n += len(values)
 
     def _write(self, values: np.ndarray) -> None:
+        """Append a chunk transposed, a block of columns at a time (no full copy)."""
         offset = self._file.tell()
-        np.ascontiguousarray(values.T).tofile(self._file)
+        width = max(1, (8 << 20) // (8 * max(len(values), 1)))
+        for j0 in range(0, values.shape[1], width):
+            np.ascontiguousarray(values[:, j0 : j0 + width].T).tofile(self._file)
         self._chunks.append((offset, len(values)))
 
     def array(self) -> np.ndarray:
@@ -91,6 +108,8 @@ class ValueStore:
         if self.spilled:
             msg = "the values were spilled to disk; read them block by block"
             raise RuntimeError(msg)
+        if self._full is not None:
+            return self._full[: self.n]
         if len(self._blocks) != 1:
             self._blocks = [np.concatenate(self._blocks, axis=0)]
         return self._blocks[0]
@@ -126,24 +145,57 @@ class ValueStore:
 def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
     """Mean, median and 5%/95% quantiles over replications of every row.
 
-    Quantiles use linear interpolation between order statistics, as pandas' default.
+    The store holds raw-order values; the summary rows are in tidy order. Quantiles use
+    linear interpolation between order statistics, exactly as :func:`numpy.quantile`
+    (and pandas' default) computes them, from one sort per block of columns (a sort of
+    contiguous rows is several times faster than numpy's strided partition).
     """
     probs = {"median": 0.5, **QUANTILES}
     stats = {name: np.empty(layout.rows) for name in ("mean", *probs)}
     for j0, block in store.column_blocks():
         j1 = j0 + block.shape[1]
         stats["mean"][j0:j1] = block.mean(axis=0)
-        q = np.quantile(block, list(probs.values()), axis=0)  # one partition for all three
-        for i, name in enumerate(probs):
-            stats[name][j0:j1] = q[i]
+        for k0 in range(0, block.shape[1], SORT_COLUMNS):  # small tiles stay in cache
+            k1 = min(block.shape[1], k0 + SORT_COLUMNS)
+            ordered = np.ascontiguousarray(block[:, k0:k1].T)
+            ordered.sort(axis=1)
+            nan = np.isnan(ordered[:, -1])  # NaN sorts last; numpy's quantile is then NaN
+            for name, p in probs.items():
+                q = sorted_quantile(ordered, p)
+                q[nan] = np.nan
+                stats[name][j0 + k0 : j0 + k1] = q
     out = layout.labels()
+    position = layout.raw_position()
     for name, col in stats.items():
-        out[name] = col
+        out[name] = col[position]
     return out[list(SUMMARY_COLUMNS)]
 
 
+def sorted_quantile(ordered: np.ndarray, p: float) -> np.ndarray:
+    """Quantile ``p`` of each row of ``ordered`` (sorted along its last axis).
+
+    The linear method of :func:`numpy.quantile`, operation for operation (its
+    ``_lerp``), so the result is bitwise the same for rows without NaN (numpy gives NaN
+    for a row with any; :func:`summarise` does too).
+    """
+    n = ordered.shape[-1]
+    virtual = (n - 1) * p
+    lo = int(np.floor(virtual))
+    t = virtual - lo
+    a, b = ordered[..., lo], ordered[..., min(lo + 1, n - 1)]
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
 class TidyWriter:
-    """Stream tidy rows to a Parquet file with the schema ``to_parquet`` gives the table."""
+    """Stream tidy rows to a Parquet file with the schema ``to_parquet`` gives the table.
+
+    Encoding Parquet costs about as much as simulating, and pyarrow does it without
+    holding the GIL, so a background thread encodes and writes while the caller goes on
+    simulating (at most :data:`WRITE_QUEUE` row groups wait). Columns other than
+    ``value`` are dictionary-encoded (they repeat); ``pandas.read_parquet`` reads back
+    exactly the frame ``DataFrame.to_parquet`` would have written.
+    """
 
     def __init__(self, path: Path, layout: RowLayout) -> None:
         self.layout = layout
@@ -157,27 +209,75 @@ class TidyWriter:
                 pa.array(uniq.tolist(), type=self.schema.field(col).type),
                 codes.astype(np.int32),
             )
-        self._writer = pq.ParquetWriter(path, self.schema)
+        # Labels go in as dictionary arrays (Parquet stores them dictionary-encoded
+        # anyway, and need not hash 2 million strings per row group). The Arrow schema
+        # is not stored, so readers see the plain string columns of the Parquet schema.
+        self._write_schema = pa.schema(
+            [
+                pa.field(
+                    f.name, pa.dictionary(pa.int32(), f.type) if f.name in self._labels else f.type
+                )
+                for f in self.schema
+            ],
+            metadata=self.schema.metadata,
+        )
+        dictionary = [n for n in self.schema.names if n != "value"]
+        self._writer = pq.ParquetWriter(
+            path, self._write_schema, use_dictionary=dictionary, store_schema=False
+        )
         self.rows_written = 0
+        self._label_columns: tuple[int, dict[str, pa.Array]] = (0, {})
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="casim-parquet", daemon=True)
+        self._thread.start()
 
-    def write(self, values: np.ndarray, ids: np.ndarray) -> None:
-        """Append the rows of ``len(ids)`` replications (``values`` is ``(r, rows)``)."""
-        lay = self.layout
-        for i in range(0, len(ids), ROW_GROUP_REPLICATIONS):
-            part, rid = values[i : i + ROW_GROUP_REPLICATIONS], ids[i : i + ROW_GROUP_REPLICATIONS]
-            r = len(rid)
-            cols: dict[str, pa.Array] = {
-                "replication": pa.array(np.repeat(rid.astype(np.int64), lay.rows)),
+    def _drain(self) -> None:
+        """The writer thread: write queued tables until the ``None`` sentinel."""
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table, row_group_size=len(table))
+                except BaseException as err:  # re-raised in the caller by close()
+                    self._error = err
+
+    def _label_arrays(self, r: int) -> dict[str, pa.Array]:
+        """The label columns of ``r`` replications' rows: built once, then sliced."""
+        built, cols = self._label_columns
+        if r > built:
+            lay = self.layout
+            cols = {
                 "step": pa.array(np.tile(lay.step, r)),
                 "date": pa.array(np.tile(lay.date, r), type=self.schema.field("date").type),
             }
             for col, (uniq, codes) in self._labels.items():
-                cols[col] = uniq.take(pa.array(np.tile(codes, r)))
+                cols[col] = pa.DictionaryArray.from_arrays(pa.array(np.tile(codes, r)), uniq)
+            self._label_columns = (r, cols)
+        n = r * self.layout.rows
+        return {name: arr.slice(0, n) for name, arr in cols.items()}
+
+    def write(self, values: np.ndarray, ids: np.ndarray) -> None:
+        """Append the rows of ``len(ids)`` replications (``values`` is ``(r, rows)``, raw order)."""
+        lay = self.layout
+        for i in range(0, len(ids), ROW_GROUP_REPLICATIONS):
+            rid = ids[i : i + ROW_GROUP_REPLICATIONS]
+            part = lay.to_tidy_order(values[i : i + ROW_GROUP_REPLICATIONS])
+            cols = self._label_arrays(len(rid))  # the same in every row group
+            cols["replication"] = pa.array(np.repeat(rid.astype(np.int64), lay.rows))
             cols["value"] = pa.array(part.reshape(-1))
-            table = pa.table([cols[n] for n in self.schema.names], schema=self.schema)
-            self._writer.write_table(table, row_group_size=len(table))
+            table = pa.table([cols[n] for n in self.schema.names], schema=self._write_schema)
+            self._raise_error()
+            self._queue.put(table)
             self.rows_written += len(table)
 
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
     def close(self) -> None:
-        """Finish the file."""
+        """Wait for the queued rows, finish the file; re-raise a failed write."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self._writer.close()
+        self._raise_error()

@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sim.engine.catalog import read_tidy
+from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
@@ -273,16 +274,14 @@ def write_comparison(
         (figures and tables, relative to the folder, sorted).
     """
     out = folder.path
+    kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
     with folder.timed("write"):
-        bands, diffs = influence_bands(cmp), paired_differences(cmp)
-        written = comparison_figures(
-            bands,
-            diffs,
-            out,
-            seed=cmp.seed,
-            replications=len(cmp.replication_ids),
-            vocab=cmp.scenarios[0].vocab,
-        )
+        # influence.png is drawn aside while the other tables and figure are made here.
+        bands = influence_bands(cmp)
+        first = out / "influence.png"
+        influence = run_aside(lambda: _save(plot_influence_comparison(bands, **kw), first))
+        diffs = paired_differences(cmp)
+        written = [_save(plot_paired_differences(diffs, **kw), out / "differences.png")]
         end, cross = end_shares(cmp), rank_crossings(cmp)
         tables = {
             "influence_bands.csv": bands,
@@ -298,6 +297,7 @@ def write_comparison(
         for n, (label, sc) in enumerate(zip(cmp.labels, cmp.scenarios, strict=True)):
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
             folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
+        written.append(influence())
     return {
         "scenarios": [
             {"label": lab, "name": sc.name, "file": str(p), "scenario_sha256": sc.digest()}

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.ensemble import replication_id_array, run_ensemble
+from sim.engine.executors import run_aside
 from sim.engine.runfolder import check_seed
 from sim.output import quarter_start
 from sim.scenario import Scenario, coerce_scenario
@@ -144,8 +145,8 @@ def compare_scenarios(
             raise ValueError(msg)
     seed = check_seed(seed, first.seed, first.name)
     ids = replication_id_array(replications, replication_ids)
-    arrays = []
-    for sc in loaded:
+
+    def shares(sc: Scenario) -> np.ndarray:
         res = run_ensemble(
             sc,
             seed=seed,
@@ -158,7 +159,19 @@ def compare_scenarios(
         arr, countries, partners = res.metric_array("influence_share")
         pos_s = [countries.index(s) for s in vocab.states]
         pos_i = [partners.index(i) for i in vocab.influencers]
-        arrays.append(arr[:, :, pos_s][:, :, :, pos_i])
+        return arr[:, :, pos_s][:, :, :, pos_i]
+
+    # Without an executor or progress bars, two scenarios at a time: the second in a
+    # forked child when forking is safe (the numbers are the same either way).
+    arrays: list[np.ndarray] = []
+    fork = executor is None and not progress
+    for k in range(0, len(loaded), 2):
+        pair = loaded[k : k + 2]
+        second = lambda sc=pair[-1]: shares(sc)  # noqa: E731 - bound now, run later
+        second = run_aside(second) if fork and len(pair) == 2 else second
+        arrays.append(shares(pair[0]))
+        if len(pair) == 2:
+            arrays.append(second())
     dates = np.array(
         [quarter_start(first.start_quarter + t) for t in range(first.steps)],
         dtype="datetime64[ns]",

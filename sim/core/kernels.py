@@ -1,0 +1,325 @@
+"""Compiled (numba) kernels for the model's hot loops.
+
+A few small kernels, so that compiling them costs a few seconds once per machine
+(``cache=True`` keeps the machine code in ``__pycache__`` next to this module, or under
+``NUMBA_CACHE_DIR`` when that is set; later processes load it in well under a second):
+
+* :func:`allocate_export_options` is :meth:`sim.core.mechanisms.ExportOptions.allocate`
+  (the export allocation, about half of a step in numpy) one replication at a time;
+* :func:`option_utilities` and :func:`option_totals` are the numpy around it in
+  :func:`sim.core.phases.trade_flows` and :func:`sim.core.phases.produce_and_trade`
+  (each option's utility; volumes, values and revenues summed from the flows);
+* :func:`segment_sum` and :func:`segment_sum_rows` are
+  :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) for option-major and
+  replication-major arrays.
+
+The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
+:mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
+checks they agree. Every kernel does the reference's floating-point operations in the
+reference's order (sums in the order ``np.bincount`` adds), so the sums agree bit for
+bit; only ``exp`` (the C library's against numpy's vectorised one) may differ in the
+last bit, so the allocation agrees to about 1e-15 relative (the tests ask 1e-12).
+
+Batch invariance: each kernel loops over replications on the outside and nothing in
+the loop body reads another replication, so replication ``k``'s numbers do not depend
+on the chunk it runs in (``tests/test_ensemble.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numba
+import numpy as np
+
+#: Whether the model uses the compiled kernels (``CASIM_KERNELS=0`` turns them off).
+ENABLED = os.environ.get("CASIM_KERNELS", "1") != "0"
+
+
+@numba.njit(cache=True, nogil=True)
+def segment_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover
+    """Rows of ``values`` (``(m, cols)``) summed into ``n`` bins by ``index``, in row order."""
+    cols = values.shape[1]
+    out = np.zeros((n, cols))
+    for i in range(values.shape[0]):
+        row = out[index[i]]
+        for j in range(cols):
+            row[j] += values[i, j]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def segment_sum_rows(  # pragma: no cover - compiled
+    values: np.ndarray, index: np.ndarray, n: int
+) -> np.ndarray:
+    """:func:`segment_sum` of ``values.T``, transposed: ``(R, m)`` summed into ``(R, n)``.
+
+    Each bin adds its columns in increasing column order, as ``np.bincount`` does.
+    """
+    R, m = values.shape
+    out = np.zeros((R, n))
+    for r in range(R):
+        for i in range(m):
+            out[r, index[i]] += values[r, i]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def option_utilities(  # pragma: no cover - compiled; checked against the reference
+    partner_pref: np.ndarray,
+    route_cost: np.ndarray,
+    static: np.ndarray,
+    price_sensitivity: float,
+    s: np.ndarray,
+    b: np.ndarray,
+    k: np.ndarray,
+) -> np.ndarray:
+    """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``."""
+    R, n_opt = partner_pref.shape[0], len(static)
+    out = np.empty((R, n_opt))
+    for r in range(R):
+        for o in range(n_opt):
+            term = price_sensitivity * (1.0 - route_cost[r, k[o]])
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def option_totals(  # pragma: no cover - compiled; checked against the reference
+    flows: np.ndarray,
+    unit_price: np.ndarray,
+    route_cost: np.ndarray,
+    c: np.ndarray,
+    k: np.ndarray,
+    into: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sizes: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Volumes, values and netback revenues of ``(R, O)`` flows, summed by option group.
+
+    Args:
+        flows: ``(R, O)`` flows.
+        unit_price: ``(R, C)`` price times value factor.
+        route_cost: ``(R, K)`` route cost shares.
+        c: ``(O,)`` each option's commodity.
+        k: ``(O,)`` each option's route.
+        into: ``(O,)`` group of each option for volume, value and revenue.
+        sizes: number of groups of each.
+
+    Returns:
+        ``(R, n)`` sums, each group adding its options in option order.
+    """
+    R, n_opt = flows.shape
+    volume = np.zeros((R, sizes[0]))
+    value = np.zeros((R, sizes[1]))
+    revenue = np.zeros((R, sizes[2]))
+    for r in range(R):
+        for o in range(n_opt):
+            f = flows[r, o]
+            v = f * unit_price[r, c[o]]
+            volume[r, into[0][o]] += f
+            value[r, into[1][o]] += v
+            revenue[r, into[2][o]] += v * (1.0 - route_cost[r, k[o]])
+    return volume, value, revenue
+
+
+# long: one replication's whole allocation in one loop body, so that its few hundred
+# options stay in cache; it mirrors ExportOptions.allocate_reference step by step.
+@numba.njit(cache=True, nogil=True)
+def allocate_export_options(  # pragma: no cover - compiled; checked against the reference
+    util: np.ndarray,
+    enabled: np.ndarray,
+    supply: np.ndarray,
+    capacity: np.ndarray,
+    offtake: np.ndarray,
+    group_start: np.ndarray,
+    group_sc: np.ndarray,
+    sub: np.ndarray,
+    kc: np.ndarray,
+    passes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The export allocation over the real options, one replication at a time.
+
+    Args:
+        util: ``(R, O)`` option utilities (replication-major).
+        enabled: ``(O,)`` open options.
+        supply: ``(R, SC)`` exportable supply per (state, commodity).
+        capacity: ``(R, KC)`` route capacities per (route, commodity).
+        offtake: ``(R, SCB)`` contracted shares per (state, commodity, buyer); a ``(0, 0)``
+            array when nobody has any.
+        group_start: ``(G + 1,)`` first option of each (state, commodity) group.
+        group_sc: ``(G,)`` the group's (state, commodity) index.
+        sub: ``(O,)`` the option's (state, commodity, buyer) index.
+        kc: ``(O,)`` the option's (route, commodity) index.
+        passes: re-allocation rounds.
+
+    Returns:
+        ``(flows, shut_in)``: ``(R, O)`` and ``(R, SC)``.
+    """
+    R, n_opt = util.shape
+    G = len(group_sc)
+    SC, KC = supply.shape[1], capacity.shape[1]
+    with_offtake = offtake.shape[0] > 0
+    SCB = offtake.shape[1]
+    B = SCB // SC if with_offtake else 1
+    flows_out = np.empty((R, n_opt))
+    shut = np.empty((R, SC))
+    u = np.empty(n_opt)
+    p = np.empty(n_opt)
+    f = np.empty(n_opt)
+    p_route = np.empty(n_opt)
+    has_buyer = np.zeros(SCB, dtype=np.bool_)
+    off = np.zeros(SCB)
+    free = np.zeros(SC)
+    load = np.empty(KC)
+    over = np.zeros(KC, dtype=np.bool_)
+    ratio = np.ones(KC)
+    open_kc = np.ones(KC, dtype=np.bool_)
+    excess = np.zeros(G)
+    for r in range(R):
+        # Joint logit over each (state, commodity) group's open options.
+        for o in range(n_opt):
+            u[o] = util[r, o] if enabled[o] else -np.inf
+        for g in range(G):
+            top = -np.inf
+            for o in range(group_start[g], group_start[g + 1]):
+                top = max(top, u[o])
+            if top == -np.inf:
+                top = 0.0
+            total = 0.0
+            for o in range(group_start[g], group_start[g + 1]):
+                p[o] = math.exp(u[o] - top)
+                total += p[o]
+            if total == 0.0:
+                total = 1.0
+            for o in range(group_start[g], group_start[g + 1]):
+                p[o] /= total
+        if with_offtake:
+            _offtake_flows(u, p, enabled, supply[r], offtake[r], group_start, group_sc, sub,
+                           B, f, p_route, has_buyer, off, free)  # fmt: skip
+        else:
+            for g in range(G):
+                for o in range(group_start[g], group_start[g + 1]):
+                    f[o] = supply[r, group_sc[g]] * p[o]
+        # Capacity passes: scale overloaded routes down, re-offer the excess.
+        open_kc[:] = True
+        for _ in range(passes):
+            if not _overloaded(f, kc, capacity[r], load, over, ratio):
+                break
+            for g in range(G):
+                excess[g] = 0.0
+                for o in range(group_start[g], group_start[g + 1]):
+                    kept = f[o] * ratio[kc[o]]
+                    excess[g] += f[o] - kept
+                    f[o] = kept
+            for k in range(KC):
+                open_kc[k] = open_kc[k] and not over[k]
+            for g in range(G):
+                if excess[g] == 0.0:
+                    continue  # adding 0 * p changes nothing
+                total = 0.0
+                for o in range(group_start[g], group_start[g + 1]):
+                    total += p[o] * (1.0 if open_kc[kc[o]] else 0.0)
+                if not total > 0:
+                    total = 1.0
+                for o in range(group_start[g], group_start[g + 1]):
+                    f[o] += excess[g] * (p[o] * (1.0 if open_kc[kc[o]] else 0.0) / total)
+        if _overloaded(f, kc, capacity[r], load, over, ratio):
+            for o in range(n_opt):
+                f[o] *= ratio[kc[o]]
+        for j in range(SC):
+            shut[r, j] = supply[r, j]
+        for g in range(G):
+            shipped = 0.0
+            for o in range(group_start[g], group_start[g + 1]):
+                shipped += f[o]
+            shut[r, group_sc[g]] = supply[r, group_sc[g]] - shipped
+        for j in range(SC):
+            shut[r, j] = max(shut[r, j], 0.0)
+        for o in range(n_opt):
+            flows_out[r, o] = f[o]
+    return flows_out, shut
+
+
+@numba.njit(cache=True, nogil=True)
+def _overloaded(f, kc, cap, load, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Route loads; mark overloaded routes and their scale factors; any overloaded?"""
+    load[:] = 0.0
+    for o in range(len(f)):
+        load[kc[o]] += f[o]
+    anywhere = False
+    for k in range(len(load)):
+        over[k] = load[k] > cap[k] * (1 + 1e-12)
+        ratio[k] = cap[k] / (load[k] if load[k] > 0 else 1.0) if over[k] else 1.0
+        anywhere = anywhere or over[k]
+    return anywhere
+
+
+@numba.njit(cache=True, nogil=True)
+def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B, f,  # type: ignore[no-untyped-def]
+                   p_route, has_buyer, off, free):  # pragma: no cover  # fmt: skip
+    """Flows with contracted offtake: route logit per buyer, free share by joint logit."""
+    n_opt = len(u)
+    has_buyer[:] = False
+    o = 0
+    while o < n_opt:  # runs of equal ``sub`` (a buyer's routes)
+        end = o
+        top = -np.inf
+        while end < n_opt and sub[end] == sub[o]:
+            top = max(top, u[end])
+            end += 1
+        if not np.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for i in range(o, end):
+            p_route[i] = math.exp(u[i] - top)
+            total += p_route[i]
+            has_buyer[sub[o]] = has_buyer[sub[o]] or enabled[i]
+        if not total > 0:
+            total = 1.0
+        for i in range(o, end):
+            p_route[i] /= total
+        o = end
+    for j in range(len(off)):
+        off[j] = offtake[j] if has_buyer[j] else 0.0
+    for j in range(len(free)):
+        taken = 0.0
+        for b in range(B):
+            taken += off[j * B + b]
+        free[j] = min(max(1.0 - taken, 0.0), 1.0)
+    for g in range(len(group_sc)):
+        j = group_sc[g]
+        for i in range(group_start[g], group_start[g + 1]):
+            f[i] = supply[j] * (free[j] * p[i] + off[sub[i]] * p_route[i])
+
+
+KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
+           "allocate_export_options", "_overloaded", "_offtake_flows")  # fmt: skip
+
+
+def cache_report() -> str:
+    """How many kernel signatures came from numba's cache and how many were compiled."""
+    hits = misses = 0
+    for name in KERNELS:
+        stats = globals()[name].stats
+        hits += sum(stats.cache_hits.values())
+        misses += sum(stats.cache_misses.values())
+    return f"{hits} loaded from the cache, {misses} compiled"
+
+
+def warm_up() -> float:
+    """Compile (or load from the cache) every kernel; return the seconds it took."""
+    t0 = time.perf_counter()
+    segment_sum(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
+    segment_sum_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
+    zero = np.zeros(1, dtype=np.int64)
+    one = np.zeros((1, 1))
+    option_utilities(np.zeros((1, 1, 1)), one, np.zeros(1), 1.0, zero, zero, zero)
+    option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
+    for off in (np.zeros((0, 0)), np.zeros((1, 1))):
+        allocate_export_options(
+            np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
+            off, np.array([0, 1]), zero, zero, zero, 1,
+        )  # fmt: skip
+    return time.perf_counter() - t0
