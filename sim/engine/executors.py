@@ -15,8 +15,8 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-import select
 import pickle
+import select
 import signal
 import threading
 import time
