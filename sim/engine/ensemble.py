@@ -347,17 +347,27 @@ def check_request(
     return ids, names
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def progress_bar(
+    total: int, enabled: bool, *, unit: str = "rep", what: str = "replications"
+) -> Any:
+    """A tqdm bar on stderr that appears after one second, or None when not ``enabled``.
+
+    Args:
+        total: units of work.
+        enabled: whether to show it (the CLI passes "stderr is a terminal").
+        unit: tqdm's unit name.
+        what: the units' name in the bar text (a description set later shows first).
+    """
     if not enabled:
         return None
     from tqdm import tqdm  # noqa: PLC0415
 
     return tqdm(
         total=total,
-        unit="rep",
+        unit=unit,
         delay=1.0,
         file=sys.stderr,
-        bar_format="{l_bar}{bar}| {n:.0f}/{total} replications [{elapsed}<{remaining}]",
+        bar_format="{l_bar}{bar}| {n:.0f}/{total} " + what + " [{elapsed}<{remaining}]",
     )
 
 
@@ -443,7 +453,7 @@ def _collect(
     """
     store = ValueStore(layout.rows, spill_dir=path.parent if path is not None else None)
     writer = TidyWriter(path, layout) if path is not None else None
-    bar = _progress_bar(len(ids), progress)
+    bar = progress_bar(len(ids), progress)
     steps = layout.steps
 
     def tick(n: int) -> None:

@@ -13,17 +13,39 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.engine.runfolder import RunFolder, base_manifest, override_tag
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
     pass
+
+
+def _scenario_folder(
+    scenario: Scenario,
+    path: str | Path,
+    overrides: Sequence[str],
+    seed: int | None,
+    out: str | Path | None,
+    results: str | Path,
+    started: float,
+) -> RunFolder:
+    """The checked run folder of one scenario: ``results/<name>/<time>-s<seed>-<hash>-<tag>``."""
+    return RunFolder.prepare(
+        name=scenario.name,
+        digest=scenario.digest(),
+        seed=seed,
+        default_seed=scenario.seed,
+        source=path,
+        out=out,
+        results=results,
+        started=started,
+        tag=override_tag(overrides),
+    )
 
 
 def run_single(
@@ -57,17 +79,7 @@ def run_single(
     started = time.perf_counter()
     overrides = list(overrides)
     scenario = load_scenario(path, overrides)
-    folder = RunFolder.prepare(
-        name=scenario.name,
-        digest=scenario.digest(),
-        seed=seed,
-        default_seed=scenario.seed,
-        source=path,
-        out=out,
-        results=results,
-        started=started,
-        tag=override_tag(overrides),
-    )
+    folder = _scenario_folder(scenario, path, overrides, seed, out, results, started)
     # Heavy imports only after the input has been checked: bad input fails fast.
     from sim.core.model import GeoModel  # noqa: PLC0415
     from sim.report.write import write_run  # noqa: PLC0415
@@ -131,17 +143,7 @@ def run_ensemble_folder(
         workers=workers,
         chunk_size=chunk_size,
     )
-    folder = RunFolder.prepare(
-        name=scenario.name,
-        digest=scenario.digest(),
-        seed=seed,
-        default_seed=scenario.seed,
-        source=path,
-        out=out,
-        results=results,
-        started=started,
-        tag=override_tag(overrides),
-    )
+    folder = _scenario_folder(scenario, path, overrides, seed, out, results, started)
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
     from sim.engine.executors import process_pool  # noqa: PLC0415
     from sim.engine.resources import check_fits  # noqa: PLC0415
@@ -342,20 +344,6 @@ def run_backtest(
     return folder.final
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm  # noqa: PLC0415
-
-    return tqdm(
-        total=total,
-        unit="eval",
-        delay=1.0,
-        file=sys.stderr,
-        bar_format="{desc}: {l_bar}{bar}| {n:.0f}/{total} model runs [{elapsed}<{remaining}]",
-    )
-
-
 def _calibration_grids(
     grid_name: str, params: Sequence[tuple[str, tuple[float, ...]]], source: Path
 ) -> tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, ...]]]:
@@ -426,7 +414,10 @@ def run_calibration(
         started=t0,
         tag=override_tag(overrides),
     )
-    bar = _progress_bar(cal.planned_evaluations(grid, profile, refine_evals), progress)
+    from sim.engine.ensemble import progress_bar  # noqa: PLC0415
+
+    total = cal.planned_evaluations(grid, profile, refine_evals)
+    bar = progress_bar(total, progress, unit="eval", what="model runs")
 
     def tick(stage: str) -> None:
         bar.set_description_str(stage, refresh=False)
