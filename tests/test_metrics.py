@@ -41,7 +41,7 @@ def test_snapshot_has_every_metric_with_the_layout_shape(model: GeoModel) -> Non
 def test_snapshot_copies(model: GeoModel) -> None:
     snap = metrics.snapshot(model)
     snap["gdp"][:] = -1.0
-    assert (model.gdp > 0).all()
+    assert (model.state.gdp > 0).all()
 
 
 def test_timeseries_without_collection_is_empty(short_loaded: Scenario) -> None:

@@ -187,22 +187,22 @@ def test_tidy_values_are_the_model_arrays(model: GeoModel, tidy: pd.DataFrame) -
         return arr[:, ci][:, :, pi].reshape(-1)
 
     np.testing.assert_array_equal(
-        values("influence_share"), expected(model.influence_share, v.states, v.influencers)
+        values("influence_share"), expected(model.state.influence_share, v.states, v.influencers)
     )
     np.testing.assert_array_equal(
-        values("trade_share"), expected(model.trade_share, v.states, v.partners)
+        values("trade_share"), expected(model.state.trade_share, v.states, v.partners)
     )
-    np.testing.assert_array_equal(values("gdp"), expected(model.gdp, v.states, None))
+    np.testing.assert_array_equal(values("gdp"), expected(model.state.gdp, v.states, None))
     np.testing.assert_array_equal(
-        values("investment_stock"), expected(model.inv, v.states, v.powers)
+        values("investment_stock"), expected(model.state.inv, v.states, v.powers)
     )
     np.testing.assert_array_equal(
-        values("budget"), expected(model.programme_budget * 4, v.powers, None)
+        values("budget"), expected(model.state.programme_budget * 4, v.powers, None)
     )
     oil = COMMODITIES.index("oil")
-    np.testing.assert_array_equal(values("price_oil"), model.price[:, oil])
+    np.testing.assert_array_equal(values("price_oil"), model.state.price[:, oil])
     np.testing.assert_array_equal(
-        values("exports_oil"), expected(model.exports_volume[:, :, oil], v.states, v.partners)
+        values("exports_oil"), expected(model.state.exports_volume[:, :, oil], v.states, v.partners)
     )
 
 

@@ -33,11 +33,6 @@ from sim.scenario import Scenario, coerce_scenario, with_overrides
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
 
 
-def _alias(name: str) -> property:
-    """Read-only model attribute for ``state.<name>`` (kept for existing readers)."""
-    return property(lambda self: getattr(self.state, name), doc=f"``state.{name}``.")
-
-
 class GeoModel(mesa.Model):
     """Great-power competition for resources and influence in Central Asia.
 
@@ -152,18 +147,6 @@ class GeoModel(mesa.Model):
     def calibration_residual(self) -> np.ndarray:
         """``(S, B)`` base-year trade shares reproduced minus the targets."""
         return self.calibration.residual
-
-    # Read-only aliases of state arrays that existing readers use.
-    influence_share = _alias("influence_share")
-    influence_stock = _alias("influence_stock")
-    trade_share = _alias("trade_share")
-    exports_volume = _alias("exports_volume")
-    production = _alias("production")
-    price = _alias("price")
-    gdp = _alias("gdp")
-    export_revenue = _alias("export_revenue")
-    programme_budget = _alias("programme_budget")
-    inv = _alias("inv")
 
 
 def scenario_with_overrides(

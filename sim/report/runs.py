@@ -74,7 +74,7 @@ def run_single(
         The run folder.
 
     Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
+        ScenarioError: for bad input, before anything is written (keyed by parameter name).
     """
     started = time.perf_counter()
     overrides = list(overrides)
@@ -126,7 +126,7 @@ def run_ensemble_folder(
         The run folder.
 
     Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
+        ScenarioError: for bad input, before anything is written (keyed by parameter name).
     """
     started = time.perf_counter()
     overrides = list(overrides)
@@ -171,7 +171,7 @@ def run_ensemble_folder(
                 "replication_ids": ensemble.id_summary(ids),
                 "metrics": list(names),
                 "workers": workers,
-                "chunk_size": chunk_size or ensemble.default_chunk_size(len(ids), workers),
+                "chunk_size": size,
                 "timings_s": result.timings_s,
             }
             | fields
@@ -219,7 +219,7 @@ def run_compare(
         The folder.
 
     Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
+        ScenarioError: for bad input, before anything is written (keyed by parameter name).
     """
     started = time.perf_counter()
     scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
@@ -309,7 +309,7 @@ def run_backtest(
         The folder written.
 
     Raises:
-        ScenarioError: for bad input, before anything is written (keys are flags).
+        ScenarioError: for bad input, before anything is written (keyed by parameter name).
     """
     from sim.report.write import write_backtest  # noqa: PLC0415
     from sim.studies import backtest as bt  # noqa: PLC0415 - heavy imports

@@ -52,11 +52,6 @@ HINDCAST_SCENARIO = REPO_ROOT / "scenarios" / "hindcast_2010.yaml"
 REFERENCE_CSV = DATA_DIR / "trade_shares_2005_2010.csv"
 #: National statistics and other sources (different method), 2011 and 2021-2024.
 RECENT_CSV = DATA_DIR / "trade_recent.csv"
-#: Partners reported in ``hindcast.csv`` in the shipped world: every partner but the
-#: residual one (ROW). Functions take them from the scenario's vocabulary.
-PARTNERS_OUT: tuple[str, ...] = DEFAULT.target_partners
-#: Partners the issue's skill target is about (the powers of the shipped world).
-SKILL_PARTNERS: tuple[str, ...] = DEFAULT.powers
 HINDCAST_COLUMNS: tuple[str, ...] = ("year", "country", "partner", "share_pct")
 DEFAULT_REPLICATIONS = 200
 #: ``trade_recent.csv`` indicators that are shares of a state's goods trade.

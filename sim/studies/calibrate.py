@@ -428,7 +428,7 @@ def match_growth(
         while model.running:
             model.step()
             if model.year == year and model.t > 0:
-                got.append(model.gdp[0].copy())
+                got.append(model.state.gdp[0].copy())
         gdp = np.mean(got, axis=0)
         hi = np.where(gdp > want, mid, hi)
         lo = np.where(gdp > want, lo, mid)

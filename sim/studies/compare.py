@@ -196,10 +196,6 @@ def band(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo, np.median(x, axis=axis), hi
 
 
-#: The name figure code copied from the pre-refactor ``sim.compare`` uses.
-_band = band
-
-
 def unpaired_differences(b: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Draws of the difference of independent runs: ``b_k - a_{k+s}``, pooled over ``s``.
 
