@@ -32,7 +32,7 @@ LABELS = ("country", "partner", "metric")
 #: Number columns of the tidy tables that may hold missing values.
 NUMBERS = ("value", "mean", "median", "q05", "q95")
 STAMP = "%Y%m%dT%H%M%SZ"
-NOT_A_RUN = "expected a run folder of casim run (manifest.json and timeseries.parquet or .csv)"
+NOT_A_RUN = "expected a casim run folder (manifest.json and timeseries.parquet or .csv)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,21 +124,32 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def read_run_info(folder: Path) -> RunInfo:
-    """The catalog row of one folder; never raises for a bad or missing manifest."""
+def read_manifest(folder: Path) -> tuple[dict[str, Any] | None, str]:
+    """A folder's parsed ``manifest.json`` and its status; never raises.
+
+    Returns:
+        ``(manifest, "ok")``, or ``(None, "missing manifest" | "corrupt manifest: <why>")``.
+    """
     try:
         text = (folder / MANIFEST).read_text(encoding="utf-8")
     except FileNotFoundError:
-        return RunInfo(folder, "missing manifest", created=_folder_time(folder))
+        return None, "missing manifest"
     except (OSError, UnicodeDecodeError) as err:
-        return RunInfo(folder, f"corrupt manifest: {err}", created=_folder_time(folder))
+        return None, f"corrupt manifest: {err}"
     try:
         manifest = json.loads(text)
     except ValueError as err:
-        return RunInfo(folder, f"corrupt manifest: {err}", created=_folder_time(folder))
+        return None, f"corrupt manifest: {err}"
     if not isinstance(manifest, dict):
-        why = "corrupt manifest: not a JSON object"
-        return RunInfo(folder, why, created=_folder_time(folder))
+        return None, "corrupt manifest: not a JSON object"
+    return manifest, "ok"
+
+
+def read_run_info(folder: Path) -> RunInfo:
+    """The catalog row of one folder; never raises for a bad or missing manifest."""
+    manifest, status = read_manifest(folder)
+    if manifest is None:
+        return RunInfo(folder, status, created=_folder_time(folder))
     timings = manifest.get("timings_s")
     wall = None
     if isinstance(timings, dict):
@@ -273,13 +284,12 @@ def load_run(path: str | Path, replications: Sequence[int] | None = None) -> Run
         ScenarioError: if the folder has no readable manifest or no timeseries table.
     """
     folder = Path(path)
-    info = read_run_info(folder)
+    manifest, status = read_manifest(folder)
     data = tidy_path(folder, "timeseries")
-    if info.status != "ok":
-        raise ScenarioError(folder, "", f"{NOT_A_RUN}; {info.status}")
+    if manifest is None:
+        raise ScenarioError(folder, "", f"{NOT_A_RUN}; {status}")
     if data is None:
         raise ScenarioError(folder, "", f"{NOT_A_RUN}; no timeseries table")
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     summary = tidy_path(folder, "summary")
     scenario = folder / "scenario.yaml"
     return Run(

@@ -11,14 +11,14 @@ colours from :mod:`sim.vocab`, so the scenario file is not needed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sim.engine.catalog import tidy_path
+from sim.engine import catalog
+from sim.engine.catalog import NOT_A_RUN, tidy_path
 from sim.report.write import (
     PLOT_REPLICATIONS,
     PLOTS,
@@ -28,7 +28,6 @@ from sim.report.write import (
 )
 from sim.scenario import ScenarioError
 
-NOT_A_RUN = "expected a casim run folder (manifest.json and timeseries.parquet or .csv)"
 _LABELS = {"scenario": str, "reference": str, "state": str, "power": str}
 
 
@@ -38,11 +37,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     Raises:
         ScenarioError: if there is none or it is not a JSON object.
     """
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ScenarioError(run_dir, "", NOT_A_RUN) from None
-    if not isinstance(manifest, dict):
+    manifest, _ = catalog.read_manifest(run_dir)
+    if manifest is None:
         raise ScenarioError(run_dir, "", NOT_A_RUN)
     return manifest
 
