@@ -396,15 +396,70 @@ def hedging_penalty(dependence: np.ndarray, strength: np.ndarray | float) -> np.
     return 2.0 * strength * dependence
 
 
-def acceptance(share: np.ndarray, hedging: np.ndarray | float, threshold: float) -> np.ndarray:
+def acceptance(
+    share: np.ndarray, hedging: np.ndarray | float, threshold: float, favour: float = 0.0
+) -> np.ndarray:
     r"""Share of a power's offered money a state accepts (multi-vector screening).
 
-    .. math:: a_{sp} = \frac{1}{1 + \exp(10\, h_s (I_{sp} - \theta))}
+    .. math:: a_{sp} = \frac{1}{1 + \exp(10\, h_s (I_{sp} - \theta) - \alpha I_{sp})}
 
-    where :math:`I_{sp}` is the power's influence share over the state and
-    :math:`\theta` the dependence the state tolerates.
+    where :math:`I_{sp}` is the power's influence share over the state,
+    :math:`\theta` the dependence the state tolerates and :math:`\alpha` (``favour``,
+    ``behaviour.award_sensitivity``) how much influence helps a power's projects through
+    the approvals (Hirschman 1945; Kastner 2016 on influence and market access);
+    :math:`\alpha = 0` is pure hedging.
     """
-    return 1.0 / (1.0 + np.exp(10.0 * hedging * (share - threshold)))
+    return 1.0 / (1.0 + np.exp(10.0 * hedging * (share - threshold) - favour * share))
+
+
+def offtake_by_capital(
+    equity: np.ndarray,
+    capital_value: np.ndarray,
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: float,
+    ceiling: float = 0.9,
+) -> np.ndarray:
+    r"""Offtake shares earned by equity, weighted by influence, on top of contracts.
+
+    A power that owns part of a resource sector's capital takes that part of its
+    output (equity offtake, the partner's share of output in kind under production
+    sharing and joint-venture marketing rights; Johnston 1994, *International Petroleum
+    Fiscal Systems and Production Sharing Contracts*), and the state awards the offtake
+    of its sector more readily to a power it is aligned with (Hirschman 1945):
+
+    .. math:: o_{scp} = \min\!\Big(\frac{K_{scp}}{V_{sc}}, 1\Big)\,(1 + \alpha\, I_{sp}),
+        \qquad V_{sc} = \frac{\mathrm{cap}_{sc}}{\kappa_c}
+
+    with :math:`K` the power's equity stock (USD bn), :math:`V` the sector's capital
+    value (capacity over the capital intensity :math:`\kappa`), :math:`I` the power's
+    influence share over the state and :math:`\alpha` the award sensitivity. The
+    earned shares are scaled down pro rata where contracts plus equity offtake would
+    exceed ``ceiling`` of output: :math:`\sum_b c_{scb} + \sum_p o_{scp} \le 0.9`.
+
+    Args:
+        equity: ``(R, S, C, P)`` equity stocks, USD bn.
+        capital_value: ``(R, S, C)`` sector capital values, USD bn (0: no sector).
+        influence: ``(R, S, P)`` the powers' influence shares.
+        contract: ``(R, S, C, B)`` contracted offtake shares (powers first on ``B``).
+        alpha: award sensitivity (``behaviour.award_sensitivity``).
+        ceiling: the most of a sector's output under offtake.
+
+    Returns:
+        ``(R, S, C, B)`` offtake shares in force: contracts plus the earned shares.
+    """
+    P = equity.shape[3]
+    has = capital_value > 0
+    ratio = np.divide(
+        equity, capital_value[..., None], out=np.zeros_like(equity), where=has[..., None]
+    )
+    earned = np.minimum(ratio, 1.0) * (1.0 + alpha * influence[:, :, None, :])
+    room = np.maximum(ceiling - contract.sum(axis=3), 0.0)  # (R, S, C)
+    total = earned.sum(axis=3)
+    scale = np.divide(room, total, out=np.ones_like(total), where=total > room)
+    out = contract.copy()
+    out[..., :P] += earned * scale[..., None]
+    return out
 
 
 def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]) -> np.ndarray:

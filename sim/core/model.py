@@ -111,6 +111,7 @@ class GeoModel(mesa.Model):
         completed = phases.advance_projects(p, s, n.programme[:, t], t)  # 7.7
         phases.complete_programme(p, s, completed)
         phases.complete_named(p, s, n.named, t)  # 7.8
+        phases.update_access(p, s)  # 7.8a
         self.states.do("set_trade_preferences")  # 7.9
         phases.produce_and_trade(p, calib, s, t)  # 7.10, 7.11
         phases.update_economy(p, calib, s, t)  # 7.12, 7.14

@@ -114,10 +114,15 @@ class RouteAccess:
 
 @dataclass(frozen=True)
 class BudgetChange:
-    """Power ``power``'s annual programme budget becomes ``budget``."""
+    """Power ``power``'s annual programme budget becomes ``budget``.
+
+    ``split`` (None: unchanged) is the new aimed split as ``(aim_state (S,),
+    aim_sector (S, SEC))``, see :func:`compile_split`.
+    """
 
     power: int
     budget: float
+    split: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ class NamedProject:
     """A named project compiled to indices; effects as (index..., amount) tuples.
 
     Attributes:
-        power, state, buyer: indices on the power, state and partner axes.
+        power, state, buyer, sector: indices on the power, state, partner and sector
+            axes.
         cost: USD bn; probability: completion probability.
         diplomacy: diplomacy-stock gain on completion.
         capacity, productivity, offtake: ``(commodity, amount)`` pairs.
@@ -158,6 +164,7 @@ class NamedProject:
     power: int
     state: int
     buyer: int
+    sector: int
     cost: float
     probability: float
     diplomacy: float
@@ -208,6 +215,8 @@ class Params:
     # powers
     capability: np.ndarray  # (P,)
     budget0: np.ndarray  # (P,) initial annual budget; budget_change events change it
+    aim_state0: np.ndarray  # (P, S) budget shares aimed at a state (sectors by own rule)
+    aim_sector0: np.ndarray  # (P, S, SEC) budget shares aimed at a (state, sector)
     priorities: np.ndarray  # (P, 3) influence, resource security, return; rows sum to 1
     sector_bias: np.ndarray  # (P, SEC)
     import_need: np.ndarray  # (P, C)
@@ -243,6 +252,9 @@ class Params:
     route_capital_intensity: float
     route_cost_intensity: float
     strategy_temperature: float
+    learned_weight: float
+    sector_return: np.ndarray  # (SEC,) expected annual return by sector
+    award_sensitivity: float
     acceptance_threshold: float
     revenue_multiplier: float
     resource_value_added: float
@@ -381,6 +393,7 @@ def _states(sp: Scenario) -> dict:
 def _powers(sp: Scenario) -> dict:
     v = sp.vocab
     pw = [sp.powers[p] for p in v.powers]
+    aims = [compile_split(x.budget_split, v.states) for x in pw]
     priorities = np.array([[x.priorities.get(k, 0.0) for k in PRIORITIES] for x in pw])
     priorities /= priorities.sum(axis=1, keepdims=True)
     lead = np.array([x.lead_time_quarters for x in pw], dtype=int)
@@ -390,6 +403,8 @@ def _powers(sp: Scenario) -> dict:
     return {
         "capability": np.array([x.capability for x in pw]),
         "budget0": np.array([x.budget for x in pw]),
+        "aim_state0": np.array([a[0] for a in aims]).reshape(len(pw), len(v.states)),
+        "aim_sector0": np.array([a[1] for a in aims]).reshape(len(pw), len(v.states), len(SECTORS)),
         "priorities": priorities,
         "sector_bias": np.array([[x.sector_bias.get(k, 0.0) for k in SECTORS] for x in pw]),
         "import_need": np.array([[x.import_need.get(c, 0.0) for c in COMMODITIES] for x in pw]),
@@ -458,10 +473,41 @@ def _behaviour(sp: Scenario) -> dict:
         "route_capital_intensity": b.route_capital_intensity,
         "route_cost_intensity": b.route_cost_intensity,
         "strategy_temperature": b.strategy_temperature,
+        "learned_weight": b.learned_weight,
+        "sector_return": np.array(
+            [b.sector_return.get(k, SECTOR_RETURN[k]) for k in SECTORS], dtype=float
+        ),
+        "award_sensitivity": b.award_sensitivity,
         "acceptance_threshold": b.acceptance_threshold,
         "revenue_multiplier": b.revenue_multiplier,
         "resource_value_added": b.resource_value_added,
     }
+
+
+#: Default expected annual return by sector, the "return" priority's score (assumption:
+#: typical project IRRs for extractive, transport and other infrastructure);
+#: ``behaviour.sector_return`` overrides it per sector.
+SECTOR_RETURN = {"energy": 0.12, "mining": 0.15, "transport": 0.06, "other": 0.08}
+
+
+def compile_split(split: dict[str, Any] | None, states: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """A validated ``budget_split`` as arrays ``(aim_state (S,), aim_sector (S, SEC))``.
+
+    A number aims that share of the budget at the state (its sectors chosen by the
+    power's own rule); a mapping aims each share at one (state, sector).
+    """
+    aim_state = np.zeros(len(states))
+    aim_sector = np.zeros((len(states), len(SECTORS)))
+    for code, value in (split or {}).items():
+        s = states.index(code)
+        if isinstance(value, dict):
+            for sector, share in value.items():
+                aim_sector[s, SECTORS.index(sector)] = share
+        else:
+            aim_state[s] = value
+    aim_state.flags.writeable = False
+    aim_sector.flags.writeable = False
+    return aim_state, aim_sector
 
 
 def sector_commodity_matrix(commodities: tuple[str, ...]) -> np.ndarray:
@@ -555,7 +601,8 @@ def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventReco
         case "route_access":
             return RouteAccess(routes.index(ev.route), v.index("state", ev.state), ev.open)
         case "budget_change":
-            return BudgetChange(v.index("power", ev.power), ev.budget)
+            split = None if ev.budget_split is None else compile_split(ev.budget_split, v.states)
+            return BudgetChange(v.index("power", ev.power), ev.budget, split)
         case "reform":
             return Reform(v.index("state", ev.state), ev.hedging, ev.imports_to_gdp)
     msg = f"unknown event type {ev.type!r}"
@@ -569,6 +616,7 @@ def _compile_project(pr: Any, v: Vocabulary, routes: tuple[str, ...]) -> NamedPr
         power=v.index("power", pr.power),
         state=v.index("state", pr.state),
         buyer=v.index("partner", pr.power),
+        sector=SECTORS.index(pr.sector),
         cost=pr.cost,
         probability=pr.completion_probability,
         diplomacy=eff.diplomacy,

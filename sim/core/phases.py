@@ -45,7 +45,7 @@ def apply_events(params: Params, state: State, t: int) -> None:
 
     Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``route_losses``,
     ``dipl``, ``price_shock``, ``eaeu``, ``route_cap``, ``valid``, ``budget``,
-    ``hedging``, ``imports_to_gdp``.
+    ``aim_state``, ``aim_sector``, ``hedging``, ``imports_to_gdp``.
     """
     for p in np.flatnonzero(state.sanction_end <= t):
         state.sanction_severity[p] = 0.0
@@ -75,8 +75,10 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
             state.route_cap[:, k, c] = cap
         case RouteAccess(route=k, state=s, open=is_open):
             state.valid[s, :, :, k] = params.valid_base[s, :, :, k] if is_open else False
-        case BudgetChange(power=p, budget=b):
+        case BudgetChange(power=p, budget=b, split=split):
             state.budget[p] = b
+            if split is not None:
+                state.aim_state[p], state.aim_sector[p] = split
         case Reform(state=s, hedging=h, imports_to_gdp=m):
             if h is not None:
                 state.hedging[s] = h
@@ -186,12 +188,15 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 
     ``amount`` is the ``(R, P, S, SEC)`` completed money (from :func:`advance_projects`).
 
-    Writes: ``inv``, ``cap``, ``route_cap``, ``route_cost``.
+    Completed money in a resource sector also becomes the power's equity in the
+    commodities it builds (see :func:`update_access`).
+
+    Writes: ``inv``, ``cap``, ``equity``, ``route_cap``, ``route_cost``.
     """
     state.inv += amount.sum(axis=3).transpose(0, 2, 1)
-    by_state = amount.sum(axis=1)  # (R, S, SEC)
-    add = np.einsum("rse,sec->rsc", by_state, params.sector_split) * params.capital_intensity
-    state.cap += add
+    by_commodity = np.einsum("rpse,sec->rscp", amount, params.sector_split)
+    state.equity += by_commodity * params.is_resource[None, None, :, None]
+    state.cap += by_commodity.sum(axis=3) * params.capital_intensity
     transport = amount[..., SECTORS.index("transport")].sum(axis=2)  # (R, P)
     for p, k in enumerate(params.corridor):
         if k >= 0:
@@ -206,8 +211,11 @@ def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) ->
 
     ``u_named`` is ``(R, J)``, one uniform per project.
 
-    Writes: ``project_status``, ``inv``, ``dipl``, ``cap``, ``route_cost``,
-    ``productivity``, ``route_cap``, ``offtake``.
+    A completed project's cost in a resource sector becomes its power's equity there,
+    as programme money does.
+
+    Writes: ``project_status``, ``inv``, ``equity``, ``dipl``, ``cap``, ``route_cost``,
+    ``productivity``, ``route_cap``, ``contract_offtake``.
     """
     due = (params.project_done <= t) & (state.project_status[0] == 0)
     for i in np.flatnonzero(due):
@@ -216,6 +224,8 @@ def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) ->
         state.project_status[:, i] = np.where(ok, 1, 2)
         s, p = pr.state, pr.power
         state.inv[:, s, p] += np.where(ok, pr.cost, 0.0)
+        share = params.sector_split[s, pr.sector] * params.is_resource  # (C,)
+        state.equity[:, s, :, p] += np.where(ok, pr.cost, 0.0)[:, None] * share[None, :]
         state.dipl[:, s, p] += np.where(ok, pr.diplomacy, 0.0)
         for c, delta in pr.capacity:
             state.cap[:, s, c] = np.maximum(state.cap[:, s, c] + np.where(ok, delta, 0.0), 0.0)
@@ -227,9 +237,37 @@ def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) ->
             state.productivity[:, s, c] *= np.where(ok, 1.0 + frac, 1.0)
         for k, c, delta in pr.route_capacity:
             state.route_cap[:, k, c] += np.where(ok, delta, 0.0)
-        for c, share in pr.offtake:
-            room = 0.9 - state.offtake[:, s, c].sum(axis=1)
-            state.offtake[:, s, c, pr.buyer] += np.where(ok, np.minimum(share, room), 0.0)
+        for c, frac in pr.offtake:
+            room = 0.9 - state.contract_offtake[:, s, c].sum(axis=1)
+            state.contract_offtake[:, s, c, pr.buyer] += np.where(ok, np.minimum(frac, room), 0.0)
+
+
+def update_access(params: Params, state: State) -> None:
+    """ODD 7.8a: equity depreciates; offtake in force = contracts + equity offtake.
+
+    Each power takes the share of a resource sector's output its equity owns, raised by
+    its influence share over the state with the award sensitivity
+    (:func:`sim.core.mechanisms.offtake_by_capital`); the sector's capital value is its
+    capacity over the capital intensity.
+
+    Writes: ``equity``, ``offtake``.
+    """
+    state.equity *= (1.0 - params.investment_depreciation) ** 0.25
+    intensity = params.capital_intensity
+    value = np.divide(
+        state.cap,
+        intensity,
+        out=np.zeros_like(state.cap),
+        where=(intensity > 0) & params.is_resource,
+    )
+    P = len(params.vocab.powers)
+    state.offtake = mechanisms.offtake_by_capital(
+        state.equity,
+        value,
+        state.influence_share[:, :, :P],
+        state.contract_offtake,
+        params.award_sensitivity,
+    )
 
 
 # ------------------------------------------------------------------ 7.10, 7.11 trade

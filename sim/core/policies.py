@@ -21,13 +21,6 @@ if TYPE_CHECKING:
     from sim.core.params import Params
     from sim.core.state import State
 
-#: Expected annual return by sector, used by a power's "return" priority (assumption:
-#: typical project IRRs for extractive, transport and other infrastructure).
-SECTOR_RETURN = np.array([0.12, 0.15, 0.06, 0.08])
-#: Weight of the learned bias in a power's allocation score (assumption: at most half
-#: the weight of the priorities, which sum to 1).
-LEARNED_WEIGHT = 0.5
-
 
 # ------------------------------------------------------------------ states
 
@@ -51,11 +44,15 @@ def acceptance(params: Params, state: State, s: int) -> np.ndarray:
     """ODD 7.6: ``(R, P)`` share of each power's offer state ``s`` accepts.
 
     Logistic in the power's influence share over the state: a state refuses more from
-    a power that already dominates it.
+    a power that already dominates it; with ``behaviour.award_sensitivity`` above 0,
+    influence also eases approval below that threshold.
     """
     share = state.influence_share[:, s, : len(params.vocab.powers)]  # (R, P)
     return mechanisms.acceptance(
-        share, hedging_strength(params, state, s), params.acceptance_threshold
+        share,
+        hedging_strength(params, state, s),
+        params.acceptance_threshold,
+        params.award_sensitivity,
     )
 
 
@@ -91,14 +88,34 @@ def resource_score(params: Params, p: int) -> np.ndarray:
 def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
     """ODD 7.5: ``(R, S, SEC)`` power ``p``'s offers of this quarter's programme money.
 
-    A softmax over (state, sector) of a priority-weighted score:
+    The aimed part of the budget (``budget_split``) goes where it is aimed: a share
+    aimed at a (state, sector) goes there; a share aimed at a state is spread over its
+    sectors by a softmax of the score. The rest follows a softmax over (state, sector)
+    of the score (:func:`allocation_score`).
+    """
+    score = allocation_score(params, state, p, res_score)
+    temp = params.strategy_temperature
+    free = mechanisms.softmax_weights(score, temp, axes=(1, 2))  # (R, S, SEC)
+    within = mechanisms.softmax_weights(score, temp, axes=(2,))
+    aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]  # (S,), (S, SEC)
+    rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
+    w = rest * free + aim_state[None, :, None] * within + aim_sector[None]
+    return state.programme_budget[:, p, None, None] * w
+
+
+def allocation_score(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
+    """``(R, S, SEC)`` power ``p``'s score of each (state, sector) (ODD 7.5).
+
+    A priority-weighted sum of
 
     * influence: room to grow (1 - own share) times the leverage of money in a small
       economy (GDP^-1/2, normalised);
     * resource security: ``res_score`` (:func:`resource_score`);
-    * return: the sector's expected return, discounted by political risk (own share);
+    * return: the sector's expected return (``behaviour.sector_return``), discounted by
+      political risk (own share);
 
-    plus the power's fixed sector bias and its learned bias.
+    plus the power's fixed sector bias and its learned bias times
+    ``behaviour.learned_weight``.
     """
     pr = params.priorities[p]  # (3,) influence, resource, return
     share = state.influence_share[:, :, p]  # (R, S)
@@ -106,16 +123,16 @@ def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> n
     leverage = leverage / leverage.max(axis=1, keepdims=True)
     s_infl = ((1.0 - share) * leverage)[:, :, None] * np.ones(len(SECTORS))
     s_res = res_score[None, :, :]  # (1, S, SEC)
-    s_ret = (1.0 - 0.5 * share)[:, :, None] * (SECTOR_RETURN / SECTOR_RETURN.max())
-    score = (
+    top = np.abs(params.sector_return).max()
+    ret = params.sector_return / top if top > 0 else params.sector_return
+    s_ret = (1.0 - 0.5 * share)[:, :, None] * ret
+    return (
         pr[0] * s_infl
         + pr[1] * s_res
         + pr[2] * s_ret
         + params.sector_bias[p][None, None, :]
-        + LEARNED_WEIGHT * state.learned_bias[:, p]
+        + params.learned_weight * state.learned_bias[:, p]
     )
-    w = mechanisms.softmax_weights(score, params.strategy_temperature, axes=(1, 2))
-    return state.programme_budget[:, p, None, None] * w
 
 
 def learned_bias(params: Params, state: State, p: int) -> np.ndarray:

@@ -44,12 +44,18 @@ class State:
         valid: ``(S, C, B, K)`` bool, options currently open.
         inv: ``(R, S, P)`` completed investment stock, USD bn.
         dipl: ``(R, S, P)`` diplomacy stock.
-        offtake: ``(R, S, C, B)`` contracted offtake shares.
+        offtake: ``(R, S, C, B)`` offtake shares in force: contracts plus equity offtake
+            (:func:`sim.core.phases.update_access`).
+        contract_offtake: ``(R, S, C, B)`` offtake shares of named projects' contracts.
+        equity: ``(R, S, C, P)`` equity stock of each power in each resource sector,
+            USD bn (completed resource investment since the base year, depreciating).
         offers: ``(R, P, S, SEC)`` money offered (then accepted) this quarter, USD bn.
         learned_bias: ``(R, P, S, SEC)`` the powers' learned allocation bias.
         pipeline: ``(R, max_lead, P, S, SEC)`` accepted money by due slot, USD bn.
         programme_budget: ``(R, P)`` programme money this quarter, USD bn.
         budget: ``(P,)`` annual programme budgets (budget_change events).
+        aim_state: ``(P, S)`` budget shares aimed at a state (budget_split).
+        aim_sector: ``(P, S, SEC)`` budget shares aimed at a (state, sector).
         project_status: ``(R, J)`` named project 0 open, 1 completed, 2 failed.
         hedging: ``(S,)`` hedging strengths (reform events).
         imports_to_gdp: ``(S,)`` import propensities (reform events).
@@ -83,11 +89,15 @@ class State:
     inv: np.ndarray
     dipl: np.ndarray
     offtake: np.ndarray
+    contract_offtake: np.ndarray
+    equity: np.ndarray
     offers: np.ndarray
     learned_bias: np.ndarray
     pipeline: np.ndarray
     programme_budget: np.ndarray
     budget: np.ndarray
+    aim_state: np.ndarray
+    aim_sector: np.ndarray
     project_status: np.ndarray
     hedging: np.ndarray
     imports_to_gdp: np.ndarray
@@ -161,11 +171,15 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         inv=rep(params.inv0[None]).astype(float),
         dipl=rep(params.dipl0[None]).astype(float),
         offtake=np.zeros((R, S, C, B)),
+        contract_offtake=np.zeros((R, S, C, B)),
+        equity=np.zeros((R, S, C, P)),
         offers=np.zeros((R, P, S, SEC)),
         learned_bias=np.zeros((R, P, S, SEC)),
         pipeline=np.zeros((R, params.max_lead, P, S, SEC)),
         programme_budget=np.zeros((R, P)),
         budget=params.budget0.copy(),
+        aim_state=params.aim_state0.copy(),
+        aim_sector=params.aim_sector0.copy(),
         project_status=np.zeros((R, n["J"]), dtype=int),
         hedging=params.hedging0.copy(),
         imports_to_gdp=params.imports_to_gdp0.copy(),

@@ -93,6 +93,43 @@ MAX_MAGNITUDE = 1e7
 NonNeg = Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
 Positive = Annotated[float, Field(gt=0.0, le=MAX_MAGNITUDE)]
 Signed = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+
+
+def _check_split(split: dict[str, Any]) -> dict[str, Any]:
+    """A ``budget_split``: state -> share, or state -> {sector: share}; sum at most 1.
+
+    Raises:
+        ValueError: worded ``KEY: what was expected`` so the message names the key path.
+    """
+    total = 0.0
+    for code, value in split.items():
+        if isinstance(value, dict):
+            for sector, share in value.items():
+                if sector not in SECTORS:
+                    msg = f"{code}.{sector}: unknown sector (expected one of {', '.join(SECTORS)})"
+                    raise ValueError(msg)
+                total += _split_share(share, f"{code}.{sector}")
+        else:
+            total += _split_share(value, code)
+    if total > 1.0 + 1e-9:
+        msg = (
+            f"shares sum to {total:.3g}, expected at most 1 (the rest follows the power's own rule)"
+        )
+        raise ValueError(msg)
+    return split
+
+
+def _split_share(value: Any, key: str) -> float:
+    """One share of a ``budget_split`` as a float in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        msg = f"{key}: expected a share in [0, 1] or a mapping sector -> share, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+#: Aimed budget: state -> share of the budget, or state -> {sector: share}.
+BudgetSplit = Annotated[dict[State, Any], AfterValidator(_check_split)]
+
 type ProvenanceMap = dict[str, str | ProvenanceMap]
 Provenance = str | ProvenanceMap | None
 
@@ -249,6 +286,7 @@ class PowerParams(Sourced):
     sector_bias: dict[Sector, Signed] = {}
     import_need: dict[Commodity, NonNeg] = {}
     demand: dict[Commodity, Signed] = {}
+    budget_split: BudgetSplit = {}
     learning_rate: Share = 0.2
     diplomacy_rate: NonNeg = 1.0
     completion_probability: Share = 0.8
@@ -298,6 +336,12 @@ class Behaviour(Sourced):
     route_capital_intensity: NonNeg = 0.05
     route_cost_intensity: NonNeg = 0.01
     strategy_temperature: Positive = 3.0
+    learned_weight: NonNeg = 0.5
+    """Weight of a power's learned bias in its allocation score (priorities sum to 1)."""
+    sector_return: dict[Sector, Annotated[float, Field(ge=-1.0, le=1.0)]] = {}
+    """Expected annual return by sector for the "return" priority (default SECTOR_RETURN)."""
+    award_sensitivity: NonNeg = 0.0
+    """Alpha of contract awards: offtake and acceptance rise with the influence share."""
     acceptance_threshold: Share = 0.5
     revenue_multiplier: Annotated[float, Field(ge=0.0, le=5.0)] = 0.3
     resource_value_added: Share = 0.6
@@ -404,6 +448,7 @@ class BudgetChange(EventBase):
     type: Literal["budget_change"]
     power: Power
     budget: NonNeg
+    budget_split: BudgetSplit | None = None
 
 
 class Reform(EventBase):
