@@ -127,7 +127,8 @@ def test_offtake_invariants(alpha: float) -> None:
         reps=2,
     )
     off = m.state.offtake
-    assert np.isfinite(off).all() and np.isfinite(m.state.equity).all()
+    assert np.isfinite(off).all()
+    assert np.isfinite(m.state.equity).all()
     assert off.min() >= 0.0
     assert off.sum(axis=3).max() <= 0.9 + 1e-9
     assert np.isfinite(m.state.influence_share).all()
