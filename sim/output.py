@@ -11,6 +11,8 @@ influence_share        state      influencer  share of influence over the state,
 influence_<channel>    state      influencer  that channel's part of the share
 trade_share            state      partner     share of goods trade (exports + imports)
 exports_<commodity>    state      partner     exports, physical units per year
+route_flow_<commodity> state      route       exports on each route carrying the commodity,
+                                              units per year (sums over routes to exports)
 production_<commodity> state      ""          output actually produced, units per year
 gdp                    state      ""          GDP, USD bn per year
 export_revenue         state      ""          export netback revenue, USD bn per year
@@ -20,8 +22,10 @@ price_<commodity>      ""         ""          price in the commodity's price uni
 =====================  =========  ==========  ===========================================
 
 The labels come from a :class:`~sim.vocab.Vocabulary` (states, powers, partners =
-powers then markets, influencers = powers then ``OTH``), so a scenario that declares a
-sixth state gets its rows without any change here.
+powers then markets, influencers = powers then ``OTH``, routes), so a scenario that
+declares a sixth state gets its rows without any change here. ``route_flow_<commodity>``
+has one partner label per route of the scenario that carries the commodity (none, and
+no such metric, for a commodity no route carries).
 
 Row order: replication, then step, then ``(metric, country, partner)`` sorted as
 strings. A :class:`RowLayout` fixes, for one replication, where each value of a
@@ -69,6 +73,11 @@ def metric_layout(vocab: Vocabulary) -> MetricLayout:
         **{f"influence_{ch}": (states, influencers) for ch in CHANNELS},
         "trade_share": (states, partners),
         **{f"exports_{c}": (states, partners) for c in COMMODITIES},
+        **{
+            f"route_flow_{c}": (states, vocab.routes_for(c))
+            for c in COMMODITIES
+            if vocab.routes_for(c)
+        },
         **{f"production_{c}": (states, None) for c in COMMODITIES},
         "gdp": (states, None),
         "export_revenue": (states, None),
@@ -200,6 +209,8 @@ def axis_name(labels: tuple[str, ...], vocab: Vocabulary) -> str:
     ):
         if tuple(labels) == tuple(known):
             return name
+    if labels and set(labels) <= set(vocab.routes):
+        return "route"
     msg = f"labels {labels!r} are none of the vocabulary's actor lists"
     raise ValueError(msg)
 

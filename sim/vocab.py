@@ -15,7 +15,7 @@ colour-blindness. Actors a scenario adds without a colour get one from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -179,6 +179,8 @@ class Vocabulary:
         markets: non-agent markets; the last one is the residual trade partner.
         names: display name of every code.
         colours: figure colour of every code.
+        routes: export route id -> the commodities it carries, in the scenario's order
+            (empty for a world without routes, such as :data:`DEFAULT`).
     """
 
     states: tuple[str, ...] = STATES
@@ -186,6 +188,7 @@ class Vocabulary:
     markets: tuple[str, ...] = MARKETS
     names: Mapping[str, str] = field(default_factory=lambda: dict(NAMES))
     colours: Mapping[str, str] = field(default_factory=lambda: dict(COLOURS))
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def partners(self) -> tuple[str, ...]:
@@ -206,6 +209,14 @@ class Vocabulary:
     def target_partners(self) -> tuple[str, ...]:
         """Partners whose base-year trade share a scenario gives (all but the residual)."""
         return self.partners[:-1]
+
+    def routes_for(self, commodity: str) -> tuple[str, ...]:
+        """The routes that carry ``commodity``, in the scenario's order."""
+        return tuple(k for k, carried in self.routes.items() if commodity in carried)
+
+    def with_routes(self, routes: Mapping[str, tuple[str, ...]]) -> Vocabulary:
+        """This vocabulary with the given export routes (id -> commodities carried)."""
+        return replace(self, routes=dict(routes))
 
     def name(self, code: str) -> str:
         """Display name of a code (the code itself if it has none)."""
@@ -247,7 +258,9 @@ class Vocabulary:
             (states if role == "state" else powers).append(code)
             names[code] = name
             colours[code] = colour or next(spare, COLOURS["ROW"])
-        return Vocabulary(tuple(states), tuple(powers), self.markets, names, colours)
+        return Vocabulary(
+            tuple(states), tuple(powers), self.markets, names, colours, dict(self.routes)
+        )
 
 
 #: The shipped world.

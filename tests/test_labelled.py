@@ -11,7 +11,7 @@ from sim.engine import store
 from sim.engine.labelled import FAMILIES, family_of
 from sim.output import quarter_start, row_layout
 from sim.scenario import Scenario
-from sim.vocab import DEFAULT
+from sim.vocab import COMMODITIES, DEFAULT
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,14 @@ def test_dataset_is_a_view_of_the_values(res: ens.EnsembleResult) -> None:
     assert ds.sizes["step"] == res.layout.steps
     first = pd.Timestamp(ds["date"].values[0])
     assert first == quarter_start(res.layout.start_quarter)
+    routes = {f"route_flow_{c}" for c in COMMODITIES if res.scenario.vocab.routes_for(c)}
     assert set(ds.data_vars) == {
         "budget", "export_revenue", "exports", "gdp", "influence", "investment_stock",
-        "price", "production", "trade_share",
+        "price", "production", "trade_share", *routes,
     }  # fmt: skip
+    oil_routes = ds["route_flow_oil"].dims[3]
+    assert ds["route_flow_oil"].dims[:3] == ("replication", "step", "country")
+    assert list(ds[oil_routes].values) == list(res.scenario.vocab.routes_for("oil"))
     assert ds["influence"].dims == ("replication", "step", "channel", "country", "influencer")
     assert ds["exports"].dims == ("replication", "step", "commodity", "country", "partner")
     assert ds["budget"].dims == ("replication", "step", "power")

@@ -31,7 +31,7 @@ def tidy(model: GeoModel, short_loaded: Scenario) -> pd.DataFrame:
 
 def test_snapshot_has_every_metric_with_the_layout_shape(model: GeoModel) -> None:
     snap = metrics.snapshot(model)
-    layout = output.metric_layout(DEFAULT)
+    layout = output.metric_layout(model.params.vocab)
     assert set(snap) == set(layout)
     for name, (countries, partners) in layout.items():
         shape = (model.R, *(len(x) for x in (countries, partners) if x))

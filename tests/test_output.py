@@ -120,7 +120,7 @@ def test_check_metrics_sorts() -> None:
 
 
 def test_to_tidy_is_tidy_frame_of_the_same_values(model: GeoModel, tidy: pd.DataFrame) -> None:
-    vocab = DEFAULT
+    vocab = model.params.vocab
     layout = output.row_layout(
         output.check_metrics(None, vocab), model.T, model.start_quarter, vocab
     )
@@ -132,13 +132,15 @@ def test_to_tidy_is_tidy_frame_of_the_same_values(model: GeoModel, tidy: pd.Data
 
 
 def test_to_tidy_matches_the_row_by_row_reference(model: GeoModel, tidy: pd.DataFrame) -> None:
-    ref = naive_tidy(model.history, model.replication_ids, model.start_quarter, DEFAULT)
+    vocab = model.params.vocab
+    ref = naive_tidy(model.history, model.replication_ids, model.start_quarter, vocab)
     pd.testing.assert_frame_equal(tidy, ref, check_exact=True)
 
 
 def test_tidy_columns_types_and_size(model: GeoModel, tidy: pd.DataFrame) -> None:
     assert tuple(tidy.columns) == output.COLUMNS
-    per_step = sum(_size(c) * _size(p) for c, p in output.metric_layout(DEFAULT).values())
+    layout = output.metric_layout(model.params.vocab)
+    per_step = sum(_size(c) * _size(p) for c, p in layout.values())
     assert len(tidy) == model.R * model.T * per_step
     assert pd.api.types.is_integer_dtype(tidy.replication)
     assert pd.api.types.is_integer_dtype(tidy.step)
@@ -152,8 +154,8 @@ def test_tidy_is_sorted(tidy: pd.DataFrame) -> None:
     assert tidy.equals(tidy.sort_values(keys, kind="stable", ignore_index=True))
 
 
-def test_tidy_labels_follow_the_layout(tidy: pd.DataFrame) -> None:
-    for name, (countries, partners) in output.metric_layout(DEFAULT).items():
+def test_tidy_labels_follow_the_layout(model: GeoModel, tidy: pd.DataFrame) -> None:
+    for name, (countries, partners) in output.metric_layout(model.params.vocab).items():
         sel = tidy[tidy.metric == name]
         assert set(sel.country) == set(countries or ("",)), name
         assert set(sel.partner) == set(partners or ("",)), name

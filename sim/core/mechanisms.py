@@ -197,6 +197,8 @@ class ExportOptions:
 
         self.sb = s * B + b
         self.n_sb_all = S * B
+        self.sck = (s * C + c) * K + k  # route flows are reported per (state, commodity)
+        self.n_sck_all = S * C * K
         self.n_groups_all, self.n_subs_all, self.n_kc = S * C, S * C * B, K * C
         self.seg_group = self._segments(self.group)
         self.seg_sub = self._segments(self.sub)
@@ -385,6 +387,38 @@ class ExportOptions:
         shipped[self.group_ids] = sum_slots(flows3)
         shut_in = np.clip(sup - shipped, 0.0, None).T.reshape(R, S, C)
         return flows3.reshape(G * W, R)[self.pad], shut_in
+
+
+def ramp_ceiling(
+    load: np.ndarray, established: np.ndarray, capacity: np.ndarray, ramp: float
+) -> np.ndarray:
+    r"""Ramp limit on a route's flow: re-routing onto a route takes time.
+
+    A route's flow of a commodity can rise in one quarter by at most a share :math:`g`
+    of the route's capacity above the flow it has established, the larger of last
+    quarter's flow and the base-year flow:
+
+    .. math:: \bar F_{kc,t} = \max(F_{kc,t-1}, F_{kc,0}) + g\, F^{\max}_{kc,t}
+
+    The effective capacity is then :math:`\min(a_{k,t} F^{\max}_{kc,t}, \bar F_{kc,t})`
+    (:func:`sim.core.phases.trade_flows`), so the capacity rationing of
+    :func:`allocate_exports` re-offers what a route cannot take yet and shuts in what
+    no route can. A route recovering from an outage returns to its base-year flow at
+    once (the contracts and logistics exist); only flow above it ramps. This is a
+    ramp-rate constraint as in unit-commitment models (Wood and Wollenberg, *Power
+    Generation, Operation and Control*, 1996, ch. 5) applied to export routes; with
+    :math:`g = 1` it never binds (a flow cannot exceed the capacity anyway).
+
+    Args:
+        load: ``(R, K, C)`` last quarter's flow on each route.
+        established: ``(K, C)`` base-year flow on each route.
+        capacity: ``(R, K, C)`` nominal route capacities (``inf`` where unlimited).
+        ramp: :math:`g`, share of capacity by which a flow can rise per quarter.
+
+    Returns:
+        ``(R, K, C)`` the most each route can carry this quarter (``inf`` where unlimited).
+    """
+    return np.maximum(load, established) + ramp * capacity
 
 
 def hedging_penalty(dependence: np.ndarray, strength: np.ndarray | float) -> np.ndarray:

@@ -28,9 +28,12 @@ def snapshot(source: GeoModel | State) -> dict[str, np.ndarray]:
     """Copy this step's reported arrays, each with a leading replication axis.
 
     Args:
-        source: a model (its ``state`` is read) or a state.
+        source: a model (its ``state`` is read) or a state (then without the
+            ``route_flow_<commodity>`` metrics, whose route labels the model's vocabulary
+            gives).
     """
     state: State = getattr(source, "state", source)
+    params = getattr(source, "params", None)
     out: dict[str, np.ndarray] = {"influence_share": state.influence_share.copy()}
     for j, ch in enumerate(CHANNELS):
         out[f"influence_{ch}"] = state.influence_stock[..., j].copy()
@@ -39,6 +42,12 @@ def snapshot(source: GeoModel | State) -> dict[str, np.ndarray]:
         out[f"exports_{c}"] = state.exports_volume[:, :, i, :].copy()
         out[f"production_{c}"] = state.production[:, :, i].copy()
         out[f"price_{c}"] = state.price[:, i].copy()
+    if params is not None:
+        routes = params.route_names
+        for i, c in enumerate(COMMODITIES):
+            carried = [routes.index(k) for k in params.vocab.routes_for(c)]
+            if carried:
+                out[f"route_flow_{c}"] = state.route_flow[:, :, i, carried]
     out["gdp"] = state.gdp.copy()
     out["export_revenue"] = state.export_revenue.copy()
     out["budget"] = state.programme_budget * 4.0

@@ -230,6 +230,7 @@ class Params:
     demand: np.ndarray  # (C, B) buyers' demand terms
     route_cost: np.ndarray  # (K,)
     route_cap0: np.ndarray  # (K, C), inf where not given
+    route_base_share: np.ndarray  # (S, C, K) base-year route share targets, NaN where none
     valid_base: np.ndarray  # (S, C, B, K) bool: options the routes define
     options: mechanisms.ExportOptions
     transit: np.ndarray  # (K, P) bool
@@ -251,6 +252,7 @@ class Params:
     investment_depreciation: float
     route_capital_intensity: float
     route_cost_intensity: float
+    route_ramp: float
     strategy_temperature: float
     learned_weight: float
     sector_return: np.ndarray  # (SEC,) expected annual return by sector
@@ -447,9 +449,15 @@ def _routes(sp: Scenario) -> dict:
     route_cap0 = np.array(
         [[sp.routes[k].capacity.get(c, np.inf) for c in COMMODITIES] for k in names], dtype=float
     ).reshape(K, C)
+    base_share = np.full((S, C, K), np.nan)
+    for k, name in enumerate(names):
+        for s, by_commodity in sp.routes[name].base_share.items():
+            for c, share in by_commodity.items():
+                base_share[v.index("state", s), COMMODITIES.index(c), k] = share
     return {
         "route_cost": np.array([sp.routes[k].cost for k in names]),
         "route_cap0": route_cap0,
+        "route_base_share": base_share,
         "valid_base": valid,
         "options": mechanisms.ExportOptions(valid),
         "transit": transit,
@@ -472,6 +480,7 @@ def _behaviour(sp: Scenario) -> dict:
         "investment_depreciation": b.investment_depreciation,
         "route_capital_intensity": b.route_capital_intensity,
         "route_cost_intensity": b.route_cost_intensity,
+        "route_ramp": b.route_ramp,
         "strategy_temperature": b.strategy_temperature,
         "learned_weight": b.learned_weight,
         "sector_return": np.array(

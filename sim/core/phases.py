@@ -303,17 +303,26 @@ def trade_flows(
     output: np.ndarray,
     avail: np.ndarray,
     rows: slice = slice(None),
+    *,
+    route_alpha: np.ndarray | None = None,
+    ceiling: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ODD 7.11: ``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in.
 
-    ``rows`` restricts the computation to some replications (``output`` and ``avail``
-    are given for those rows only). A route whose availability is 0 has no capacity,
-    even where its capacity is unlimited.
+    ``rows`` restricts the computation to some replications (``output``, ``avail`` and
+    ``ceiling`` are given for those rows only). A route whose availability is 0 has no
+    capacity, even where its capacity is unlimited. ``route_alpha`` are the ``(S, C, K)``
+    route constants of the calibration (ODD 7.13; none: 0); they enter each option's
+    static utility term, so the compiled and the numpy utilities both get them.
+    ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
+    none: no limit) under which the effective capacities are capped.
     """
     opt = params.options
     supply = output * (1.0 - params.domestic)
     exp_pen, _ = sanction_terms(params, state)
     static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
+    if route_alpha is not None:
+        static = static + route_alpha[opt.s, opt.c, opt.k]
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
@@ -335,6 +344,8 @@ def trade_flows(
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
     capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
+    if ceiling is not None:
+        np.minimum(capacity, ceiling, out=capacity)
     enabled = state.valid[opt.s, opt.c, opt.b, opt.k]
     return opt.allocate(supply, util, enabled, capacity, state.offtake[rows])
 
@@ -350,15 +361,43 @@ def export_values(
     return value.T.reshape(flows.shape[1], S, -1)
 
 
+def route_volumes(params: Params, flows: np.ndarray) -> np.ndarray:
+    """``(R, S, C, K)`` flow of each state's commodity on each route, from ``(O, R)`` flows."""
+    opt = params.options
+    S, C, _, K = opt.shape
+    volume = mechanisms.segment_sum(flows, opt.sck, opt.n_sck_all)  # (SCK, R)
+    return volume.T.reshape(flows.shape[1], S, C, K)
+
+
+def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray | None:
+    """``(R, K, C)`` most each route can carry this quarter (ODD 7.11 re-routing lag).
+
+    None when ``route_ramp`` is 1 (the limit never binds). Reads only.
+    """
+    if params.route_ramp >= 1.0:
+        return None
+    load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
+    return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, params.route_ramp)
+
+
 def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) -> None:
     """ODD 7.10-7.11: production, export allocation, shut-in, depletion and decline.
 
-    Writes: ``shut_in``, ``production``, ``reserves``, ``cap``, ``exports_volume``,
-    ``exports_value``, ``export_revenue``.
+    Writes: ``shut_in``, ``production``, ``reserves``, ``cap``, ``route_flow``,
+    ``exports_volume``, ``exports_value``, ``export_revenue``.
     """
     output = planned_output(params, state, t)
     avail = route_availability(params, state)
-    flows, shut_in = trade_flows(params, state, calib.export_alpha, output, avail)
+    flows, shut_in = trade_flows(
+        params,
+        state,
+        calib.export_alpha,
+        output,
+        avail,
+        route_alpha=calib.route_alpha,
+        ceiling=ramp_limit(params, calib, state),
+    )
+    state.route_flow = route_volumes(params, flows)
     state.shut_in = shut_in
     state.production = np.maximum(output - shut_in, 0.0)
     finite = np.isfinite(state.reserves)

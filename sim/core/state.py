@@ -39,6 +39,8 @@ class State:
         shut_in: ``(R, S, C)`` exportable supply that found no route.
         route_cap: ``(R, K, C)`` route capacity (inf where not given).
         route_cost: ``(R, K)`` route cost, share of the price.
+        route_flow: ``(R, S, C, K)`` last quarter's exports of each state's commodity on
+            each route, units per year.
         route_losses: scheduled route losses ``(route, loss, end step)``.
         outage_left: ``(R, ND)`` quarters left of each stochastic outage.
         valid: ``(S, C, B, K)`` bool, options currently open.
@@ -84,6 +86,7 @@ class State:
     shut_in: np.ndarray
     route_cap: np.ndarray
     route_cost: np.ndarray
+    route_flow: np.ndarray
     outage_left: np.ndarray
     valid: np.ndarray
     inv: np.ndarray
@@ -131,11 +134,19 @@ class Calibration:
         export_alpha: ``(S, B)`` export constants.
         import_alpha: ``(S, B)`` import constants.
         residual: ``(S, B)`` base-year trade shares reproduced minus the targets.
+        route_alpha: ``(S, C, K)`` route constants (0 where no route share is targeted).
+        route_residual: ``(S, C, K)`` base-year route shares reproduced minus the targets
+            (0 where none is given).
+        route_load0: ``(K, C)`` base-year flow on each route, units per year (the flow a
+            route has established, :func:`sim.core.mechanisms.ramp_ceiling`).
     """
 
     export_alpha: np.ndarray
     import_alpha: np.ndarray
     residual: np.ndarray
+    route_alpha: np.ndarray
+    route_residual: np.ndarray
+    route_load0: np.ndarray
 
 
 def initial_state(params: Params, R: int) -> State:  # long: one line per State field
@@ -166,6 +177,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         shut_in=np.zeros((R, S, C)),
         route_cap=rep(params.route_cap0[None]).astype(float),
         route_cost=rep(params.route_cost[None]).astype(float),
+        route_flow=np.zeros((R, S, C, n["K"])),
         outage_left=np.zeros((R, n["ND"])),
         valid=params.valid_base.copy(),
         inv=rep(params.inv0[None]).astype(float),
@@ -209,28 +221,35 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
 
 
 def calibrate(params: Params, state: State) -> Calibration:
-    """Choose partner constants so base-year trade shares match the targets (ODD 7.13).
+    """Choose partner and route constants so the base year matches its targets (ODD 7.13).
 
-    Two steps, both deterministic and identical across replications (computed on the
-    first replication of the initial ``state``):
+    Deterministic and identical across replications (computed on the first replication
+    of the initial ``state``):
 
-    1. Exports: where base-year exports to partner ``b`` alone would exceed 90% of its
+    1. Routes: where a scenario gives base-year route shares (``routes.<K>.base_share``),
+       raise each targeted route's constant for that state and commodity by
+       ``ln(target / share)`` and re-allocate until every share is within 1e-6 of its
+       target (at most 100 rounds; :func:`_fit_routes`).
+    2. Exports: where base-year exports to partner ``b`` alone would exceed 90% of its
        target share of total trade ``tau_b (X + M)``, lower the state's export constant
-       for ``b`` by ``ln(limit / X_b)`` and re-allocate; repeat until no partner exceeds
-       its limit (at most 50 rounds).
-    2. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b`` (at least 0.1%
+       for ``b`` by ``ln(limit / X_b)``, re-fit the route constants and re-allocate;
+       repeat until no partner exceeds its limit (at most 50 rounds).
+    3. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b`` (at least 0.1%
        of imports); the import constants are the log shares of that mix less the other
        utility terms.
 
-    So the model starts on the observed pattern; ``residual`` holds what is left.
+    So the model starts on the observed pattern; ``residual`` and ``route_residual``
+    hold what is left.
     """
     first = slice(0, 1)
     output = phases.planned_output(params, state, 0)[first]
     avail = np.ones((1, len(params.route_names)))
     m = params.imports_to_gdp0 * params.gdp0
     export_alpha = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
+    route_alpha = np.zeros(params.route_base_share.shape)
+    fit = partial(_fit_routes, params, state, output=output, avail=avail)
     for _ in range(50):
-        flows, _ = phases.trade_flows(params, state, export_alpha, output, avail, first)
+        flows = fit(export_alpha, route_alpha)
         x = phases.export_values(params, state, flows, first)[0]  # (S, B)
         limit = 0.9 * params.trade_target * (x.sum(axis=1) + m)[:, None]
         excess = x > limit * (1 + 1e-6)
@@ -248,6 +267,49 @@ def calibrate(params: Params, state: State) -> Calibration:
         import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(1,)
     )
     residual = mechanisms.trade_shares(x, imp * m[:, None]) - params.trade_target
-    export_alpha.flags.writeable = False
-    import_alpha.flags.writeable = False
-    return Calibration(export_alpha, import_alpha, residual)
+    volume = phases.route_volumes(params, flows)[0]  # (S, C, K)
+    target = params.route_base_share
+    route_residual = np.where(np.isfinite(target), route_shares(volume) - target, 0.0)
+    out = (export_alpha, import_alpha, residual, route_alpha, route_residual)
+    for a in out:
+        a.flags.writeable = False
+    load0 = volume.sum(axis=0).T  # (K, C)
+    load0.flags.writeable = False
+    return Calibration(*out, route_load0=load0)
+
+
+def route_shares(volume: np.ndarray) -> np.ndarray:
+    """Each route's share of a state's exports of a commodity, from ``(..., S, C, K)`` flows."""
+    total = volume.sum(axis=-1, keepdims=True)
+    return np.divide(volume, total, out=np.zeros_like(volume), where=total > 0)
+
+
+def _fit_routes(
+    params: Params,
+    state: State,
+    export_alpha: np.ndarray,
+    route_alpha: np.ndarray,
+    *,
+    output: np.ndarray,
+    avail: np.ndarray,
+) -> np.ndarray:
+    """Fit the route constants (in place) to the base-year route shares; return the flows.
+
+    Each round multiplies every targeted route's weight in the logit by target / share
+    (iterative proportional fitting); untargeted routes keep constant 0 and share the
+    rest. Stops when every targeted share is within 1e-6 of its target, or after 100
+    rounds (a target beyond a route's capacity stays unmet: ``route_residual``).
+    """
+    target = params.route_base_share
+    has = np.isfinite(target)
+    for _ in range(100):
+        flows, _ = phases.trade_flows(
+            params, state, export_alpha, output, avail, slice(0, 1), route_alpha=route_alpha
+        )
+        if not has.any():
+            break
+        share = route_shares(phases.route_volumes(params, flows)[0])
+        if np.abs(share[has] - target[has]).max() < 1e-6:
+            break
+        route_alpha[has] += np.log(target[has] / np.maximum(share[has], 1e-12))
+    return flows

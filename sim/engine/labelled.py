@@ -10,7 +10,9 @@ per_step)`` float64, raw order) in a Dataset whose variables are views of it:
 * dimensions ``replication``, ``step`` (with the quarter's first day as the ``date``
   coordinate), and one dimension per list of actors: ``country`` (the states),
   ``partner`` (trade partners: powers then markets), ``influencer`` (powers then
-  ``OTH``) and ``power``. Each variable uses those it has, so nothing is padded
+  ``OTH``) and ``power``; ``route_flow_<commodity>`` has the routes that carry the
+  commodity (dimension ``route``, or ``route_flow_<commodity>_route`` where another
+  commodity's routes differ). Each variable uses those it has, so nothing is padded
   and the Dataset costs no memory beyond the value array;
 * ``units`` and ``long_name`` attributes on every variable (per commodity where the
   units differ: ``"oil: Mt; gas: bcm; ..."``).
@@ -79,6 +81,10 @@ def _variable(
         attrs = {"long_name": long_name, "units": units}
         return ("replication", "step", dim, *first.dims), arr, attrs, members
     long_name, units = SINGLE.get(name, (name, ""))
+    if name.startswith("route_flow_"):
+        commodity = name.removeprefix("route_flow_")
+        long_name = f"{commodity} exports by route, units per year"
+        units = UNITS[commodity]
     arr = arr.reshape(*arr.shape[:2], *shape)
     return ("replication", "step", *first.dims), arr, {"long_name": long_name, "units": units}, None
 
@@ -116,7 +122,12 @@ def dataset(raw: np.ndarray, ids: np.ndarray, layout: RowLayout) -> xr.Dataset:
     for name, blocks in _groups(layout).items():
         dims, arr, attrs, members = _variable(name, blocks, values)
         axes = blocks[0].labels
-        for dim, labels in zip(dims[len(dims) - len(axes) :], axes, strict=True):
+        n = len(dims) - len(axes)
+        for j, labels in enumerate(axes):
+            dim = dims[n + j]
+            if dim in coords and list(coords[dim]) != list(labels):  # type: ignore[call-overload]
+                dim = f"{name}_{dim}"  # routes differ by commodity: keep the axes apart
+                dims = (*dims[: n + j], dim, *dims[n + j + 1 :])
             coords[dim] = list(labels)
         if members is not None:
             member_dim = dims[2]

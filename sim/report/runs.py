@@ -95,6 +95,7 @@ def run_single(
             base_manifest(scenario, path, overrides, folder.seed)
             | {"replications": 1, "replication_ids": [0]}
             | {"calibration_residual_max_pp": residual}
+            | {"route_residual_max_pp": float(abs(model.calibration.route_residual).max() * 100)}
             | fields
         )
     return folder.final

@@ -317,7 +317,19 @@ class Route(Sourced):
     capacity: dict[Commodity, NonNeg] = {}
     cost: Share
     transit: list[Power] = []
+    base_share: dict[State, dict[Commodity, Annotated[float, Field(gt=0.0, le=1.0)]]] = {}
     note: str = ""
+
+    @model_validator(mode="after")
+    def _base_share_on_the_route(self) -> Self:
+        for s, by_commodity in self.base_share.items():
+            if s not in self.origins:
+                raise ValueError(f"base_share.{s}: {s} is not one of the route's origins")
+            for c in by_commodity:
+                if c not in self.commodities:
+                    msg = f"base_share.{s}.{c}: {c} is not one of the route's commodities"
+                    raise ValueError(msg)
+        return self
 
 
 class Behaviour(Sourced):
@@ -335,6 +347,7 @@ class Behaviour(Sourced):
     capital_intensity: dict[Commodity, NonNeg] = {}
     route_capital_intensity: NonNeg = 0.05
     route_cost_intensity: NonNeg = 0.01
+    route_ramp: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     strategy_temperature: Positive = 3.0
     learned_weight: NonNeg = 0.5
     """Weight of a power's learned bias in its allocation score (priorities sum to 1)."""
@@ -570,6 +583,7 @@ class Scenario(Sourced):
             if d.route not in self.routes:
                 raise ValueError(f"disruptions.{i}.route: {_unknown(d.route, self.routes)}")
         self._check_value_added()
+        self._check_base_shares()
         for code, p in self.powers.items():
             if p.corridor is not None and p.corridor not in self.routes:
                 raise ValueError(f"powers.{code}.corridor: {_unknown(p.corridor, self.routes)}")
@@ -588,8 +602,25 @@ class Scenario(Sourced):
             scenario = handler(data)
         finally:
             _ACTIVE.reset(token)
-        scenario._vocab = vocab
+        scenario._vocab = vocab.with_routes(
+            {k: tuple(r.commodities) for k, r in scenario.routes.items()}
+        )
         return scenario
+
+    def _check_base_shares(self) -> None:
+        """A state's base-year route shares of a commodity may not exceed 1 in total."""
+        total: dict[tuple[str, str], float] = {}
+        for route in self.routes.values():
+            for s, by_commodity in route.base_share.items():
+                for c, share in by_commodity.items():
+                    total[s, c] = total.get((s, c), 0.0) + share
+        for (s, c), value in total.items():
+            if value > 1.0 + 1e-9:
+                msg = (
+                    f"routes: base_share of {s} {c} sums to {value:g} over the routes; "
+                    "expected at most 1"
+                )
+                raise ValueError(msg)
 
     def _check_value_added(self) -> None:
         """Base-year resource value added must leave room for a non-resource economy."""
