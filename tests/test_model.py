@@ -620,5 +620,5 @@ def test_phases_write_only_what_they_declare(build_scenario_session) -> None:
     before = copy.deepcopy(model.state)
     phases.planned_output(p, model.state, t)
     phases.import_terms(p, model.state)
-    phases.channel_raw(p, model.state)
+    phases.channel_inputs(p, model.state)
     assert not _changed(before, model.state)

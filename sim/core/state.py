@@ -43,7 +43,10 @@ class State:
         outage_left: ``(R, ND)`` quarters left of each stochastic outage.
         valid: ``(S, C, B, K)`` bool, options currently open.
         inv: ``(R, S, P)`` completed investment stock, USD bn.
-        dipl: ``(R, S, P)`` diplomacy stock.
+        dipl: ``(R, S, I)`` diplomacy stock (powers and others).
+        arms: ``(R, S, I)`` arms-transfer stock, TIV m.
+        debt: ``(R, S, I)`` public external debt owed, USD bn.
+        alliance: ``(S, I)`` alliance ties (bloc_join and bloc_leave events).
         offtake: ``(R, S, C, B)`` contracted offtake shares.
         offers: ``(R, P, S, SEC)`` money offered (then accepted) this quarter, USD bn.
         learned_bias: ``(R, P, S, SEC)`` the powers' learned allocation bias.
@@ -82,6 +85,9 @@ class State:
     valid: np.ndarray
     inv: np.ndarray
     dipl: np.ndarray
+    arms: np.ndarray
+    debt: np.ndarray
+    alliance: np.ndarray
     offtake: np.ndarray
     offers: np.ndarray
     learned_bias: np.ndarray
@@ -160,6 +166,9 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         valid=params.valid_base.copy(),
         inv=rep(params.inv0[None]).astype(float),
         dipl=rep(params.dipl0[None]).astype(float),
+        arms=rep(params.arms0[None]).astype(float),
+        debt=rep(params.debt0[None]).astype(float),
+        alliance=params.alliance0.copy(),
         offtake=np.zeros((R, S, C, B)),
         offers=np.zeros((R, P, S, SEC)),
         learned_bias=np.zeros((R, P, S, SEC)),
@@ -185,7 +194,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         partner_pref=np.zeros((R, S, B)),
     )
     state.influence_stock = mechanisms.channel_targets(
-        phases.channel_raw(params, state), params.channel_weights
+        *phases.channel_inputs(params, state), params.channel_weights
     )
     state.influence_share = state.influence_stock.sum(axis=3)
     state.prev_influence_share = state.influence_share.copy()
