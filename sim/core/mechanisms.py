@@ -462,7 +462,9 @@ def security_index(arms: np.ndarray, bases: np.ndarray, alliance: np.ndarray) ->
     al. 2018), given equal weight.
 
     Args:
-        arms: ``(R, S, I)`` arms stocks; bases, alliance: ``(S, I)`` or ``(R, S, I)``.
+        arms: ``(R, S, I)`` arms stocks.
+        bases: ``(S, I)`` or ``(R, S, I)`` military presence.
+        alliance: ``(S, I)`` or ``(R, S, I)`` alliance ties.
 
     Returns:
         ``(R, S, I)`` non-negative security ties.
@@ -472,9 +474,7 @@ def security_index(arms: np.ndarray, bases: np.ndarray, alliance: np.ndarray) ->
     return share + np.maximum(bases, 0.0) + np.maximum(alliance, 0.0)
 
 
-def remittance_flows(
-    base: np.ndarray, oil_ratio: np.ndarray, elasticity: np.ndarray
-) -> np.ndarray:
+def remittance_flows(base: np.ndarray, oil_ratio: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
     r"""Remittances received, scaled by the oil price: :math:`M_{s,i} (p/p_0)^{\varepsilon_i}`.
 
     Russia's demand for migrant labour and the rouble follow the oil price, so do the

@@ -50,9 +50,9 @@ def china_index_ranks(path: Path = INDICES) -> dict[str, int]:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
-    """Spearman rank correlation along the last axis (ties get ordinal ranks).
+    r"""Spearman rank correlation along the last axis (ties get ordinal ranks).
 
-    :math:`\\rho = 1 - 6 \\sum d^2 / (n (n^2 - 1))` with :math:`d` the rank differences.
+    :math:`\rho = 1 - 6 \sum d^2 / (n (n^2 - 1))` with :math:`d` the rank differences.
     """
     rx = np.argsort(np.argsort(x, axis=-1), axis=-1)
     ry = np.argsort(np.argsort(y, axis=-1), axis=-1)
@@ -152,5 +152,5 @@ def fit_channel_weights(
         rho_equal=spearman(equal, target),
         china_equal={s: float(equal[i]) for i, s in enumerate(states)},
         ranks={s: ranks[s] for s in states},
-        n_best=int(len(best)),
+        n_best=len(best),
     )
