@@ -44,7 +44,7 @@ NAMES: Mapping[str, str] = MappingProxyType(
         "USA": "United States",
         "EU": "European Union",
         "ROW": "Rest of world",
-        "OTH": "Others (EU and rest of world)",
+        "OTH": "Others (rest of the world)",
     }
 )
 

@@ -9,8 +9,8 @@ Method (docs/calibration.md, "Channel weights", has the fit and its discussion):
 2. The target: China's rank among the five states in the China Index 2022 (Doublethink
    Lab; ``sim/data/power_indices.csv``): the more influenced, the larger China's share
    should be. Score: Spearman rank correlation of China's share with the reversed ranks.
-3. Search: log-uniform random weights in ``[e^-3, e^3]`` with trade fixed at 1 (only
-   ratios matter). Among the draws with the best rank correlation, the one with the best
+3. Search: log-uniform random weights in ``[e^-bound, e^bound]`` (default 3) with trade
+   fixed at 1 (only ratios matter). Among the draws with the best rank correlation, the one with the best
    score wins: the mean rank correlation when China's shares are perturbed by
    ``margin`` (the order must survive the small moves of the first quarter) less
    ``penalty`` x the mean squared log weight (the data pin an order, not a scale, so
@@ -120,6 +120,7 @@ def fit_channel_weights(
     power: str = "CHN",
     margin: float = 0.005,
     penalty: float = 0.02,
+    bound: float = 3.0,
 ) -> ChannelFit:
     """Fit ``behaviour.channel_weights`` to the China Index order (module docstring)."""
     inputs = base_year_inputs(scenario)
@@ -129,7 +130,7 @@ def fit_channel_weights(
     target = -np.array([ranks[s] for s in states], dtype=float)
     col = inputs.holders.index(power)
     rng = np.random.default_rng(seed)
-    logw = rng.uniform(-3.0, 3.0, size=(draws, len(CHANNELS)))
+    logw = rng.uniform(-bound, bound, size=(draws, len(CHANNELS)))
     logw[:, CHANNELS.index("trade")] = 0.0
     w = np.exp(logw)
     sh = inputs.shares[rows][:, col, :]  # (S', CH)
