@@ -10,8 +10,8 @@ Method (docs/calibration.md, "Channel weights", has the fit and its discussion):
    Lab; ``sim/data/power_indices.csv``): the more influenced, the larger China's share
    should be. Score: Spearman rank correlation of China's share with the reversed ranks.
 3. Search: log-uniform random weights in ``[e^-bound, e^bound]`` (default 3) with trade
-   fixed at 1 (only ratios matter). Among the draws with the best rank correlation, the one with the best
-   score wins: the mean rank correlation when China's shares are perturbed by
+   fixed at 1 (only ratios matter). Among the draws with the best rank correlation, the
+   one with the best score wins: the mean rank correlation when China's shares are perturbed by
    ``margin`` (the order must survive the small moves of the first quarter) less
    ``penalty`` x the mean squared log weight (the data pin an order, not a scale, so
    the fit moves the weights no further from equal than the ranks require).
