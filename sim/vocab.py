@@ -44,7 +44,7 @@ NAMES: Mapping[str, str] = MappingProxyType(
         "USA": "United States",
         "EU": "European Union",
         "ROW": "Rest of world",
-        "OTH": "Others (EU and rest of world)",
+        "OTH": "Others (rest of the world)",
     }
 )
 
@@ -151,8 +151,19 @@ SECTOR_COMMODITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 #: Motives in a power's allocation score.
 PRIORITIES: tuple[str, ...] = ("influence", "resource_security", "return")
-#: Influence channels (FBIC-style: economic, investment, political, security).
-CHANNELS: tuple[str, ...] = ("trade", "investment", "diplomacy", "security")
+#: Influence channels (FBIC-style: economic, investment, political, security, plus the
+#: region's own: labour-migrant remittances and public external debt).
+CHANNELS: tuple[str, ...] = (
+    "trade",
+    "investment",
+    "diplomacy",
+    "security",
+    "remittances",
+    "debt",
+)
+#: Channels measured in money (flow or stock, USD bn): their weight in a state scales with
+#: the state's exposure (total over GDP). The others are index channels (fixed scale).
+MONEY_CHANNELS: tuple[str, ...] = ("trade", "investment", "remittances", "debt")
 #: How each influence channel is drawn inside a power's bar: (opacity, hatch). The fill
 #: keeps the power's colour, so channels differ by lightness and pattern.
 CHANNEL_STYLE: Mapping[str, tuple[float, str]] = MappingProxyType(
@@ -161,10 +172,17 @@ CHANNEL_STYLE: Mapping[str, tuple[float, str]] = MappingProxyType(
         "investment": (0.65, "///"),
         "diplomacy": (0.4, "..."),
         "security": (0.15, "xxx"),
+        "remittances": (0.8, "\\\\"),
+        "debt": (0.3, "ooo"),
     }
 )
-#: Trade blocs a state can belong to.
-BLOCS: tuple[str, ...] = ("EAEU", "CSTO")
+#: Blocs a state can belong to: the EAEU (trade), the CSTO and the SCO (security).
+BLOCS: tuple[str, ...] = ("EAEU", "CSTO", "SCO")
+#: Security alliances and the powers that lead them, with each leader's weight in the
+#: security channel's alliance component (the SCO is led jointly).
+ALLIANCES: Mapping[str, Mapping[str, float]] = MappingProxyType(
+    {"CSTO": MappingProxyType({"RUS": 1.0}), "SCO": MappingProxyType({"CHN": 0.5, "RUS": 0.5})}
+)
 
 Role = Literal["state", "power"]
 

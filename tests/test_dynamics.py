@@ -155,7 +155,7 @@ def test_channel_targets_sum_to_one_per_state(rng) -> None:
     raw = rng.uniform(0.0, 3.0, size=(R, 5, 5, 4))
     raw[0, 0, :, 2] = 0.0  # a channel nobody holds in one state
     weights = np.array([1.0, 2.0, 0.5, 1.0])
-    z = mechanisms.channel_targets(raw, weights)
+    z = mechanisms.channel_targets(raw, weights, np.ones((R, 5, 4)))
     assert (z >= 0).all()
     np.testing.assert_allclose(z.sum(axis=(2, 3)), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(z[0, 0, :, 2], 0.0)
@@ -166,7 +166,7 @@ def test_channel_targets_sum_to_one_per_state(rng) -> None:
 def test_channel_targets_are_zero_where_no_channel_is_present() -> None:
     raw = np.zeros((1, 2, 3, 4))
     raw[0, 1, 0, 0] = 1.0
-    z = mechanisms.channel_targets(raw, np.ones(4))
+    z = mechanisms.channel_targets(raw, np.ones(4), np.ones((1, 2, 4)))
     np.testing.assert_array_equal(z[0, 0], 0.0)
     assert z[0, 1, 0, 0] == pytest.approx(1.0)
 
@@ -175,9 +175,17 @@ def test_channel_targets_grow_with_a_holders_channel(rng) -> None:
     raw = rng.uniform(0.1, 1.0, size=(1, 1, 5, 4))
     more = raw.copy()
     more[0, 0, 2, 1] *= 3.0
-    before = mechanisms.channel_targets(raw, np.ones(4))[0, 0, 2].sum()
-    after = mechanisms.channel_targets(more, np.ones(4))[0, 0, 2].sum()
+    exposure = np.ones((1, 1, 4))
+    before = mechanisms.channel_targets(raw, np.ones(4), exposure)[0, 0, 2].sum()
+    after = mechanisms.channel_targets(more, np.ones(4), exposure)[0, 0, 2].sum()
     assert after > before
+    # A larger exposure to the channel the holder leads raises its target too.
+    lead = raw.copy()
+    lead[0, 0, 2, 1] = 10.0
+    exposed = exposure.copy()
+    exposed[0, 0, 1] = 3.0
+    base = mechanisms.channel_targets(lead, np.ones(4), exposure)[0, 0, 2].sum()
+    assert mechanisms.channel_targets(lead, np.ones(4), exposed)[0, 0, 2].sum() > base
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.05, 0.5, 1.0])

@@ -381,6 +381,7 @@ def test_cli_subprocess_exit_2_one_line(tmp_path: Path, text: str) -> None:
 
 # ----------------------------------------------------------------------------- numbers, dates
 
+
 #: Every numeric leaf of the baseline, as a ``--set`` key path.
 def _numeric_paths(node: object, path: tuple[str, ...] = ()) -> list[str]:
     if isinstance(node, bool):

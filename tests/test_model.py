@@ -216,8 +216,9 @@ def test_influence_channels_are_non_negative_and_add_up(invariant_run) -> None:
     channels = [f"influence_{ch}" for ch in CHANNELS]
     assert (wide[channels] >= 0).all().all()
     np.testing.assert_allclose(wide[channels].sum(axis=1), wide["influence_share"], atol=1e-12)
-    # Every channel matters somewhere (the breakdown is not degenerate).
-    assert (wide[channels].max() > 0.01).all()
+    # Every channel matters somewhere (the breakdown is not degenerate). The fitted
+    # weights leave investment small (docs/calibration.md section 8): 0.1 pp somewhere.
+    assert (wide[channels].max() > 1e-3).all()
 
 
 def test_exports_never_exceed_production(invariant_run) -> None:
@@ -620,5 +621,5 @@ def test_phases_write_only_what_they_declare(build_scenario_session) -> None:
     before = copy.deepcopy(model.state)
     phases.planned_output(p, model.state, t)
     phases.import_terms(p, model.state)
-    phases.channel_raw(p, model.state)
+    phases.channel_inputs(p, model.state)
     assert not _changed(before, model.state)

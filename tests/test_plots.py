@@ -212,10 +212,7 @@ def test_plot_japan_supply_in_value(tidy: pd.DataFrame) -> None:
         price = of_rep.set_index("metric")["value"]
         to_jpn = of_rep[of_rep["partner"] == "JPN"].groupby("metric")["value"].sum()
         totals.append(
-            sum(
-                to_jpn[f"exports_{c}"] * price[f"price_{c}"] * VALUE_FACTOR[c]
-                for c in resources
-            )
+            sum(to_jpn[f"exports_{c}"] * price[f"price_{c}"] * VALUE_FACTOR[c] for c in resources)
         )
     median_line = ax.lines[-1]
     assert median_line.get_ydata()[0] == pytest.approx(np.median(totals))

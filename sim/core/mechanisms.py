@@ -504,30 +504,83 @@ def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]
     return w / w.sum(axis=axes, keepdims=True)
 
 
-def channel_targets(raw: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    r"""Influence each holder would have from current channels, per channel.
+def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    r"""Influence each holder would have from current channels, per channel (FBIC-style).
 
-    Each channel is normalised across holders within the state (the holder's share of
-    that channel), then channels are averaged with ``weights``:
+    Bandwidth x dependence, after the Formal Bilateral Influence Capacity index (Moyer,
+    Sweijs, Burrows and Van Manen, "Power and Influence in a Globalized World", Atlantic
+    Council / Pardee Center for International Futures, 2018): a holder's share of a
+    channel counts as much as the state depends on that channel. With
+    :math:`x_{s,i,c}` the holder's amount, :math:`d_{s,c}` the state's exposure (the
+    channel's total over GDP for money channels, a fixed scale for index channels) and
+    :math:`w_c` the channel weight,
 
-    .. math:: z_{s,i,c} = \frac{w_c}{\sum_{c'} w_{c'}} \frac{x_{s,i,c}}{\sum_{i'} x_{s,i',c}}
+    .. math:: z_{s,i,c} = \frac{w_c\, d_{s,c}\, x_{s,i,c} / \sum_{i'} x_{s,i',c}}
+              {\sum_{c'} w_{c'} d_{s,c'}}
 
-    Channels nobody holds in a state are left out of its average, so
-    :math:`\sum_{i,c} z_{s,i,c} = 1` whenever any channel is present.
+    where the sum over :math:`c'` runs over the channels somebody holds in the state.
+    So :math:`0 \le z \le 1` and :math:`\sum_{i,c} z_{s,i,c} = 1` whenever any channel
+    is present; doubling one holder's flow raises its share of that channel and the
+    channel's exposure, and the same money weighs more in a smaller economy.
 
     Args:
-        raw: ``(R, S, I, CH)`` non-negative channel intensities.
+        raw: ``(R, S, I, CH)`` non-negative channel amounts.
         weights: ``(CH,)`` channel weights.
+        exposure: ``(R, S, CH)`` non-negative exposure of each state to each channel.
 
     Returns:
         ``(R, S, I, CH)`` target contributions summing to 1 over ``(I, CH)``.
     """
     total = raw.sum(axis=2, keepdims=True)
     shares = np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
-    present = (total > 0) * weights  # (R, S, 1, CH)
+    present = (total > 0) * (weights * exposure)[:, :, None, :]  # (R, S, 1, CH)
     norm = present.sum(axis=3, keepdims=True)
     w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
     return shares * w
+
+
+def security_index(arms: np.ndarray, bases: np.ndarray, alliance: np.ndarray) -> np.ndarray:
+    r"""Security ties of each holder with a state: arms share + bases + alliances.
+
+    .. math:: x_{s,i} = \frac{A_{s,i}}{\sum_{i'} A_{s,i'}} + b_{s,i} + a_{s,i}
+
+    with :math:`A` the depreciated arms-transfer stock (SIPRI TIV, perpetual inventory),
+    :math:`b` the military presence index and :math:`a` the alliance ties (CSTO 1 for
+    Russia; SCO 0.5 each for China and Russia). The three components are the
+    arms-transfer, basing and alliance dimensions of security ties in FBIC (Moyer et
+    al. 2018), given equal weight.
+
+    Args:
+        arms: ``(R, S, I)`` arms stocks.
+        bases: ``(S, I)`` or ``(R, S, I)`` military presence.
+        alliance: ``(S, I)`` or ``(R, S, I)`` alliance ties.
+
+    Returns:
+        ``(R, S, I)`` non-negative security ties.
+    """
+    total = arms.sum(axis=2, keepdims=True)
+    share = np.divide(arms, total, out=np.zeros_like(arms), where=total > 0)
+    return share + np.maximum(bases, 0.0) + np.maximum(alliance, 0.0)
+
+
+def remittance_flows(base: np.ndarray, oil_ratio: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
+    r"""Remittances received, scaled by the oil price: :math:`M_{s,i} (p/p_0)^{\varepsilon_i}`.
+
+    Russia's demand for migrant labour and the rouble follow the oil price, so do the
+    migrants' transfers home (the 2014-2016 collapse; elasticity derived in
+    docs/calibration.md, after Ratha et al., World Bank Migration and Development Brief
+    24, 2015).
+
+    Args:
+        base: ``(S, I)`` base-year remittances, USD bn per year.
+        oil_ratio: ``(R,)`` oil price over its base-year value.
+        elasticity: ``(I,)`` elasticity of each sender's remittances to the oil price.
+
+    Returns:
+        ``(R, S, I)`` remittances, USD bn per year.
+    """
+    scale = np.power(np.maximum(oil_ratio, 1e-9)[:, None], elasticity[None, :])  # (R, I)
+    return base[None] * scale[:, None, :]
 
 
 def smooth_stock(stock: np.ndarray, target: np.ndarray, rate: float) -> np.ndarray:

@@ -110,6 +110,7 @@ class GeoModel(mesa.Model):
         self.states.do("screen_projects")  # 7.6
         completed = phases.advance_projects(p, s, n.programme[:, t], t)  # 7.7
         phases.complete_programme(p, s, completed)
+        phases.accrue_debt(p, s, completed)
         phases.complete_named(p, s, n.named, t)  # 7.8
         phases.update_access(p, s)  # 7.8a
         self.states.do("set_trade_preferences")  # 7.9

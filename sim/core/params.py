@@ -32,6 +32,7 @@ import numpy as np
 from sim.core import mechanisms
 from sim.scenario import parse_quarter
 from sim.vocab import (
+    ALLIANCES,
     CHANNELS,
     COMMODITIES,
     PRIORITIES,
@@ -89,9 +90,27 @@ class PriceShock:
 
 @dataclass(frozen=True)
 class EaeuJoin:
-    """State ``state`` joins the EAEU (CSTO joins are descriptive and not compiled)."""
+    """State ``state`` joins (``member`` true) or leaves the EAEU."""
 
     state: int
+    member: bool = True
+
+
+@dataclass(frozen=True)
+class AllianceChange:
+    """State ``state``'s alliance ties change by ``delta`` (one entry per holder)."""
+
+    state: int
+    delta: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ArmsDeal:
+    """Holder ``holder``'s arms stock in state ``state`` rises by ``tiv`` (TIV m)."""
+
+    state: int
+    holder: int
+    tiv: float
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,8 @@ type EventRecord = (
     | Sanction
     | PriceShock
     | EaeuJoin
+    | AllianceChange
+    | ArmsDeal
     | RouteCapacity
     | RouteAccess
     | BudgetChange
@@ -208,10 +229,20 @@ class Params:
     decline: np.ndarray  # (S, C) annual decline
     reserves0: np.ndarray  # (S, C), inf where not given
     production_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,))
-    security: np.ndarray  # (S, P)
     trade_target: np.ndarray  # (S, B)
     inv0: np.ndarray  # (S, P)
-    dipl0: np.ndarray  # (S, P)
+    # influence channels by holder (ODD 7.15-7.16; units in docs/scenarios.md)
+    inv_others: np.ndarray  # (S,) USD bn, FDI stock of "others" (held constant)
+    dipl0: np.ndarray  # (S, I) initial diplomacy stock
+    dipl_rate: np.ndarray  # (S, I) diplomacy activity per year
+    arms0: np.ndarray  # (S, I) arms-transfer stock, TIV m
+    arms_rate: np.ndarray  # (S, I) arms deliveries, TIV m per year
+    bases: np.ndarray  # (S, I) military presence index
+    alliance0: np.ndarray  # (S, I) alliance ties (CSTO, SCO); bloc events change them
+    remit0: np.ndarray  # (S, I) remittances, USD bn per year at base-year prices
+    remit_elasticity: np.ndarray  # (I,) elasticity of remittances to the oil price
+    debt0: np.ndarray  # (S, I) public external debt owed, USD bn
+    lending_share: np.ndarray  # (P,) share of completed programme money lent
     # powers
     capability: np.ndarray  # (P,)
     budget0: np.ndarray  # (P,) initial annual budget; budget_change events change it
@@ -249,6 +280,8 @@ class Params:
     sanction_penalty: float
     influence_decay: float
     diplomacy_decay: float
+    arms_depreciation: float
+    debt_amortisation: float
     investment_depreciation: float
     route_capital_intensity: float
     route_cost_intensity: float
@@ -314,6 +347,7 @@ class Params:
         kw |= _prices(scenario)
         kw |= _states(scenario)
         kw |= _powers(scenario)
+        kw |= _channels(scenario)
         kw |= _routes(scenario)
         kw |= _behaviour(scenario)
         kw |= _investment(kw)
@@ -386,7 +420,6 @@ def _states(sp: Scenario) -> dict:
             for i, x in enumerate(st)
             for c, path in x.production_path.items()
         ),
-        "security": np.array([[x.security.get(p, 0.0) for p in v.powers] for x in st]),
         "trade_target": np.concatenate([tg, 1.0 - tg.sum(axis=1, keepdims=True)], axis=1),
         "inv0": np.array([[x.investment_stock.get(p, 0.0) for p in v.powers] for x in st]),
     }
@@ -400,8 +433,6 @@ def _powers(sp: Scenario) -> dict:
     priorities /= priorities.sum(axis=1, keepdims=True)
     lead = np.array([x.lead_time_quarters for x in pw], dtype=int)
     diplomacy_rate = np.array([x.diplomacy_rate for x in pw])
-    dipl0 = np.array([[sp.states[s].diplomacy.get(p, np.nan) for p in v.powers] for s in v.states])
-    steady = diplomacy_rate / 4 / max(sp.behaviour.diplomacy_decay, 1e-9)
     return {
         "capability": np.array([x.capability for x in pw]),
         "budget0": np.array([x.budget for x in pw]),
@@ -416,7 +447,6 @@ def _powers(sp: Scenario) -> dict:
         "lead": lead,
         "max_lead": int(lead.max()) + 1,
         "corridor": np.array([list(sp.routes).index(x.corridor) if x.corridor else -1 for x in pw]),
-        "dipl0": np.where(np.isnan(dipl0), steady[None, :], dipl0),
         # buyers' demand weights (powers, then markets): (C, B)
         "demand": np.array(
             [
@@ -427,6 +457,52 @@ def _powers(sp: Scenario) -> dict:
                 for c in COMMODITIES
             ]
         ),
+    }
+
+
+def _channels(sp: Scenario) -> dict:
+    """Per-(state, holder) channel inputs; holders are the powers then "others".
+
+    A state's diplomacy rate defaults to the power's ``diplomacy_rate`` (0 for others),
+    its initial diplomacy stock to the steady state ``rate / (4 delta)``. Alliance ties
+    follow the state's ``blocs`` (:data:`sim.vocab.ALLIANCES`).
+    """
+    v, b = sp.vocab, sp.behaviour
+    st = [sp.states[s] for s in v.states]
+
+    def table(name: str, default: dict[str, float] | None = None) -> np.ndarray:
+        base = default or {}
+        return np.array(
+            [[getattr(x, name).get(h, base.get(h, 0.0)) for h in v.influencers] for x in st],
+            dtype=float,
+        )
+
+    rate = table("diplomacy_rate", {p: sp.powers[p].diplomacy_rate for p in v.powers})
+    steady = rate / 4.0 / max(b.diplomacy_decay, 1e-9)
+    dipl0 = np.array(
+        [[x.diplomacy.get(h, np.nan) for h in v.influencers] for x in st], dtype=float
+    ).reshape(steady.shape)
+    alliance = np.array(
+        [
+            [sum(ALLIANCES.get(bloc, {}).get(h, 0.0) for bloc in x.blocs) for h in v.influencers]
+            for x in st
+        ],
+        dtype=float,
+    ).reshape(steady.shape)
+    return {
+        "inv_others": np.array([x.investment_others for x in st], dtype=float),
+        "dipl0": np.where(np.isnan(dipl0), steady, dipl0),
+        "dipl_rate": rate,
+        "arms0": table("arms_stock"),
+        "arms_rate": table("arms_rate"),
+        "bases": table("bases"),
+        "alliance0": alliance,
+        "remit0": table("remittances"),
+        "remit_elasticity": np.array(
+            [b.remittance_oil_elasticity.get(h, 0.0) for h in v.influencers], dtype=float
+        ),
+        "debt0": table("debt"),
+        "lending_share": np.array([b.lending_share.get(p, 0.0) for p in v.powers], dtype=float),
     }
 
 
@@ -477,6 +553,8 @@ def _behaviour(sp: Scenario) -> dict:
         "sanction_penalty": b.sanction_penalty,
         "influence_decay": b.influence_decay,
         "diplomacy_decay": b.diplomacy_decay,
+        "arms_depreciation": b.arms_depreciation,
+        "debt_amortisation": b.debt_amortisation,
         "investment_depreciation": b.investment_depreciation,
         "route_capital_intensity": b.route_capital_intensity,
         "route_cost_intensity": b.route_cost_intensity,
@@ -600,10 +678,16 @@ def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventReco
             return Sanction(v.index("power", ev.target), by, ev.severity, ev.duration_quarters)
         case "price_shock":
             return PriceShock(COMMODITIES.index(ev.commodity), ev.size)
-        case "bloc_join":
-            # EAEU membership changes import preferences; CSTO membership is descriptive
-            # (security ties are set in `states.*.security`).
-            return EaeuJoin(v.index("state", ev.state)) if ev.bloc == "EAEU" else None
+        case "bloc_join" | "bloc_leave":
+            # EAEU membership changes import preferences; CSTO and SCO membership the
+            # alliance component of the security channel.
+            s, sign = v.index("state", ev.state), 1.0 if ev.type == "bloc_join" else -1.0
+            if ev.bloc == "EAEU":
+                return EaeuJoin(s, member=sign > 0)
+            delta = tuple(sign * ALLIANCES[ev.bloc].get(h, 0.0) for h in v.influencers)
+            return AllianceChange(s, delta)
+        case "arms_deal":
+            return ArmsDeal(v.index("state", ev.state), v.index("influencer", ev.supplier), ev.tiv)
         case "route_capacity":
             k, c = routes.index(ev.route), COMMODITIES.index(ev.commodity)
             return RouteCapacity(k, c, ev.capacity)

@@ -17,6 +17,8 @@ import numpy as np
 
 from sim.core import mechanisms
 from sim.core.params import (
+    AllianceChange,
+    ArmsDeal,
     BudgetChange,
     EaeuJoin,
     PriceShock,
@@ -27,14 +29,13 @@ from sim.core.params import (
     Sanction,
     Summit,
 )
-from sim.vocab import CHANNELS, SECTORS
+from sim.vocab import CHANNELS, COMMODITIES, MONEY_CHANNELS, SECTORS
 
 if TYPE_CHECKING:
     from sim.core.params import Params
     from sim.core.state import Calibration, State
 
 NEVER = np.iinfo(np.int64).max
-_CHANNEL_ORDER = ("trade", "investment", "diplomacy", "security")
 
 
 # ------------------------------------------------------------------ 7.1 events
@@ -44,8 +45,8 @@ def apply_events(params: Params, state: State, t: int) -> None:
     """ODD 7.1: lift lapsed sanctions and route losses, then apply this step's events.
 
     Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``route_losses``,
-    ``dipl``, ``price_shock``, ``eaeu``, ``route_cap``, ``valid``, ``budget``,
-    ``aim_state``, ``aim_sector``, ``hedging``, ``imports_to_gdp``.
+    ``dipl``, ``price_shock``, ``eaeu``, ``alliance``, ``arms``, ``route_cap``,
+    ``valid``, ``budget``, ``aim_state``, ``aim_sector``, ``hedging``, ``imports_to_gdp``.
     """
     for p in np.flatnonzero(state.sanction_end <= t):
         state.sanction_severity[p] = 0.0
@@ -69,8 +70,12 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
             state.sanction_end[p] = t + d if d is not None else NEVER
         case PriceShock(commodity=c, size=size):
             state.price_shock[c] += size
-        case EaeuJoin(state=s):
-            state.eaeu[s] = True
+        case EaeuJoin(state=s, member=member):
+            state.eaeu[s] = member
+        case AllianceChange(state=s, delta=delta):
+            state.alliance[s] = np.maximum(state.alliance[s] + np.array(delta), 0.0)
+        case ArmsDeal(state=s, holder=i, tiv=tiv):
+            state.arms[:, s, i] += tiv
         case RouteCapacity(route=k, commodity=c, capacity=cap):
             state.route_cap[:, k, c] = cap
         case RouteAccess(route=k, state=s, open=is_open):
@@ -471,35 +476,68 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
 # ------------------------------------------------------------------ 7.15, 7.16 influence
 
 
-def channel_raw(params: Params, state: State) -> np.ndarray:
-    """``(R, S, I, CH)`` channel intensities (bandwidth x dependence), ODD 7.16.
+def channel_inputs(params: Params, state: State) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, S, I, CH)`` channel amounts and ``(R, S, CH)`` exposures, ODD 7.16 (reads only).
 
-    Powers hold all four channels; "others" (the last holder) only trade with the
-    markets.
+    Amounts: trade (exports + imports, USD bn/yr; "others" trade with the markets),
+    investment (completed stock; "others" their FDI stock), diplomacy (stock), security
+    (:func:`~sim.core.mechanisms.security_index`), remittances (USD bn/yr, scaled by
+    the oil price) and debt (USD bn owed). Exposure: a money channel's total over GDP;
+    1 for the index channels (diplomacy, security).
     """
     P = len(params.vocab.powers)
     R, S = state.R, len(params.vocab.states)
-    raw = np.zeros((R, S, len(params.vocab.influencers), len(params.channel_weights)))
+    raw = np.zeros((R, S, len(params.vocab.influencers), len(CHANNELS)))
+    ch = {c: CHANNELS.index(c) for c in CHANNELS}
     trade = state.exports_value + state.imports_value  # (R, S, B)
-    gdp = state.gdp[:, :, None]
-    trade_ch, inv_ch, dipl_ch, sec_ch = (CHANNELS.index(c) for c in _CHANNEL_ORDER)
-    raw[:, :, :P, trade_ch] = trade[:, :, :P] / gdp
-    raw[:, :, P, trade_ch] = trade[:, :, P:].sum(axis=2) / state.gdp
-    raw[:, :, :P, inv_ch] = state.inv / gdp
-    raw[:, :, :P, dipl_ch] = state.dipl
-    raw[:, :, :P, sec_ch] = params.security[None] * np.sqrt(params.capability)[None, None, :]
-    return raw
+    raw[:, :, :P, ch["trade"]] = trade[:, :, :P]
+    raw[:, :, P, ch["trade"]] = trade[:, :, P:].sum(axis=2)
+    raw[:, :, :P, ch["investment"]] = state.inv
+    raw[:, :, P, ch["investment"]] = params.inv_others[None]
+    raw[..., ch["diplomacy"]] = state.dipl
+    raw[..., ch["security"]] = mechanisms.security_index(state.arms, params.bases, state.alliance)
+    oil = COMMODITIES.index("oil")
+    oil_ratio = state.price[:, oil] / params.price0[oil]
+    raw[..., ch["remittances"]] = mechanisms.remittance_flows(
+        params.remit0, oil_ratio, params.remit_elasticity
+    )
+    raw[..., ch["debt"]] = state.debt
+    exposure = np.ones((R, S, len(CHANNELS)))
+    for c in MONEY_CHANNELS:
+        exposure[:, :, ch[c]] = raw[..., ch[c]].sum(axis=2) / state.gdp
+    return raw, exposure
+
+
+def accrue_debt(params: Params, state: State, amount: np.ndarray) -> None:
+    """ODD 7.15: the lent part of completed programme money adds to the debt owed.
+
+    ``amount`` is the ``(R, P, S, SEC)`` completed money (from :func:`advance_projects`).
+
+    Writes: ``debt``.
+    """
+    P = len(params.vocab.powers)
+    lent = amount.sum(axis=3) * params.lending_share[None, :, None]  # (R, P, S)
+    state.debt[:, :, :P] += lent.transpose(0, 2, 1)
 
 
 def update_influence(params: Params, state: State) -> None:
-    """ODD 7.15-7.16: depreciate investment, decay diplomacy, smooth the influence stock.
+    """ODD 7.15-7.16: stocks depreciate and renew; the influence stock moves to its target.
 
-    Writes: ``inv``, ``dipl``, ``influence_stock``, ``influence_share``,
-    ``prev_influence_share``.
+    Investment depreciates; diplomacy decays and renews at each (state, holder)'s rate;
+    the arms stock depreciates and renews at its delivery rate; debt owed to the powers
+    amortises (debt owed to others is rolled over).
+
+    Writes: ``inv``, ``dipl``, ``arms``, ``debt``, ``influence_stock``,
+    ``influence_share``, ``prev_influence_share``.
     """
+    P = len(params.vocab.powers)
     state.inv *= (1.0 - params.investment_depreciation) ** 0.25
-    state.dipl = state.dipl * (1.0 - params.diplomacy_decay) + (params.diplomacy_rate / 4.0)
-    target = mechanisms.channel_targets(channel_raw(params, state), params.channel_weights)
+    state.dipl = state.dipl * (1.0 - params.diplomacy_decay) + params.dipl_rate[None] / 4.0
+    keep = (1.0 - params.arms_depreciation) ** 0.25
+    state.arms = state.arms * keep + params.arms_rate[None] / 4.0
+    state.debt[:, :, :P] *= (1.0 - params.debt_amortisation) ** 0.25
+    raw, exposure = channel_inputs(params, state)
+    target = mechanisms.channel_targets(raw, params.channel_weights, exposure)
     state.influence_stock = mechanisms.smooth_stock(
         state.influence_stock, target, params.influence_decay
     )

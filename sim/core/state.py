@@ -45,7 +45,10 @@ class State:
         outage_left: ``(R, ND)`` quarters left of each stochastic outage.
         valid: ``(S, C, B, K)`` bool, options currently open.
         inv: ``(R, S, P)`` completed investment stock, USD bn.
-        dipl: ``(R, S, P)`` diplomacy stock.
+        dipl: ``(R, S, I)`` diplomacy stock (powers and others).
+        arms: ``(R, S, I)`` arms-transfer stock, TIV m.
+        debt: ``(R, S, I)`` public external debt owed, USD bn.
+        alliance: ``(S, I)`` alliance ties (bloc_join and bloc_leave events).
         offtake: ``(R, S, C, B)`` offtake shares in force: contracts plus equity offtake
             (:func:`sim.core.phases.update_access`).
         contract_offtake: ``(R, S, C, B)`` offtake shares of named projects' contracts.
@@ -91,6 +94,9 @@ class State:
     valid: np.ndarray
     inv: np.ndarray
     dipl: np.ndarray
+    arms: np.ndarray
+    debt: np.ndarray
+    alliance: np.ndarray
     offtake: np.ndarray
     contract_offtake: np.ndarray
     equity: np.ndarray
@@ -182,6 +188,9 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         valid=params.valid_base.copy(),
         inv=rep(params.inv0[None]).astype(float),
         dipl=rep(params.dipl0[None]).astype(float),
+        arms=rep(params.arms0[None]).astype(float),
+        debt=rep(params.debt0[None]).astype(float),
+        alliance=params.alliance0.copy(),
         offtake=np.zeros((R, S, C, B)),
         contract_offtake=np.zeros((R, S, C, B)),
         equity=np.zeros((R, S, C, P)),
@@ -211,7 +220,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         partner_pref=np.zeros((R, S, B)),
     )
     state.influence_stock = mechanisms.channel_targets(
-        phases.channel_raw(params, state), params.channel_weights
+        *phases.channel_inputs(params, state), params.channel_weights
     )
     state.influence_share = state.influence_stock.sum(axis=3)
     state.prev_influence_share = state.influence_share.copy()

@@ -81,6 +81,8 @@ Power = Annotated[str, _code("powers")]
 Market = Annotated[str, _code("markets")]
 Partner = Annotated[str, _code("partners")]
 TargetPartner = Annotated[str, _code("target_partners")]
+#: An influence holder: a power or "others" (OTH, the rest of the world).
+Holder = Annotated[str, _code("influencers")]
 Commodity = Literal[COMMODITIES]  # the tuple unpacks: one literal per commodity
 Sector = Literal[SECTORS]
 Channel = Literal[CHANNELS]
@@ -261,11 +263,18 @@ class StateParams(Sourced):
     reserves: dict[Commodity, NonNeg] = {}
     production_path: dict[Commodity, dict[int, NonNeg]] = {}
     blocs: list[Bloc] = []
-    security: dict[Power, Share] = {}
     trade_targets: dict[TargetPartner, Annotated[float, Field(ge=0, le=100)]]
     investment_stock: dict[Power, NonNeg] = {}
-    diplomacy: dict[Power, NonNeg] = {}
     hedging: NonNeg = 1.0
+    # influence channels by holder (powers and OTH), ODD 7.15-7.16
+    investment_others: NonNeg = 0.0  # USD bn: FDI stock of non-powers (OTH)
+    diplomacy: dict[Holder, NonNeg] = {}  # initial stock (default: steady state)
+    diplomacy_rate: dict[Holder, NonNeg] = {}  # per year (default: powers.*.diplomacy_rate)
+    arms_stock: dict[Holder, NonNeg] = {}  # TIV m, depreciated deliveries
+    arms_rate: dict[Holder, NonNeg] = {}  # TIV m per year
+    bases: dict[Holder, NonNeg] = {}  # military presence index (1 = a division-size base)
+    remittances: dict[Holder, NonNeg] = {}  # USD bn per year received
+    debt: dict[Holder, NonNeg] = {}  # USD bn public external debt owed
 
     @model_validator(mode="after")
     def _targets_sum(self) -> Self:
@@ -343,6 +352,10 @@ class Behaviour(Sourced):
     influence_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     channel_weights: dict[Channel, NonNeg] = {}
     diplomacy_decay: Share = 0.1
+    arms_depreciation: Share = 0.1  # per year, the arms-transfer stock
+    debt_amortisation: Share = 0.05  # per year, debt owed to the powers
+    lending_share: dict[Power, Share] = {}  # share of completed programme money lent
+    remittance_oil_elasticity: dict[Holder, Annotated[float, Field(ge=-5.0, le=5.0)]] = {}
     investment_depreciation: Share = 0.05
     capital_intensity: dict[Commodity, NonNeg] = {}
     route_capital_intensity: NonNeg = 0.05
@@ -430,11 +443,28 @@ class PriceShock(EventBase):
 
 
 class BlocJoin(EventBase):
-    """A state joins a bloc (EAEU, CSTO)."""
+    """A state joins a bloc (EAEU: trade; CSTO, SCO: the security channel's alliances)."""
 
     type: Literal["bloc_join"]
     state: State
     bloc: Bloc
+
+
+class BlocLeave(EventBase):
+    """A state leaves a bloc (Uzbekistan left the CSTO in 2012)."""
+
+    type: Literal["bloc_leave"]
+    state: State
+    bloc: Bloc
+
+
+class ArmsDeal(EventBase):
+    """Arms deliveries from a supplier to a state: its arms stock rises by ``tiv``."""
+
+    type: Literal["arms_deal"]
+    state: State
+    supplier: Holder
+    tiv: NonNeg  # TIV m (SIPRI trend-indicator value)
 
 
 class RouteCapacity(EventBase):
@@ -479,6 +509,8 @@ EVENT_TYPES = (
     Sanctions,
     PriceShock,
     BlocJoin,
+    BlocLeave,
+    ArmsDeal,
     RouteCapacity,
     RouteAccess,
     BudgetChange,
