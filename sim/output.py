@@ -19,6 +19,11 @@ investment_stock       state      power       completed investment stock, USD bn
 price_<commodity>      ""         ""          price in the commodity's price unit
 =====================  =========  ==========  ===========================================
 
+:func:`metric_kind` says which metrics are *shares* (fractions of a whole: their
+differences are reported in percentage points) and which are *levels* (differences in
+percent of the reference); it goes by the name, so a metric added to the layout later is
+classed without a change there.
+
 The labels come from a :class:`~sim.vocab.Vocabulary` (states, powers, partners =
 powers then markets, influencers = powers then ``OTH``), so a scenario that declares a
 sixth state gets its rows without any change here.
@@ -76,6 +81,16 @@ def metric_layout(vocab: Vocabulary) -> MetricLayout:
         "investment_stock": (states, powers),
         **{f"price_{c}": (None, None) for c in COMMODITIES},
     }
+
+
+def metric_kind(name: str) -> str:
+    """``"share"`` for a metric that is a fraction of a whole, else ``"level"``.
+
+    Shares are ``influence_share``, its channel parts ``influence_<channel>`` and every
+    metric whose name ends in ``_share`` (``trade_share``); everything else (GDP,
+    revenue, volumes, stocks, budgets, prices, route flows) is a level.
+    """
+    return "share" if name.startswith("influence_") or name.endswith("_share") else "level"
 
 
 def quarter_start(quarter: int) -> pd.Timestamp:
