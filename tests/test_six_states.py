@@ -87,9 +87,9 @@ def test_a_comparison(tmp_path: Path) -> None:
     )
     out = tmp_path / "cmp"
     assert main(["compare", str(SIX), str(child), "--replications", "4", "--out", str(out)]) == 0
-    diffs = pd.read_csv(out / "differences.csv")
-    xaf = diffs[(diffs["state"] == "XAF") & (diffs["power"] == "XIN")]
+    diffs = pd.read_csv(out / "differences_influence_share.csv")
+    xaf = diffs[(diffs["country"] == "XAF") & (diffs["partner"] == "XIN")]
     assert len(xaf) > 0
-    assert xaf["median"].iloc[-1] > 0  # a bigger XIN programme raises XIN's share
+    assert xaf["diff_pp_median"].iloc[-1] > 0  # a bigger XIN programme raises XIN's share
     assert (out / "influence.png").exists()
-    assert (out / "differences.png").exists()
+    assert (out / "compare_influence_share.png").exists()

@@ -61,7 +61,7 @@ def plot_ids(manifest: dict[str, Any], data: Path) -> list[int]:
 _LABELS = ("scenario", "reference", "state", "power", "country", "partner", "at", "metric")
 
 
-def _read_csv(path: Path, dates: bool = False) -> pd.DataFrame:
+def read_comparison_table(path: Path, dates: bool = False) -> pd.DataFrame:
     """A comparison table with its label columns as strings."""
     df = pd.read_csv(
         path, dtype=dict.fromkeys(_LABELS, str), parse_dates=["date"] if dates else False
@@ -79,11 +79,14 @@ def compare_metrics(manifest: dict[str, Any]) -> list[str]:
 
 def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
     tables = {
-        m: (_read_csv(run_dir / f"at_{m}.csv"), _read_csv(run_dir / f"differences_{m}.csv", True))
+        m: (
+            read_comparison_table(run_dir / f"at_{m}.csv"),
+            read_comparison_table(run_dir / f"differences_{m}.csv", True),
+        )
         for m in compare_metrics(manifest)
     }
     bands_path = run_dir / "influence_bands.csv"
-    bands = _read_csv(bands_path, dates=True) if bands_path.is_file() else None
+    bands = read_comparison_table(bands_path, dates=True) if bands_path.is_file() else None
     return comparison_figures(
         tables,
         bands,
