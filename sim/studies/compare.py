@@ -314,9 +314,7 @@ def compare_scenarios(
         seed=seed,
         replication_ids=ids,
         dates=dates,
-        metrics={
-            n: metric_values(n, np.stack([a[n] for a in arrays]), vocab) for n in names
-        },
+        metrics={n: metric_values(n, np.stack([a[n] for a in arrays]), vocab) for n in names},
         vocab=vocab,
     )
 
