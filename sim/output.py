@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.vocab import CHANNELS, COMMODITIES
+from sim.vocab import CHANNELS, COMMODITIES, PRICE_UNITS, UNITS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -91,6 +91,32 @@ def metric_kind(name: str) -> str:
     revenue, volumes, stocks, budgets, prices, route flows) is a level.
     """
     return "share" if name.startswith("influence_") or name.endswith("_share") else "level"
+
+
+#: Units of the level metrics that are not per commodity.
+_LEVEL_UNITS = {
+    "gdp": "USD bn/yr",
+    "export_revenue": "USD bn/yr",
+    "budget": "USD bn/yr",
+    "investment_stock": "USD bn",
+}
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a metric's values, for headings (``""`` when not known).
+
+    Shares are fractions (``"share"``); ``price_<c>`` is in the commodity's price unit;
+    any other ``<...>_<c>`` metric (exports, production, route flows) in its physical
+    unit per year.
+    """
+    if metric_kind(name) == "share":
+        return "share"
+    commodity = next((c for c in COMMODITIES if name.endswith(f"_{c}")), None)
+    if commodity is None:
+        return _LEVEL_UNITS.get(name, "")
+    if name.startswith("price_"):
+        return PRICE_UNITS[commodity]
+    return f"{UNITS[commodity]}/yr"
 
 
 def quarter_start(quarter: int) -> pd.Timestamp:

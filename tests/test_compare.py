@@ -304,7 +304,7 @@ def test_change_is_pp_for_shares_and_percent_of_the_reference_for_levels() -> No
 
 
 def test_metric_kinds_come_from_the_names_of_the_layout() -> None:
-    from sim.output import metric_kind, metric_layout  # noqa: PLC0415
+    from sim.output import metric_kind, metric_layout, metric_unit  # noqa: PLC0415
 
     kinds = {m: metric_kind(m) for m in metric_layout(DEFAULT)}
     assert {m for m, k in kinds.items() if k == "share"} == {
@@ -314,6 +314,9 @@ def test_metric_kinds_come_from_the_names_of_the_layout() -> None:
     }
     assert kinds["gdp"] == kinds["export_revenue"] == "level"
     assert metric_kind("route_flow_oil") == "level"  # a metric added later
+    assert metric_unit("route_flow_oil") == "Mt/yr"
+    assert metric_unit("gdp") == "USD bn/yr"
+    assert metric_unit("price_oil") == "USD/bbl"
 
 
 def test_window_mean_comes_before_the_paired_change() -> None:
@@ -420,6 +423,7 @@ def test_four_scenarios_write_every_metric_in_its_unit(four_folder: Path) -> Non
     text = (out / "compare.md").read_text(encoding="utf-8")
     assert "## gdp at 2025Q3:2026Q2" in text
     assert "paired diff % of reference" in text
+    assert "value, USD bn/yr (5-95%)" in text
     assert "paired diff pp" in text
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.output import metric_kind
+from sim.output import metric_kind, metric_unit
 from sim.report.style import quarter_label
 from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, value_columns
 from sim.vocab import DEFAULT
@@ -69,7 +69,8 @@ def at_markdown(table: pd.DataFrame, replications: int) -> str:
     tag = "pp" if share else "pct"
     unit = "pp" if share else "% of reference"
     vfmt, dfmt = (".1f", "+.2f") if share else (".4g", "+.2f")
-    value_head = "share % (5-95%)" if share else "value (5-95%)"
+    unit_of_value = metric_unit(metric) or "own unit"
+    value_head = "share % (5-95%)" if share else f"value, {unit_of_value} (5-95%)"
     view = pd.DataFrame(
         {
             "country": table["country"].fillna(""),
@@ -94,7 +95,7 @@ def at_markdown(table: pd.DataFrame, replications: int) -> str:
     what = (
         "Shares in percent; differences in percentage points (pp)"
         if share
-        else "Values in the metric's own unit (docs/outputs.md); differences in percent of "
+        else "Values in the metric's unit (docs/outputs.md); differences in percent of "
         "the reference, per replication, then summarised"
     )
     quarters = "the quarter" if ":" not in at else "the mean of the window's quarters"
