@@ -62,6 +62,7 @@ FLAGS: dict[str, str] = {
     "workers": "--workers",
     "chunk_size": "--chunk-size",
     "metrics": "--metrics",
+    "at": "--at",
     "bootstrap": "--bootstrap",
     "refine_evals": "--refine-evals",
     "grid": "--param",
@@ -295,14 +296,31 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="compare scenarios with common random numbers",
         description="Run every scenario on the same replications (same seed and ids) and "
-        "write influence curves, paired differences to the first scenario, end-of-horizon "
-        "shares and rank crossings.",
+        "write, for each metric, paired differences to the first scenario at a quarter or "
+        "window (tables and a dot-and-whisker figure) and over time: percentage points for "
+        "shares, percent of the first scenario for levels. With influence shares, also "
+        "influence curves and rank crossings.",
     )
     cmp.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="two or more YAML files")
     cmp.add_argument(
         "--seed", type=_seed, default=None, help="common seed (default: the first scenario's)"
     )
     _add_replication_options(cmp, " (default 200, sim.studies.compare.DEFAULT_REPLICATIONS)")
+    cmp.add_argument(
+        "--metrics",
+        type=_name_list,
+        default=None,
+        metavar="NAMES",
+        help="metrics to compare, comma-separated, e.g. gdp,export_revenue (default "
+        "influence_share; any metric of docs/outputs.md)",
+    )
+    cmp.add_argument(
+        "--at",
+        default=None,
+        metavar="QUARTER",
+        help="quarter (2028Q4) or window (2027Q1:2028Q4, the mean of its quarters) the "
+        "tables and dot figures read (default: the last quarter)",
+    )
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
     cmp.set_defaults(func=cmd_compare)
 
@@ -320,6 +338,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out=args.out,
         progress=sys.stderr.isatty(),
         scenarios=scenarios,
+        metrics=args.metrics,
+        at=args.at,
     )
     print(folder)
     return 0

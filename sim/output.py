@@ -21,6 +21,11 @@ investment_stock       state      power       completed investment stock, USD bn
 price_<commodity>      ""         ""          price in the commodity's price unit
 =====================  =========  ==========  ===========================================
 
+:func:`metric_kind` says which metrics are *shares* (fractions of a whole: their
+differences are reported in percentage points) and which are *levels* (differences in
+percent of the reference); it goes by the name, so a metric added to the layout later is
+classed without a change there.
+
 The labels come from a :class:`~sim.vocab.Vocabulary` (states, powers, partners =
 powers then markets, influencers = powers then ``OTH``, routes), so a scenario that
 declares a sixth state gets its rows without any change here. ``route_flow_<commodity>``
@@ -42,7 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.vocab import CHANNELS, COMMODITIES
+from sim.vocab import CHANNELS, COMMODITIES, PRICE_UNITS, UNITS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -85,6 +90,42 @@ def metric_layout(vocab: Vocabulary) -> MetricLayout:
         "investment_stock": (states, powers),
         **{f"price_{c}": (None, None) for c in COMMODITIES},
     }
+
+
+def metric_kind(name: str) -> str:
+    """``"share"`` for a metric that is a fraction of a whole, else ``"level"``.
+
+    Shares are ``influence_share``, its channel parts ``influence_<channel>`` and every
+    metric whose name ends in ``_share`` (``trade_share``); everything else (GDP,
+    revenue, volumes, stocks, budgets, prices, route flows) is a level.
+    """
+    return "share" if name.startswith("influence_") or name.endswith("_share") else "level"
+
+
+#: Units of the level metrics that are not per commodity.
+_LEVEL_UNITS = {
+    "gdp": "USD bn/yr",
+    "export_revenue": "USD bn/yr",
+    "budget": "USD bn/yr",
+    "investment_stock": "USD bn",
+}
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a metric's values, for headings (``""`` when not known).
+
+    Shares are fractions (``"share"``); ``price_<c>`` is in the commodity's price unit;
+    any other ``<...>_<c>`` metric (exports, production, route flows) in its physical
+    unit per year.
+    """
+    if metric_kind(name) == "share":
+        return "share"
+    commodity = next((c for c in COMMODITIES if name.endswith(f"_{c}")), None)
+    if commodity is None:
+        return _LEVEL_UNITS.get(name, "")
+    if name.startswith("price_"):
+        return PRICE_UNITS[commodity]
+    return f"{UNITS[commodity]}/yr"
 
 
 def quarter_start(quarter: int) -> pd.Timestamp:

@@ -171,8 +171,8 @@ def _bands(states: tuple[str, ...], holders: tuple[str, ...]) -> pd.DataFrame:
     out = index.to_frame(index=False)
     out.insert(2, "date", dates[out["step"]])
     rng = np.random.default_rng(1)
-    mid = rng.uniform(0.1, 0.4, len(out))
-    out["median"], out["q05"], out["q95"] = mid, mid - 0.05, mid + 0.05
+    mid = rng.uniform(10, 40, len(out))
+    out["share_pct_median"], out["share_pct_q05"], out["share_pct_q95"] = mid, mid - 5, mid + 5
     return out
 
 
@@ -183,10 +183,17 @@ def test_comparison_figures_with_six_states() -> None:
     assert [ax.get_title() for ax in panels] == [DEFAULT.name(s) for s in SIX_STATES]
     assert next(ax for ax in fig.axes if ax.get_legend() is not None) not in panels
     diffs = bands[bands["scenario"] == "push"].copy()
+    diffs = diffs.rename(
+        columns={"state": "country", "power": "partner"}
+        | {f"share_pct_{q}": f"diff_pp_{q}" for q in ("median", "q05", "q95")}
+    )
     diffs.insert(1, "reference", "base")
-    diffs["unpaired_q05"], diffs["unpaired_q95"] = diffs["q05"] - 0.1, diffs["q95"] + 0.1
-    fig = study_figures.plot_paired_differences(diffs, seed=1, replications=3)
+    diffs["unpaired_pp_q05"], diffs["unpaired_pp_q95"] = diffs["diff_pp_q05"] - 1, 50.0
+    fig = study_figures.plot_difference_series(
+        diffs, metric="influence_share", seed=1, replications=3
+    )
     assert len(data_axes(fig)) == len(SIX_STATES)
+    assert all(ax.get_ylabel() in ("pp", "") for ax in data_axes(fig))
 
 
 def test_hindcast_figure_with_a_fifth_power() -> None:
@@ -260,7 +267,11 @@ def test_casim_plot_redraws_a_comparison(baseline_path: Path, tmp_path: Path) ->
     out = tmp_path / "cmp"
     assert main(["compare", str(a), str(b), "--replications", "3", "--out", str(out)]) == 0
     assert main(["plot", str(out)]) == 0
-    assert _pngs(out / "plots") == ["differences.png", "influence.png"]
+    assert _pngs(out / "plots") == [
+        "compare_influence_share.png",
+        "differences_influence_share.png",
+        "influence.png",
+    ]
 
 
 @pytest.mark.parametrize("content", [{}, {"manifest.json": "{}"}, {"manifest.json": "not json"}])

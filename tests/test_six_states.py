@@ -87,11 +87,11 @@ def test_a_comparison(tmp_path: Path) -> None:
     )
     out = tmp_path / "cmp"
     assert main(["compare", str(SIX), str(child), "--replications", "4", "--out", str(out)]) == 0
-    diffs = pd.read_csv(out / "differences.csv")
-    xaf = diffs[(diffs["state"] == "XAF") & (diffs["power"] == "XIN")]
+    diffs = pd.read_csv(out / "differences_influence_share.csv")
+    xaf = diffs[(diffs["country"] == "XAF") & (diffs["partner"] == "XIN")]
     assert len(xaf) > 0
     # A bigger XIN programme (until the fixture's 2027Q1 budget_change) raises XIN's share
     # while its money arrives; by 2040 the learned bias may have moved XIN's money away.
-    assert xaf["median"].max() > 0
+    assert xaf["diff_pp_median"].max() > 0
     assert (out / "influence.png").exists()
-    assert (out / "differences.png").exists()
+    assert (out / "compare_influence_share.png").exists()

@@ -51,6 +51,8 @@ class RunInfo:
             time in the folder's name, else the folder's modification time).
         commit: the git commit (12 digits, ``+`` if the tree had uncommitted changes).
         wall_s: the sum of the manifest's ``timings_s`` (None if absent).
+        detail: what a comparison compared: its metrics and quarter or window
+            (``gdp,export_revenue@2026Q1:2026Q3``); empty for other kinds.
     """
 
     folder: Path
@@ -63,6 +65,7 @@ class RunInfo:
     created: dt.datetime | None = None
     commit: str = ""
     wall_s: float | None = None
+    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``folder`` as a string, ``created`` in ISO 8601)."""
@@ -104,6 +107,15 @@ def _scenario(manifest: dict[str, Any]) -> str:
     if isinstance(listed, list):
         return ",".join(str(s.get("name", "?")) for s in listed if isinstance(s, dict))
     return str(manifest.get("scenario", ""))
+
+
+def _detail(manifest: dict[str, Any]) -> str:
+    """``metrics@at`` of a comparison manifest, else ``""``."""
+    metrics, at = manifest.get("metrics"), manifest.get("at")
+    if manifest.get("kind") != "compare" or not isinstance(metrics, list):
+        return ""
+    label = at.get("label") if isinstance(at, dict) else None
+    return ",".join(map(str, metrics)) + (f"@{label}" if label else "")
 
 
 def _commit(git: Any) -> str:
@@ -166,6 +178,7 @@ def read_run_info(folder: Path) -> RunInfo:
         created=_created(manifest, folder),
         commit=_commit(manifest.get("git")),
         wall_s=wall,
+        detail=_detail(manifest),
     )
 
 
@@ -308,6 +321,7 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("folder", lambda r: str(r.folder)),
     ("kind", lambda r: r.kind or "-"),
     ("scenario", lambda r: r.scenario if r.status == "ok" else f"({r.status.split(':')[0]})"),
+    ("compared", lambda r: r.detail or "-"),
     ("overrides", lambda r: " ".join(r.overrides) or "-"),
     ("seed", lambda r: "-" if r.seed is None else str(r.seed)),
     ("reps", lambda r: "-" if r.replications is None else str(r.replications)),

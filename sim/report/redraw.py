@@ -3,8 +3,9 @@
 Nothing is rerun. A run or an ensemble is redrawn from ``timeseries.parquet`` or
 ``timeseries.csv`` (an ensemble from its first
 :data:`~sim.report.write.PLOT_REPLICATIONS` replications, as when it was written),
-every figure whose metrics the file holds; a comparison from
-``influence_bands.csv`` and ``differences.csv``; a backtest from
+every figure whose metrics the file holds; a comparison from its ``at_<metric>.csv``
+and ``differences_<metric>.csv`` for every metric of its manifest (and
+``influence_bands.csv`` when it has one); a backtest from
 ``hindcast_bands.csv`` and the reference data. Labels come from the data, names and
 colours from :mod:`sim.vocab`, so the scenario file is not needed.
 """
@@ -27,8 +28,6 @@ from sim.report.write import (
     hindcast_figures,
 )
 from sim.scenario import ScenarioError
-
-_LABELS = {"scenario": str, "reference": str, "state": str, "power": str}
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -58,12 +57,39 @@ def plot_ids(manifest: dict[str, Any], data: Path) -> list[int]:
     return sorted(int(k) for k in column.unique().to_pylist())[:PLOT_REPLICATIONS]
 
 
+#: Label columns of the comparison tables (``""`` is a label: no country or partner).
+_LABELS = ("scenario", "reference", "state", "power", "country", "partner", "at", "metric")
+
+
+def read_comparison_table(path: Path, dates: bool = False) -> pd.DataFrame:
+    """A comparison table with its label columns as strings."""
+    df = pd.read_csv(
+        path, dtype=dict.fromkeys(_LABELS, str), parse_dates=["date"] if dates else False
+    )
+    labels = [c for c in _LABELS if c in df.columns and c != "reference"]
+    df[labels] = df[labels].fillna("")
+    return df
+
+
+def compare_metrics(manifest: dict[str, Any]) -> list[str]:
+    """The metrics of a comparison folder (influence shares for folders older than --metrics)."""
+    metrics = manifest.get("metrics")
+    return [str(m) for m in metrics] if isinstance(metrics, list) else ["influence_share"]
+
+
 def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
-    bands = pd.read_csv(run_dir / "influence_bands.csv", dtype=_LABELS, parse_dates=["date"])
-    diffs = pd.read_csv(run_dir / "differences.csv", dtype=_LABELS, parse_dates=["date"])
+    tables = {
+        m: (
+            read_comparison_table(run_dir / f"at_{m}.csv"),
+            read_comparison_table(run_dir / f"differences_{m}.csv", True),
+        )
+        for m in compare_metrics(manifest)
+    }
+    bands_path = run_dir / "influence_bands.csv"
+    bands = read_comparison_table(bands_path, dates=True) if bands_path.is_file() else None
     return comparison_figures(
+        tables,
         bands,
-        diffs,
         outdir,
         seed=int(manifest["seed"]),
         replications=int(manifest["replications"]),
@@ -103,7 +129,9 @@ def redraw(
     if data is not None:
         return draw_run_figures(data, plot_ids(manifest, data), outdir)
     tables = {
-        "compare": ("influence_bands.csv", "differences.csv"),
+        "compare": tuple(
+            f"{stem}_{m}.csv" for m in compare_metrics(manifest) for stem in ("at", "differences")
+        ),
         "backtest": ("hindcast_bands.csv",),
     }
     if kind in tables and all((run_dir / name).is_file() for name in tables[kind]):

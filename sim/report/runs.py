@@ -22,7 +22,7 @@ from sim.engine.runfolder import RunFolder, base_manifest, override_tag
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
-    pass
+    from sim.studies.compare import Window
 
 
 def _scenario_folder(
@@ -197,6 +197,33 @@ def check_horizons(paths: Sequence[str | Path], scenarios: Sequence[Scenario]) -
             )  # fmt: skip
 
 
+def check_compare_request(
+    source: str | Path, first: Scenario, metrics: Sequence[str] | None, at: str | None
+) -> tuple[tuple[str, ...], Window]:
+    """The metrics (in the order asked, default influence shares) and window of a comparison.
+
+    Raises:
+        ScenarioError: keyed ``metrics`` or ``at``, for an unknown or repeated metric, an
+            empty list, or a malformed quarter or window or one outside the horizon.
+    """
+    from sim.output import check_metrics  # noqa: PLC0415 - heavy imports
+    from sim.studies import compare  # noqa: PLC0415
+
+    names = tuple(dict.fromkeys(metrics)) if metrics is not None else compare.DEFAULT_METRICS
+    try:
+        if metrics is not None and len(names) != len(metrics):
+            msg = f"expected distinct metric names, got {','.join(metrics)}"
+            raise ValueError(msg)
+        check_metrics(names, first.vocab)
+    except ValueError as err:
+        raise ScenarioError(source, "metrics", str(err)) from None
+    try:
+        window = compare.parse_at(at, first.start_quarter, first.steps)
+    except ValueError as err:
+        raise ScenarioError(source, "at", str(err)) from None
+    return names, window
+
+
 def run_compare(
     paths: Sequence[str | Path],
     *,
@@ -209,12 +236,15 @@ def run_compare(
     results: str | Path = "results",
     progress: bool = False,
     scenarios: Sequence[Scenario] | None = None,
+    metrics: Sequence[str] | None = None,
+    at: str | None = None,
 ) -> Path:
     """Run scenarios with common random numbers and write one comparison folder.
 
     Arguments as the flags of ``casim compare``; ``scenarios`` are ``paths`` already
-    loaded (loaded here if None). The default folder is
-    ``results/compare/<UTC time>-s<seed>-<digest8>``.
+    loaded (loaded here if None); ``metrics`` default to influence shares and ``at``
+    (``2028Q4`` or ``2027Q1:2028Q4``) to the horizon's last quarter. The default folder
+    is ``results/compare/<UTC time>-s<seed>-<digest8>``.
 
     Returns:
         The folder.
@@ -239,6 +269,7 @@ def run_compare(
     if workers < 1:
         raise ScenarioError(paths[0], "workers", f"expected a positive integer, got {workers}")
     first = scenarios[0]
+    names, window = check_compare_request(paths[0], first, metrics, at)
     folder = RunFolder.prepare(
         name="compare",
         digest=hashlib.sha256("".join(s.digest() for s in scenarios).encode()).hexdigest(),
@@ -253,7 +284,7 @@ def run_compare(
 
     size = chunk_size or ensemble.default_chunk_size(len(ids), workers)
     check_fits(
-        paths[0], folder.final, scenarios, ("influence_share",), len(ids),
+        paths[0], folder.final, scenarios, tuple(sorted(names)), len(ids),
         chunk_size=size, workers=workers, stream=False,
     )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
@@ -266,8 +297,9 @@ def run_compare(
                 executor=pool,
                 chunk_size=chunk_size,
                 progress=progress,
+                metrics=names,
             )
-        fields = write_comparison(folder, cmp, paths)
+        fields = write_comparison(folder, cmp, paths, window)
         folder.write_manifest(
             {
                 "kind": "compare",

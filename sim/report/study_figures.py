@@ -1,10 +1,12 @@
 """Figures of the studies: scenario comparisons and the hindcast, drawn from their tables.
 
 Each function takes the table a study writes (``influence_bands.csv``,
-``differences.csv``, ``hindcast_bands.csv`` and the reference points), so a saved
-folder can be redrawn without rerunning anything. Panels follow the states, powers and
-partners present in the tables, named and coloured by a :class:`~sim.vocab.Vocabulary`
-(see :mod:`sim.report.style`).
+``at_<metric>.csv``, ``differences_<metric>.csv``, ``hindcast_bands.csv`` and the
+reference points), so a saved folder can be redrawn without rerunning anything.
+Comparison figures show differences in the unit of their tables: percentage points
+for shares, percent of the reference for levels (:func:`sim.output.metric_kind`).
+Panels follow the states, powers and partners present in the tables, named and
+coloured by a :class:`~sim.vocab.Vocabulary` (see :mod:`sim.report.style`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from sim.output import metric_kind
 from sim.report.style import (
     colour_map,
     date_axis,
+    figure_and_axes,
     legend_panel,
     ordered,
     panel_grid,
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
 #: Line style of each compared scenario, in command-line order.
 LINE_STYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 _BAND_ALPHA = 0.12
+#: Marker of each compared scenario (after the reference) in the dot-and-whisker figures.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def _style(k: int) -> Any:
@@ -53,11 +60,12 @@ def _series(rows: pd.DataFrame, *columns: str) -> list[np.ndarray]:
 def plot_influence_comparison(
     bands: pd.DataFrame, *, seed: int, replications: int, vocab: Vocabulary | None = None
 ) -> Figure:
-    """Influence share per state: median lines and 90% bands, a line style per scenario.
+    """Influence share per state in percent: median lines and 90% bands, a style per scenario.
 
     Args:
         bands: the ``influence_bands`` table (columns ``scenario, date, state, power,
-            median, q05, q95``), scenarios in comparison order, the first the reference.
+            share_pct_median, share_pct_q05, share_pct_q95``), scenarios in comparison
+            order, the first the reference.
         seed: the common seed (for the title).
         replications: the number of common replications (for the title).
         vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
@@ -70,7 +78,8 @@ def plot_influence_comparison(
     states = ordered(bands["state"], vocab.states)
     holders = ordered(bands["power"], vocab.influencers)
     colours = colour_map(holders, vocab)
-    top = float(bands["q95"].max()) * 1.05
+    cols = ("share_pct_median", "share_pct_q05", "share_pct_q95")
+    top = float(bands[cols[2]].max()) * 1.05
     fig = Figure(figsize=(13, 7.5), layout="constrained")
     axes = panel_grid(fig, len(states) + 1, ncols=3)
     for s, (ax, state) in enumerate(zip(axes, states, strict=False)):
@@ -78,9 +87,7 @@ def plot_influence_comparison(
         for k, label in enumerate(labels):
             of_label = of_state[of_state["scenario"] == label]
             for power in holders:
-                x, mid, lo, hi = _series(
-                    of_label[of_label["power"] == power], "median", "q05", "q95"
-                )
+                x, mid, lo, hi = _series(of_label[of_label["power"] == power], *cols)
                 colour = colours[power]
                 ax.fill_between(x, lo, hi, color=colour, alpha=_BAND_ALPHA, linewidth=0)
                 ax.plot(x, mid, color=colour, linestyle=_style(k), linewidth=1.6)
@@ -89,75 +96,208 @@ def plot_influence_comparison(
         ax.grid(alpha=0.3)
         date_axis(ax, maxticks=6)
         if s % 3 == 0:
-            ax.set_ylabel("Influence share")
+            ax.set_ylabel("Influence share (%)")
     handles = _holder_handles(holders, colours, vocab) + [
         Line2D([], [], color="black", linestyle=_style(k), label=lab)
         for k, lab in enumerate(labels)
     ]
     legend_panel(axes[-1], handles)
     fig.suptitle(
-        f"Influence share by state: {' vs '.join(labels)}\n"
-        f"{replications} common replications, seed {seed} (median, band 5-95%)"
+        f"Influence share by state (%): {' vs '.join(labels)}\n"
+        f"{replications} common replications, seed {seed} (median; band 5-95% over "
+        "replications)"
     )
     return fig
 
 
-def plot_paired_differences(
-    diffs: pd.DataFrame, *, seed: int, replications: int, vocab: Vocabulary | None = None
-) -> Figure:
-    """Paired differences to the first scenario: median and 90% band per power.
+def unit_text(metric: str, reference: str) -> str:
+    """What a difference of ``metric`` is measured in, for axis labels and headings."""
+    if metric_kind(metric) == "share":
+        return f"{metric} − {reference} (percentage points)"
+    return f"{metric}: change vs {reference} (% of {reference})"
 
-    The dotted lines are the unpaired 90% band, to show how much pairing narrows it.
+
+def band_text(replications: int, marks: str = "dot: median, bar") -> str:
+    """What the marks and bands of a comparison figure carry."""
+    return (
+        f"{marks}: 5-95% of the paired differences\nover {replications} common "
+        "replications (stochastic noise only)"
+    )
+
+
+def _keys(table: pd.DataFrame, vocab: Vocabulary) -> tuple[list[str], list[str]]:
+    """Countries and partners of a comparison table, in vocabulary order."""
+    countries = ordered(table["country"].fillna(""), [*vocab.states, *vocab.powers])
+    partners = ordered(table["partner"].fillna(""), vocab.influencers + vocab.markets)
+    return countries or [""], partners or [""]
+
+
+def _draw_dots(
+    ax: Axes,
+    diffs: pd.DataFrame,
+    rows: list[tuple[str, str]],
+    colours: dict[str, str],
+    group: int,
+) -> None:
+    """Dots (medians) and whiskers (5-95%) of each scenario on ``rows`` of ``ax``.
+
+    ``group`` rows make one block (a country's partners), separated by thin lines.
+    """
+    others = list(dict.fromkeys(diffs["scenario"]))
+    mid, lo, hi = (c for c in diffs.columns if c.startswith("diff_"))
+    step = 0.7 / max(1, len(others))
+    for k, label in enumerate(others):
+        part = diffs[diffs["scenario"] == label].set_index(["country", "partner"])
+        for r, (c, p) in enumerate(rows):
+            if (c, p) not in part.index:
+                continue
+            y = r + (k - (len(others) - 1) / 2) * step
+            v = part.loc[(c, p)]
+            colour = colours[p or c]
+            ax.plot([v[lo], v[hi]], [y, y], color=colour, linewidth=1.4)
+            ax.plot(v[mid], y, marker=MARKERS[k % len(MARKERS)], color=colour, linestyle="")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    if group > 1:
+        for r in range(group, len(rows), group):
+            ax.axhline(r - 0.5, color="grey", linewidth=0.5)
+    ax.set_yticks(range(len(rows)), [" · ".join(x for x in cell if x) or "-" for cell in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(alpha=0.3, axis="x")
+
+
+def plot_at_differences(
+    table: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    replications: int,
+    vocab: Vocabulary | None = None,
+) -> Figure:
+    """Dot-and-whisker of one metric's paired differences to the reference, at a window.
+
+    One row per partner (per country for a metric without partners), one marker shape
+    per compared scenario (median) with its 5-95% band, coloured by partner (by
+    country), so four scenarios stay readable. Without ``ax``, a metric with countries
+    and partners gets one panel per country (a shared x axis); on a given ``ax`` all
+    rows are drawn there, grouped by country.
 
     Args:
-        diffs: the ``differences`` table (columns ``scenario, reference, date, state,
-            power, median, q05, q95, unpaired_q05, unpaired_q95``).
+        table: the ``at_<metric>.csv`` table (:func:`sim.studies.compare.at_table`).
+        ax: Axes to draw on; a new figure is created if omitted.
+        replications: the number of common replications (for the label).
+        vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
+
+    Returns:
+        The figure.
+    """
+    vocab = vocab_or_default(vocab)
+    metric, at = str(table["metric"].iloc[0]), str(table["at"].iloc[0])
+    diffs = table[table["reference"].notna()]
+    reference = str(diffs["reference"].iloc[0])
+    others = list(dict.fromkeys(diffs["scenario"]))
+    countries, partners = _keys(diffs, vocab)
+    colours = colour_map(partners if partners != [""] else countries, vocab)
+    facets = ax is None and len(countries) > 1 and len(partners) > 1
+    title = f"{metric} at {at}: difference to {reference}\n{band_text(replications)}"
+    if facets:
+        ncols = min(3, len(countries))
+        nrows = -(-len(countries) // ncols)
+        height = 0.3 * len(partners) * max(1, len(others)) ** 0.5 + 0.6
+        fig = Figure(figsize=(4.2 * ncols, height * nrows + 1.3), layout="constrained")
+        axes = panel_grid(fig, len(countries), ncols=ncols)
+        for panel, country in zip(axes, countries, strict=True):
+            _draw_dots(panel, diffs, [(country, p) for p in partners], colours, len(partners))
+            panel.set_yticks(range(len(partners)), [vocab.name(p) for p in partners])
+            panel.set_title(vocab.name(country))
+            panel.set_xlabel("pp" if metric_kind(metric) == "share" else f"% of {reference}")
+        target, heading = fig, fig.suptitle
+    else:
+        rows = [(c, p) for c in countries for p in partners]
+        size = (8.0, 1.4 + 0.3 * len(rows) * max(1, len(others)) ** 0.5)
+        fig, ax = figure_and_axes(ax, size)
+        _draw_dots(ax, diffs, rows, colours, len(partners))
+        ax.set_xlabel(unit_text(metric, reference))
+        target, heading = ax, ax.set_title
+    handles = [
+        Line2D([], [], marker=MARKERS[k % len(MARKERS)], color="black", linestyle="", label=lab)
+        for k, lab in enumerate(others)
+    ]
+    if facets:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+        title = f"{unit_text(metric, reference)} at {at}\n{band_text(replications)}"
+    else:
+        target.legend(handles=handles, loc="best", fontsize="small", title="scenario")
+    heading(title, fontsize="medium")
+    return fig
+
+
+def plot_difference_series(
+    diffs: pd.DataFrame,
+    *,
+    metric: str,
+    seed: int,
+    replications: int,
+    vocab: Vocabulary | None = None,
+) -> Figure:
+    """Paired differences of one metric to the first scenario over time, per country.
+
+    Median line and 5-95% band of the paired differences per partner (one colour each),
+    with the unpaired band as dotted lines to show how much pairing narrows it.
+
+    Args:
+        diffs: the ``differences_<metric>.csv`` table
+            (:func:`sim.studies.compare.difference_series`).
+        metric: the metric (its kind sets the unit on the axis).
         seed: the common seed (for the title).
         replications: the number of common replications (for the title).
         vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
 
     Returns:
-        The figure: one row per compared scenario, one column per state present.
+        The figure: one row per compared scenario, one column per country.
     """
     vocab = vocab_or_default(vocab)
     reference = str(diffs["reference"].iloc[0])
     others = list(dict.fromkeys(diffs["scenario"]))
-    states = ordered(diffs["state"], vocab.states)
-    holders = ordered(diffs["power"], vocab.influencers)
-    colours = colour_map(holders, vocab)
-    fig = Figure(figsize=(3.2 * len(states), 3.4 * len(others) + 0.8), layout="constrained")
-    axes = fig.subplots(len(others), len(states), sharex=True, sharey=True, squeeze=False)
+    countries, partners = _keys(diffs, vocab)
+    colours = colour_map(partners if partners != [""] else countries, vocab)
+    cols = [c for c in diffs.columns if c.startswith(("diff_", "unpaired_"))]
+    fig = Figure(
+        figsize=(3.2 * len(countries) + 0.5, 3.0 * len(others) + 1.2), layout="constrained"
+    )
+    axes = fig.subplots(len(others), len(countries), sharex=True, sharey=True, squeeze=False)
     for r, label in enumerate(others):
         part = diffs[diffs["scenario"] == label]
-        for s, state in enumerate(states):
+        for s, country in enumerate(countries):
             ax = axes[r, s]
             ax.axhline(0.0, color="black", linewidth=0.8)
-            of_state = part[part["state"] == state]
-            for power in holders:
+            of_country = part[part["country"].fillna("") == country]
+            for partner in partners:
                 x, mid, lo, hi, ulo, uhi = _series(
-                    of_state[of_state["power"] == power],
-                    "median", "q05", "q95", "unpaired_q05", "unpaired_q95",
-                )  # fmt: skip
-                colour = colours[power]
+                    of_country[of_country["partner"].fillna("") == partner], *cols
+                )
+                colour = colours[partner or country]
                 ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
                 ax.plot(x, mid, color=colour, linestyle=_style(r + 1), linewidth=1.6)
-                for band in (ulo, uhi):
-                    ax.plot(x, band, color=colour, linestyle=":", linewidth=0.8)
-            ax.set_title(f"{vocab.name(state)}\n{label} − {reference}", fontsize="medium")
+                for edge in (ulo, uhi):
+                    ax.plot(x, edge, color=colour, linestyle=":", linewidth=0.8)
+            title = vocab.name(country) if country else metric
+            ax.set_title(f"{title}\n{label} − {reference}", fontsize="medium")
             ax.grid(alpha=0.3)
             ax.xaxis.set_tick_params(labelbottom=True)
             date_axis(ax, maxticks=6)
             if s == 0:
-                ax.set_ylabel("Difference in influence share")
+                ax.set_ylabel("pp" if metric_kind(metric) == "share" else f"% of {reference}")
+    keys = partners if partners != [""] else countries
     handles = [
-        *_holder_handles(holders, colours, vocab),
-        Patch(facecolor="grey", alpha=0.4, label="paired 90% band"),
-        Line2D([], [], color="grey", linestyle=":", label="unpaired 90% band"),
+        *([] if keys == [""] else _holder_handles(keys, colours, vocab)),
+        Patch(facecolor="grey", alpha=0.4, label="paired 5-95%"),
+        Line2D([], [], color="grey", linestyle=":", label="unpaired 5-95%"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(8, len(handles)), frameon=False
+    )
     fig.suptitle(
-        f"Paired differences to {reference} ({replications} common "
-        f"replications, seed {seed}; median, band 5-95%)"
+        f"{unit_text(metric, reference)}, seed {seed}\n"
+        f"{band_text(replications, 'line: median, shaded band')}"
     )
     return fig
 

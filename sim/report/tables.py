@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.output import metric_kind, metric_unit
 from sim.report.style import quarter_label
-from sim.studies.compare import UNPAIRED_SHIFTS
+from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, value_columns
 from sim.vocab import DEFAULT
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sim.studies.compare import Comparison
 
 
@@ -48,44 +51,76 @@ def markdown_table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def end_shares_markdown(table: pd.DataFrame, cmp: Comparison) -> str:
-    """``end_shares.md``: the ``end_shares`` table of a comparison, in percent."""
-    pp = ".1f"
+def _num(x: float, fmt: str) -> str:
+    return "" if pd.isna(x) else format(x, fmt)
+
+
+def at_markdown(table: pd.DataFrame, replications: int) -> str:
+    """One metric's section of ``compare.md``: values and paired differences at a window.
+
+    Args:
+        table: the metric's :func:`~sim.studies.compare.at_table` (``at_<metric>.csv``).
+        replications: the number of common replications.
+    """
+    metric, at = str(table["metric"].iloc[0]), str(table["at"].iloc[0])
+    share = metric_kind(metric) == "share"
+    v = value_columns(metric_kind(metric))
+    d = diff_columns(metric_kind(metric))
+    tag = "pp" if share else "pct"
+    unit = "pp" if share else "% of reference"
+    vfmt, dfmt = (".1f", "+.2f") if share else (".4g", "+.2f")
+    unit_of_value = metric_unit(metric) or "own unit"
+    value_head = "share % (5-95%)" if share else f"value, {unit_of_value} (5-95%)"
     view = pd.DataFrame(
         {
-            "state": table["state"],
-            "power": table["power"],
+            "country": table["country"].fillna(""),
+            "partner": table["partner"].fillna(""),
             "scenario": table["scenario"],
-            "share % (90% interval)": [
-                f"{m * 100:{pp}} ({lo * 100:{pp}}–{hi * 100:{pp}})"
-                for m, lo, hi in zip(
-                    table["share_median"], table["share_q05"], table["share_q95"], strict=True
-                )
+            value_head: [
+                f"{_num(m, vfmt)} ({_num(lo, vfmt)}–{_num(hi, vfmt)})"
+                for m, lo, hi in zip(table[v[0]], table[v[1]], table[v[2]], strict=True)
             ],
-            "paired diff pp (90% band)": [
-                "" if np.isnan(m) else f"{m * 100:+.2f} ({lo * 100:+.2f} to {hi * 100:+.2f})"
-                for m, lo, hi in zip(
-                    table["diff_median"], table["diff_q05"], table["diff_q95"], strict=True
-                )
+            f"paired diff {unit} (5-95%)": [
+                "" if pd.isna(m) else f"{m:{dfmt}} ({_num(lo, dfmt)} to {_num(hi, dfmt)})"
+                for m, lo, hi in zip(table[d[0]], table[d[1]], table[d[2]], strict=True)
             ],
-            "paired width pp": table["paired_width"] * 100,
-            "unpaired width pp": table["unpaired_width"] * 100,
+            f"paired width {unit}": table[f"paired_width_{tag}"],
+            f"unpaired width {unit}": table[f"unpaired_width_{tag}"],
             "paired/unpaired": table["width_ratio"],
         }
     )
+    view = view.loc[
+        :, [c for c in view.columns if c not in ("country", "partner") or view[c].any()]
+    ]
+    what = (
+        "Shares in percent; differences in percentage points (pp)"
+        if share
+        else "Values in the metric's unit (docs/outputs.md); differences in percent of "
+        "the reference, per replication, then summarised"
+    )
+    quarters = "the quarter" if ":" not in at else "the mean of the window's quarters"
     head = (
-        f"# End-of-horizon influence shares ({quarter_label(pd.Timestamp(cmp.dates[-1]))})\n\n"
-        f"{len(cmp.replication_ids)} common replications, seed {cmp.seed}. Shares are "
-        "medians over replications with 5-95% intervals. Differences are to "
-        f"**{cmp.labels[0]}**, in percentage points: *paired* compares replication k with "
-        "replication k (common random numbers); *unpaired* re-pairs replications as if "
-        f"the runs were independent (shifts 1..{UNPAIRED_SHIFTS}). Widths are those of the "
-        "90% bands.\n\n"
+        f"## {metric} at {at}\n\n{what}. Each replication's value is {quarters}; "
+        f"differences are paired (replication k against replication k of the reference, "
+        f"{replications} common replications): median and 5-95% band, which carries "
+        "the stochastic noise of the replications only.\n\n"
     )
-    return head + markdown_table(
-        view,
-        {"paired width pp": ".2f", "unpaired width pp": ".2f", "paired/unpaired": ".2f"},
+    widths = {c: ".2f" for c in view.columns if "width" in c or c == "paired/unpaired"}
+    return head + markdown_table(view, widths)
+
+
+def compare_markdown(tables: Sequence[pd.DataFrame], cmp: Comparison, at: str) -> str:
+    """``compare.md``: every compared metric at ``at`` (:func:`at_markdown` sections)."""
+    head = (
+        f"# Comparison at {at}\n\n"
+        f"Scenarios {', '.join(cmp.labels)}; differences are to **{cmp.labels[0]}**. "
+        f"{len(cmp.replication_ids)} common replications, seed {cmp.seed}. *Paired* "
+        "compares replication k with replication k (common random numbers); *unpaired* "
+        f"re-pairs replications as if the runs were independent (shifts "
+        f"1..{UNPAIRED_SHIFTS}). Widths are those of the 90% (5-95%) bands.\n\n"
     )
+    n = len(cmp.replication_ids)
+    return head + "\n".join(at_markdown(t, n) for t in tables)
 
 
 def crossings_markdown(table: pd.DataFrame, cmp: Comparison) -> str:

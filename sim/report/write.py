@@ -14,9 +14,10 @@ Files:
   drawn from the first :data:`PLOT_REPLICATIONS` replications (``timeseries.parquet``
   is streamed by the ensemble itself to :data:`TIMESERIES`, then converted to CSV if
   asked);
-* comparison: ``influence.png``, ``differences.png``, ``influence_bands.csv``,
-  ``differences.csv``, ``end_shares.csv`` / ``.md``, ``crossings.csv`` / ``.md``,
-  ``scenarios/<n>-<label>.yaml``;
+* comparison: per metric ``at_<metric>.csv``, ``differences_<metric>.csv``,
+  ``compare_<metric>.png``, ``differences_<metric>.png``; ``compare.md``; with
+  influence shares ``influence.png``, ``influence_bands.csv``, ``crossings.csv`` /
+  ``.md``; ``scenarios/<n>-<label>.yaml``;
 * backtest: ``hindcast.csv``, ``hindcast_bands.csv``, ``skill.md``,
   ``skill_points.csv``, ``plots/hindcast_<STATE>.png``.
 """
@@ -37,28 +38,30 @@ from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
+    plot_at_differences,
+    plot_difference_series,
     plot_hindcast_state,
     plot_influence_comparison,
-    plot_paired_differences,
 )
 from sim.report.style import STUDY_DPI, ordered, vocab_or_default
 from sim.report.tables import (
+    compare_markdown,
     crossings_markdown,
-    end_shares_markdown,
     skill_markdown,
     skill_summary,
 )
+from sim.scenario import format_quarter
 from sim.studies.compare import (
     INTERVAL,
     UNPAIRED_SHIFTS,
-    end_shares,
+    at_table,
+    difference_series,
     influence_bands,
-    paired_differences,
     rank_crossings,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     import numpy as np
     from matplotlib.figure import Figure
@@ -68,7 +71,7 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
     from sim.studies.backtest import BacktestResult
     from sim.studies.calibrate import CalibrationResult
-    from sim.studies.compare import Comparison
+    from sim.studies.compare import Comparison, Window
     from sim.vocab import Vocabulary
 
 #: The tidy table of a run or an ensemble.
@@ -242,67 +245,101 @@ def write_ensemble(
 
 
 def comparison_figures(
-    bands: pd.DataFrame,
-    diffs: pd.DataFrame,
+    tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
+    bands: pd.DataFrame | None,
     outdir: Path,
     *,
     seed: int,
     replications: int,
     vocab: Vocabulary | None = None,
 ) -> list[Path]:
-    """Write ``influence.png`` and ``differences.png`` of a comparison into ``outdir``."""
+    """Draw a comparison's figures into ``outdir``.
+
+    Args:
+        tables: metric -> (``at_<metric>`` table, ``differences_<metric>`` table).
+        bands: the ``influence_bands`` table, or None when influence was not compared.
+        outdir: where to write.
+        seed: the common seed.
+        replications: the number of common replications.
+        vocab: order, names and colours of the codes.
+
+    Returns:
+        ``compare_<metric>.png`` (differences at the window) and
+        ``differences_<metric>.png`` (over time) per metric, and ``influence.png``.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     kw = {"seed": seed, "replications": replications, "vocab": vocab}
-    return [
-        _save(plot_influence_comparison(bands, **kw), outdir / "influence.png"),
-        _save(plot_paired_differences(diffs, **kw), outdir / "differences.png"),
-    ]
+    written = []
+    if bands is not None:
+        influence = outdir / "influence.png"
+        written.append(run_aside(lambda: _save(plot_influence_comparison(bands, **kw), influence)))
+    paths = []
+    for metric, (at, series) in tables.items():
+        fig = plot_at_differences(at, replications=replications, vocab=vocab)
+        paths.append(_save(fig, outdir / f"compare_{metric}.png"))
+        fig = plot_difference_series(series, metric=metric, **kw)
+        paths.append(_save(fig, outdir / f"differences_{metric}.png"))
+    return paths + [done() for done in written]
 
 
 def write_comparison(
-    folder: RunFolder, cmp: Comparison, paths: Sequence[str | Path]
+    folder: RunFolder, cmp: Comparison, paths: Sequence[str | Path], window: Window
 ) -> dict[str, Any]:
-    """Write a comparison's figures, tables and resolved scenarios.
+    """Write a comparison's tables, figures and resolved scenarios.
+
+    Per metric: ``at_<metric>.csv`` (values and paired differences at ``window``),
+    ``differences_<metric>.csv`` (every quarter) and their figures; ``compare.md`` with
+    every metric's table; with influence shares also ``influence_bands.csv``,
+    ``influence.png`` and the rank crossings (``crossings.csv`` / ``.md``).
 
     Args:
         folder: the open run folder.
         cmp: the comparison.
         paths: the scenario files, in comparison order (for the manifest).
+        window: the quarter or window the tables and dot figures read.
 
     Returns:
-        Manifest fields ``scenarios``, ``interval``, ``unpaired_shifts`` and ``files``
-        (figures and tables, relative to the folder, sorted).
+        Manifest fields ``scenarios``, ``metrics``, ``at`` (label, first and last quarter,
+        number of quarters), ``units`` (metric -> unit of its differences),
+        ``interval``, ``unpaired_shifts`` and ``files`` (relative to the folder, sorted).
     """
     out = folder.path
-    kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
     with folder.timed("write"):
-        # influence.png is drawn aside while the other tables and figure are made here.
-        bands = influence_bands(cmp)
-        first = out / "influence.png"
-        influence = run_aside(lambda: _save(plot_influence_comparison(bands, **kw), first))
-        diffs = paired_differences(cmp)
-        written = [_save(plot_paired_differences(diffs, **kw), out / "differences.png")]
-        end, cross = end_shares(cmp), rank_crossings(cmp)
-        tables = {
-            "influence_bands.csv": bands,
-            "differences.csv": diffs,
-            "end_shares.csv": end,
-            "crossings.csv": cross,
-        }
-        for name, table in tables.items():
-            table.to_csv(out / name, index=False)
-            written.append(out / name)
-        written.append(folder.write_text("end_shares.md", end_shares_markdown(end, cmp)))
-        written.append(folder.write_text("crossings.md", crossings_markdown(cross, cmp)))
+        tables = {m: (at_table(cmp, m, window), difference_series(cmp, m)) for m in cmp.metrics}
+        written = []
+        for metric, (at, series) in tables.items():
+            for name, table in ((f"at_{metric}.csv", at), (f"differences_{metric}.csv", series)):
+                table.to_csv(out / name, index=False)
+                written.append(out / name)
+        text = compare_markdown([at for at, _ in tables.values()], cmp, window.label)
+        written.append(folder.write_text("compare.md", text))
+        bands = None
+        if "influence_share" in cmp.metrics:
+            bands, cross = influence_bands(cmp), rank_crossings(cmp)
+            for name, table in (("influence_bands.csv", bands), ("crossings.csv", cross)):
+                table.to_csv(out / name, index=False)
+                written.append(out / name)
+            written.append(folder.write_text("crossings.md", crossings_markdown(cross, cmp)))
         for n, (label, sc) in enumerate(zip(cmp.labels, cmp.scenarios, strict=True)):
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
             folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
-        written.append(influence())
+    with folder.timed("plots"):
+        kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
+        written += comparison_figures(tables, bands, out, **kw)
+    start = cmp.scenarios[0].start_quarter
     return {
         "scenarios": [
             {"label": lab, "name": sc.name, "file": str(p), "scenario_sha256": sc.digest()}
             for lab, sc, p in zip(cmp.labels, cmp.scenarios, paths, strict=True)
         ],
+        "metrics": list(cmp.metrics),
+        "at": {
+            "label": window.label,
+            "first": format_quarter(start + window.first),
+            "last": format_quarter(start + window.last),
+            "quarters": window.quarters,
+        },
+        "units": {m: mv.unit for m, mv in cmp.metrics.items()},
         "interval": list(INTERVAL),
         "unpaired_shifts": UNPAIRED_SHIFTS,
         "files": sorted(p.relative_to(out).as_posix() for p in written),
