@@ -1,0 +1,75 @@
+"""Start the dashboard: a Solara server on localhost (``casim dashboard``).
+
+:func:`serve` is what ``casim dashboard`` calls with plain arguments; it knows no flags.
+The page (:mod:`sim.dashboard.page`) reads the scenario and base from the environment
+variables :data:`SCENARIO_ENV` and :data:`BASE_ENV`, which :func:`serve` sets. The numba
+kernels are compiled in a background thread as the server starts, so the first run does
+not pay for them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sim.scenario import ScenarioError, load_scenario
+
+#: Environment variable naming the scenario file the page opens.
+SCENARIO_ENV = "CASIM_DASHBOARD_SCENARIO"
+#: Environment variable naming the base scenario file to compare with.
+BASE_ENV = "CASIM_DASHBOARD_BASE"
+#: Default port (Solara's).
+DEFAULT_PORT = 8765
+#: The page's module and component, as Solara names an app.
+APP = "sim.dashboard.page:Page"
+
+
+def default_base(scenario: Path) -> Path:
+    """The baseline next to ``scenario`` (``baseline.yaml``), else ``scenario`` itself."""
+    base = scenario.parent / "baseline.yaml"
+    return base if base.is_file() else scenario
+
+
+def serve(
+    scenario: str | Path, *, port: int = DEFAULT_PORT, base: str | Path | None = None
+) -> None:
+    """Serve the dashboard on ``http://localhost:PORT`` until interrupted.
+
+    Args:
+        scenario: the scenario file to open.
+        port: the TCP port (1-65535).
+        base: the scenario to compare with (default: :func:`default_base`).
+
+    Raises:
+        ScenarioError: for a scenario that does not load (keyed by the file), or a port
+            outside 1-65535 (keyed ``port``).
+    """
+    path = Path(scenario)
+    load_scenario(path)  # bad input fails here, before the server starts
+    base_path = default_base(path) if base is None else Path(base)
+    load_scenario(base_path)
+    if not 1 <= port <= 65535:
+        raise ScenarioError(path, "port", f"expected a port from 1 to 65535, got {port}")
+    os.environ[SCENARIO_ENV] = str(path.resolve())
+    os.environ[BASE_ENV] = str(base_path.resolve())
+    os.environ["SOLARA_APP"] = APP
+    threading.Thread(target=_warm, args=(path,), daemon=True).start()
+
+    import uvicorn  # noqa: PLC0415 - server stack only when serving
+    from solara.server import settings  # noqa: PLC0415
+
+    settings.main.mode = "production"
+    settings.telemetry.mixpanel_enable = False
+    print(f"casim dashboard: http://localhost:{port}", flush=True)  # noqa: T201
+    uvicorn.run("solara.server.starlette:app", host="localhost", port=port, log_level="warning")
+
+
+def _warm(path: Path) -> None:
+    """Compile the kernels with a two-replication run (errors are left to the page)."""
+    from sim.dashboard.runner import warm_up  # noqa: PLC0415
+
+    try:
+        warm_up(load_scenario(path))
+    except Exception:  # noqa: BLE001, S110 - a failed warm-up only costs time later
+        pass
