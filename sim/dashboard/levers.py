@@ -243,9 +243,8 @@ def export_yaml(file: str | Path, edited: dict[str, Any], edits: Edits, name: st
     if anchor is not None:
         child["extends"] = str(anchor)
     child["description"] = f"{edited.get('description', '')} Edited in casim dashboard.".strip()
-    for key, value in _diff(parent, edited).items():
-        if key not in _HEADER_KEYS and key not in ACCUMULATING_LISTS:
-            child[key] = value
+    skip = (*_HEADER_KEYS, *ACCUMULATING_LISTS)
+    child |= {k: v for k, v in _diff(parent, edited).items() if k not in skip}
     for key in ACCUMULATING_LISTS:
         extra = edited.get(key, [])[len(parent.get(key, [])) :]
         if extra:
@@ -309,9 +308,7 @@ def check_export(text: str, scenario: Scenario) -> Scenario:
 
 def model_values(scenario: Scenario) -> dict[str, Any]:
     """A scenario's values without names and provenance (what a run depends on)."""
-    return _strip_provenance(
-        {k: v for k, v in scenario.to_dict().items() if k not in _HEADER_KEYS}
-    )
+    return _strip_provenance({k: v for k, v in scenario.to_dict().items() if k not in _HEADER_KEYS})
 
 
 def _strip_provenance(node: Any) -> Any:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
+import plotly.io as pio
 import solara
 import solara.lab
 
@@ -55,7 +58,9 @@ def run_task(base: Any, edited: Any, n: int) -> runner.PairResult | None:
 
 
 @solara.component
-def LeverField(lever: lv.Lever, text: str | None, error: str, on_text: Any) -> None:
+def LeverField(  # noqa: N802 - Solara components are CamelCase
+    lever: lv.Lever, text: str | None, error: str, on_text: Any
+) -> None:
     """One lever: its field, the value's provenance and a mark when changed."""
     shown = text if text is not None else ("" if lever.value is None else str(lever.value))
     with solara.Column(gap="0px", style={"margin-bottom": "6px"}):
@@ -74,7 +79,7 @@ def LeverField(lever: lv.Lever, text: str | None, error: str, on_text: Any) -> N
 
 
 @solara.component
-def LeverForm(
+def LeverForm(  # noqa: N802 - Solara components are CamelCase
     data: dict, edits: lv.Edits, errors: dict[str, str], set_edits: Any
 ) -> None:
     """Every lever, grouped; named projects also get an on/off switch."""
@@ -133,20 +138,29 @@ def diff_html(pair: runner.PairResult) -> str:
     )
 
 
+#: The views, by name: each draws one plotly figure of a paired run.
+VIEWS: dict[str, Any] = {
+    "Difference (pp)": views.difference_figure,
+    "Influence": views.influence_figure,
+    "Channels": views.channel_figure,
+    "Trade": views.trade_figure,
+    "Route flows": views.route_flow_figure,
+    "GDP": lambda pair: views.economy_figure(pair, "gdp"),
+    "Export revenue": lambda pair: views.economy_figure(pair, "export_revenue"),
+}
+
+
+def figure(pair: runner.PairResult, view: str) -> Any:
+    """One view's figure with plain JSON values (None when the run lacks its data)."""
+    fig = VIEWS[view](pair)
+    # Plain JSON values: the plotly widget cannot serialise numpy dates quickly.
+    return None if fig is None else go.Figure(json.loads(pio.to_json(fig)))
+
+
 def figures(pair: runner.PairResult) -> dict[str, Any]:
-    """The views' plotly figures by tab name."""
-    out = {
-        "Difference (pp)": views.difference_figure(pair),
-        "Influence": views.influence_figure(pair),
-        "Channels": views.channel_figure(pair),
-        "Trade": views.trade_figure(pair),
-        "GDP": views.economy_figure(pair, "gdp"),
-        "Export revenue": views.economy_figure(pair, "export_revenue"),
-    }
-    flows = views.route_flow_figure(pair)
-    if flows is not None:
-        out["Route flows"] = flows
-    return out
+    """Every view's figure (for the download)."""
+    out = {name: figure(pair, name) for name in VIEWS}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def figures_zip(figs: dict[str, Any]) -> bytes:
@@ -160,9 +174,12 @@ def figures_zip(figs: dict[str, Any]) -> bytes:
 
 
 @solara.component
-def Results(pair: runner.PairResult, export_text: Any, name: str) -> None:
+def Results(  # noqa: N802 - Solara components are CamelCase
+    pair: runner.PairResult, export_text: Any, name: str
+) -> None:
     """The views and the downloads of a finished run."""
-    figs = solara.use_memo(lambda: figures(pair), dependencies=[pair])
+    view, set_view = solara.use_state(next(iter(VIEWS)))
+    fig = solara.use_memo(lambda: figure(pair, view), dependencies=[pair, view])
     n = len(pair.edited.replication_ids)
     solara.Markdown(
         f"**{n} replications** of *{pair.edited.scenario.name}* (edited) and "
@@ -178,12 +195,15 @@ def Results(pair: runner.PairResult, export_text: Any, name: str) -> None:
             label="Data (CSV)",
         )
         solara.FileDownload(
-            lambda: figures_zip(figs), filename=f"{name}-figures.zip", label="Figures (HTML)"
+            lambda: figures_zip(figures(pair)),
+            filename=f"{name}-figures.zip",
+            label="Figures (HTML)",
         )
-    with solara.lab.Tabs():
-        for tab, fig in figs.items():
-            with solara.lab.Tab(tab):
-                solara.FigurePlotly(fig)
+    solara.ToggleButtonsSingle(value=view, values=list(VIEWS), on_value=set_view)
+    if fig is None:
+        solara.Info(f"{view}: not recorded by this model version")
+    else:
+        solara.FigurePlotly(fig)
 
 
 def _load(path: str) -> tuple[dict | None, Any, str]:
@@ -194,7 +214,8 @@ def _load(path: str) -> tuple[dict | None, Any, str]:
 
 
 @solara.component
-def Page() -> None:
+def Page(  # noqa: N802 - Solara components are CamelCase
+) -> None:
     """The dashboard."""
     start, start_base = _start_files()
     scenario_file, set_scenario_file = solara.use_state(str(start.resolve()))
@@ -220,8 +241,9 @@ def Page() -> None:
     with solara.Sidebar():
         choices = _choices(Path(scenario_file).parent, Path(scenario_file), Path(base_file))
         solara.Select("Scenario", values=choices, value=scenario_file, on_value=choose)
-        solara.Select("Compare with (base)", values=choices, value=base_file,
-                      on_value=set_base_file)
+        solara.Select(
+            "Compare with (base)", values=choices, value=base_file, on_value=set_base_file
+        )
         if data:
             LeverForm(data, edits, errors, set_edits)
     with solara.Column():
@@ -238,7 +260,9 @@ def Page() -> None:
 
 
 @solara.component
-def RunControls(base: Any, edited: Any, reps: int, set_reps: Any, errors: dict) -> None:
+def RunControls(  # noqa: N802 - Solara components are CamelCase
+    base: Any, edited: Any, reps: int, set_reps: Any, errors: dict
+) -> None:
     """Replications, run and cancel buttons, progress."""
     bad_reps = not 1 <= (reps or 0) <= runner.MAX_REPLICATIONS
     with solara.Row():

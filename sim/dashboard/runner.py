@@ -40,13 +40,15 @@ _CACHE: OrderedDict[tuple[str, int, int], EnsembleResult] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-class Cancelled(Exception):
+class Cancelled(Exception):  # noqa: N818 - a user's choice, not an error
     """Raised inside a run when the user pressed cancel."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PairResult:
     """An edited scenario and its base, run on the same replications.
+
+    Compared by identity (Solara compares a task's values; the arrays cannot be).
 
     Attributes:
         base: the base's ensemble.

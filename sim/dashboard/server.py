@@ -9,6 +9,7 @@ not pay for them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -61,7 +62,7 @@ def serve(
 
     settings.main.mode = "production"
     settings.telemetry.mixpanel_enable = False
-    print(f"casim dashboard: http://localhost:{port}", flush=True)  # noqa: T201
+    print(f"casim dashboard: http://localhost:{port}", flush=True)
     uvicorn.run("solara.server.starlette:app", host="localhost", port=port, log_level="warning")
 
 
@@ -69,7 +70,5 @@ def _warm(path: Path) -> None:
     """Compile the kernels with a two-replication run (errors are left to the page)."""
     from sim.dashboard.runner import warm_up  # noqa: PLC0415
 
-    try:
+    with contextlib.suppress(Exception):  # a failed warm-up only costs time later
         warm_up(load_scenario(path))
-    except Exception:  # noqa: BLE001, S110 - a failed warm-up only costs time later
-        pass

@@ -35,7 +35,11 @@ def metric(res: EnsembleResult, name: str) -> tuple[np.ndarray, list[str], list[
     arr, countries, partners = res.metric_array(name)
     vocab = res.scenario.vocab
     cs = ordered(countries, vocab.states)
-    ps = ordered(partners, [*vocab.influencers, *vocab.partners]) if partners != ("",) else [""]
+    ps = (
+        ordered(partners, list(dict.fromkeys([*vocab.influencers, *vocab.partners])))
+        if partners != ("",)
+        else [""]
+    )
     ci = [countries.index(c) for c in cs]
     pi = [partners.index(p) for p in ps]
     return arr[:, :, ci][:, :, :, pi], cs, ps
@@ -207,7 +211,11 @@ def route_flow_figure(pair: PairResult, step: int = -1) -> go.Figure | None:
             arr, _, routes = metric(res, name)
             med = np.median(arr[:, step].sum(axis=1), axis=0)
             fig.add_bar(
-                x=routes, y=med, name=label, showlegend=k == 0, row=k // NCOLS + 1,
+                x=routes,
+                y=med,
+                name=label,
+                showlegend=k == 0,
+                row=k // NCOLS + 1,
                 col=k % NCOLS + 1,
             )
     return fig
