@@ -97,6 +97,7 @@ def test_export_extends_and_reloads_to_the_same_values(tmp_path, file, edits, of
         text=True,
         check=False,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.returncode == 0, out.stderr
 
@@ -198,5 +199,6 @@ def test_browser_raise_japan_for_uzbekistan(dashboard, tmp_path):
         text=True,
         check=False,
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.returncode == 0, out.stderr

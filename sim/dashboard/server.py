@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from pathlib import Path
 
 from sim.scenario import ScenarioError, load_scenario
@@ -60,10 +61,14 @@ def serve(
     import uvicorn  # noqa: PLC0415 - server stack only when serving
     from solara.server import settings  # noqa: PLC0415
 
+    with warnings.catch_warnings():  # solara 1.58 imports websockets.legacy (deprecated)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from solara.server.starlette import app  # noqa: PLC0415
+
     settings.main.mode = "production"
     settings.telemetry.mixpanel_enable = False
     print(f"casim dashboard: http://localhost:{port}", flush=True)
-    uvicorn.run("solara.server.starlette:app", host="localhost", port=port, log_level="warning")
+    uvicorn.run(app, host="localhost", port=port, log_level="warning")
 
 
 def _warm(path: Path) -> None:
