@@ -4,7 +4,8 @@
 The page (:mod:`sim.dashboard.page`) reads the scenario and base from the environment
 variables :data:`SCENARIO_ENV` and :data:`BASE_ENV`, which :func:`serve` sets. The numba
 kernels are compiled in a background thread as the server starts, so the first run does
-not pay for them.
+not pay for them, and the base's 200 replications are run once, so the first run only
+runs the edited scenario.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def serve(
     os.environ[SCENARIO_ENV] = str(path.resolve())
     os.environ[BASE_ENV] = str(base_path.resolve())
     os.environ["SOLARA_APP"] = APP
-    threading.Thread(target=_warm, args=(path,), daemon=True).start()
+    threading.Thread(target=_warm, args=(path, base_path), daemon=True).start()
 
     import uvicorn  # noqa: PLC0415 - server stack only when serving
     from solara.server import settings  # noqa: PLC0415
@@ -71,9 +72,11 @@ def serve(
     uvicorn.run(app, host="localhost", port=port, log_level="warning")
 
 
-def _warm(path: Path) -> None:
-    """Compile the kernels with a two-replication run (errors are left to the page)."""
-    from sim.dashboard.runner import warm_up  # noqa: PLC0415
+def _warm(path: Path, base: Path) -> None:
+    """Compile the kernels and run the base's default replications (errors: the page's)."""
+    from sim.dashboard.runner import prime, warm_up  # noqa: PLC0415
 
     with contextlib.suppress(Exception):  # a failed warm-up only costs time later
-        warm_up(load_scenario(path))
+        scenario = load_scenario(path)
+        warm_up(scenario)
+        prime(load_scenario(base), scenario.seed)
