@@ -1,5 +1,7 @@
 """Command line: ``casim run | compare | backtest | plot | validate | list`` (``python -m sim``).
 
+``casim dashboard`` serves the what-if dashboard (:mod:`sim.dashboard`).
+
 The only module that knows flag names. Each command loads its scenarios (before the
 heavy imports, so bad input fails fast), prepares a :class:`RunFolder`, calls the study,
 hands the result to the report writers (:mod:`sim.report.write`) and writes the
@@ -151,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("scenario", help="scenario YAML file")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     val.set_defaults(func=cmd_validate)
+
+    dash = sub.add_parser("dashboard", help="serve the what-if dashboard on localhost")
+    dash.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: baseline)")
+    dash.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765)")
+    dash.add_argument("--base", default=None, help="scenario to compare with (default: baseline)")
+    dash.set_defaults(func=cmd_dashboard)
 
     lst = sub.add_parser("list", help="list shipped scenarios with their descriptions")
     lst.add_argument("--dir", default=None, help="folder to list (default: scenarios/)")
@@ -518,6 +526,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``casim validate``: print the resolved scenario."""
     scenario = load_scenario(args.scenario, args.overrides)
     sys.stdout.write(scenario.to_yaml())
+    return 0
+
+
+def _port(text: str) -> int:
+    return _integer(text, 1, 65535, "a TCP port")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """``casim dashboard``: serve the what-if dashboard until Ctrl-C."""
+    from sim.dashboard.server import serve  # noqa: PLC0415 - the web stack only here
+
+    scenario = args.scenario or scenarios_dir() / "baseline.yaml"
+    serve(scenario, port=args.port, base=args.base)
     return 0
 
 
