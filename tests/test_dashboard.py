@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 JAPAN = ROOT / "scenarios" / "japan_summit.yaml"
 CHROMIUM = Path("/usr/bin/chromium")
-#: The lever the browser test raises: Japan's budget aimed at Uzbekistan. Until the
-#: schema has ``powers.<P>.budget_split`` the test falls back to Japan's whole budget.
+#: The lever the browser test raises: Japan's budget aimed at Uzbekistan.
 SPLIT_KEY = "powers.JPN.budget_split.UZB"
 
 
@@ -167,9 +166,7 @@ def dashboard(tmp_path):
 def test_browser_raise_japan_for_uzbekistan(dashboard, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     assert CHROMIUM.exists(), "install Debian's chromium (apt-get install chromium)"
-    # After the budget_split merge this is the lever; before it, Japan's whole budget.
-    key = SPLIT_KEY if lv.supports_budget_split() else "powers.JPN.budget"
-    label, value = ("JPN → UZB", "0.5") if lv.supports_budget_split() else ("JPN", "5")
+    key, label, value = SPLIT_KEY, "JPN → UZB", "0.5"
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)

@@ -75,11 +75,6 @@ class Edits:
         return bool(self.values or self.projects_off)
 
 
-def supports_budget_split() -> bool:
-    """Whether the schema has ``powers.<P>.budget_split`` (state -> share of the budget)."""
-    return "budget_split" in PowerParams.model_fields
-
-
 def get_path(data: Any, key: str) -> Any:
     """The value at ``key`` in raw scenario data, or None if the path does not exist."""
     node = data
@@ -128,12 +123,11 @@ def levers(data: dict[str, Any]) -> list[Lever]:
     powers = list(data.get("powers", {}))
     states = list(data.get("states", {}))
     out += [(f"powers.{p}.budget", "Budgets (USD bn/yr)", p) for p in powers]
-    if supports_budget_split():
-        out += [
-            (f"powers.{p}.budget_split.{s}", "Budget split (share aimed at a state)", f"{p} → {s}")
-            for p in powers
-            for s in states
-        ]
+    out += [
+        (f"powers.{p}.budget_split.{s}", "Budget split (share aimed at a state)", f"{p} → {s}")
+        for p in powers
+        for s in states
+    ]
     for i, ev in enumerate(data.get("events", [])):
         if ev.get("type") == "summit":
             out.append((f"events.{i}.weight", "Summit weights", f"{ev['power']} {ev['date']}"))
