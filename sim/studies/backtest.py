@@ -377,11 +377,12 @@ def skill_groups(points: pd.DataFrame, powers: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def skill_by_pair(points: pd.DataFrame) -> pd.DataFrame:
+def skill_by_pair(points: pd.DataFrame, vocab: Vocabulary = DEFAULT) -> pd.DataFrame:
     """Skill per run, state and partner (base-year points left out: persistence is exact).
 
     Returns:
-        Columns ``run, country, partner`` and those of :func:`skill_stats`.
+        Columns ``run, country, partner`` and those of :func:`skill_stats`, in run order
+        then ``vocab`` order.
     """
     scored = points[points["sample"] != BASE_YEAR]
     rows = [
@@ -389,7 +390,15 @@ def skill_by_pair(points: pd.DataFrame) -> pd.DataFrame:
         for (run, c, p), g in scored.groupby(["run", "country", "partner"], sort=False)
     ]
     cols = ["run", "country", "partner", "n", "mae_model", "mae_persistence", "ratio", "coverage"]
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    runs = {r: i for i, r in enumerate(dict.fromkeys(points["run"]))}
+    rank = {c: i for i, c in enumerate((*vocab.states, *vocab.partners))}
+    key = out.assign(
+        _r=out["run"].map(runs),
+        _s=out["country"].map(rank).fillna(len(rank)),
+        _p=out["partner"].map(rank).fillna(len(rank)),
+    )
+    return out.loc[key.sort_values(["_r", "_s", "_p"], kind="stable").index].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -469,6 +478,15 @@ class BacktestResult:
     def skill_partners(self) -> tuple[str, ...]:
         """Partners the skill target is about (the powers)."""
         return self.vocab.powers
+
+
+def last_reference_year(
+    reference: pd.DataFrame | None = None, recent: pd.DataFrame | None = None
+) -> int:
+    """The last year of a reference point (default: the repository's data)."""
+    reference = load_reference() if reference is None else reference
+    recent = load_recent_points() if recent is None else recent
+    return int(pd.concat([reference["year"], recent["year"]]).max())
 
 
 def carried_on(scenario: Scenario, last_year: int) -> Scenario:
@@ -561,7 +579,7 @@ def backtest(
     seed = check_seed(seed, scenario.seed, source)
     reference = load_reference()
     recent = load_recent_points(vocab=scenario.vocab)
-    last_ref = int(pd.concat([reference["year"], recent["year"]]).max())
+    last_ref = last_reference_year(reference, recent)
     timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         if executor is None and workers > 1:
