@@ -23,6 +23,7 @@ from sim.engine.catalog import NOT_A_RUN, tidy_path
 from sim.report.write import (
     PLOT_REPLICATIONS,
     PLOTS,
+    backtest_figures_from,
     comparison_figures,
     draw_run_figures,
     hindcast_figures,
@@ -99,10 +100,20 @@ def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) ->
 def _redraw_backtest(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
     from sim.studies.backtest import load_recent_points, load_reference  # noqa: PLC0415
 
-    bands = pd.read_csv(run_dir / "hindcast_bands.csv", dtype={"country": str, "partner": str})
-    return hindcast_figures(
-        bands, load_reference(), load_recent_points(), int(manifest["replications"]), outdir
-    )
+    common = {
+        "reference": load_reference(),
+        "recent": load_recent_points(),
+        "replications": int(manifest["replications"]),
+        "outdir": outdir,
+        "band_note": manifest.get("band_note"),
+    }
+    strs = {"country": str, "partner": str}
+    runs = manifest.get("skill_runs")
+    if runs and (run_dir / "skill_bands.csv").is_file():
+        bands = pd.read_csv(run_dir / "skill_bands.csv", dtype=strs | {"run": str})
+        return backtest_figures_from(bands, runs, **common)
+    bands = pd.read_csv(run_dir / "hindcast_bands.csv", dtype=strs)
+    return hindcast_figures(bands, **common)
 
 
 def redraw(

@@ -325,6 +325,7 @@ def run_backtest(
     results: str | Path = "results",
     plots: bool = True,
     workers: int = 1,
+    band_note: str | None = None,
 ) -> Path:
     """Run the hindcast ensemble and write its folder.
 
@@ -337,6 +338,8 @@ def run_backtest(
         results: results root for the default folder.
         plots: also draw the per-state figures.
         workers: worker processes for the ensemble.
+        band_note: what the ensemble's bands carry (``skill.md``, figure captions,
+            manifest); default :func:`sim.studies.backtest.default_band_note`.
 
     Returns:
         The folder written.
@@ -362,13 +365,14 @@ def run_backtest(
     )
     from sim.engine.resources import check_fits  # noqa: PLC0415
 
-    check_fits(
-        path, folder.final, [sc], ("trade_share",), replications,
+    check_fits(  # the hindcast carried on to the last reference year is the largest run
+        path, folder.final, [bt.carried_on(sc, bt.last_reference_year())], ("trade_share",),
+        replications,
         chunk_size=min(replications, 500), workers=workers, stream=False,
     )  # fmt: skip
     with folder:
         res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
-        fields = write_backtest(folder, res, plots=plots)
+        fields = write_backtest(folder, res, plots=plots, band_note=band_note)
         folder.write_manifest(
             base_manifest(res.scenario, path, [], res.seed)
             | {"kind": "backtest", "replications": replications, "timings_s": res.timings}

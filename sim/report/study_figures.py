@@ -302,22 +302,66 @@ def plot_difference_series(
     return fig
 
 
-def _hindcast_legend(first: int, last: int) -> list:
-    return [
-        Line2D([], [], color="black", linewidth=2, label=f"model: median ({first}-{last})"),
+#: ``method`` of the reference series' points (filled markers).
+DOTS_METHOD = "IMF DOTS, mirror"
+#: Marker of a reference point by its ``method`` (:mod:`sim.studies.backtest`).
+POINT_MARKERS: dict[str, str] = {
+    DOTS_METHOD: "o",
+    "national statistics": "^",
+    "derived (partner-side or partial figures)": "s",
+    "other compiler": "D",
+}
+
+
+def hindcast_caption(band_note: str, horizon_end: int | None, last: int) -> str:
+    """The note under a hindcast figure: what the bands carry, where the projection starts."""
+    text = f"Bands: 5-95% of replications, carrying {band_note}."
+    if horizon_end is not None and horizon_end < last:
+        text += (
+            f"\nShaded years after {horizon_end}: the run carried on past its scenario "
+            "(no dated events, no realised prices or output)."
+        )
+    return text
+
+
+def _hindcast_legend(first: int, in_sample: bool) -> list:
+    handles = [
+        Line2D([], [], color="black", linewidth=2, label=f"model from {first}: median"),
+        Line2D([], [], color="black", linewidth=0.8, linestyle=(0, (2, 2)), label="model: mean"),
         Patch(color="grey", alpha=0.3, label="model: 5-95% band"),
-        Line2D([], [], marker="o", color="black", linestyle="", label="IMF DOTS, mirror (ref.)"),
-        Line2D(
-            [],
-            [],
-            marker="^",
-            markerfacecolor="white",
-            color="black",
-            linestyle="",
-            label="national statistics / other\n(different method)",
-        ),
-        Line2D([], [], color="grey", linestyle=":", label="hindcast start"),
-    ]
+        Line2D([], [], color="grey", linewidth=1.2, linestyle=(0, (4, 2)),
+               label=f"persistence ({first} held)"),
+    ]  # fmt: skip
+    if in_sample:
+        handles.append(
+            Line2D([], [], color="dimgrey", linewidth=1, linestyle=":", label="in-sample run")
+        )
+    handles += [
+        Line2D([], [], marker=marker, color="black", linestyle="", markersize=5,
+               markerfacecolor="black" if k == 0 else "white",
+               label=method + (" (ref.)" if k == 0 else ""))
+        for k, (method, marker) in enumerate(POINT_MARKERS.items())
+    ]  # fmt: skip
+    return handles
+
+
+def _draw_model(ax: Axes, s: pd.DataFrame, colour: str, horizon_end: int | None) -> None:
+    """Median, mean and band of one partner; years after ``horizon_end`` shaded."""
+    ax.fill_between(s["year"], s["p05"], s["p95"], color=colour, alpha=0.25, lw=0)
+    ax.plot(s["year"], s["share_pct"], color=colour, linewidth=2)
+    if "mean" in s:
+        ax.plot(s["year"], s["mean"], color="black", linewidth=0.8, linestyle=(0, (2, 2)))
+    if horizon_end is not None and horizon_end < s["year"].max():
+        ax.axvspan(horizon_end, s["year"].max() + 0.5, color="grey", alpha=0.1, lw=0)
+
+
+def _draw_points(ax: Axes, points: pd.DataFrame) -> None:
+    """Reference points, marker by ``method`` (an open triangle for another method)."""
+    for method, pts in points.groupby("method", sort=False):
+        filled = method == DOTS_METHOD
+        ax.plot(pts["year"], pts["share_pct"], POINT_MARKERS.get(str(method), "^"),
+                color="black", markersize=5 if filled else 6,
+                markerfacecolor="black" if filled else "white", linestyle="")  # fmt: skip
 
 
 def plot_hindcast_state(
@@ -328,17 +372,27 @@ def plot_hindcast_state(
     n_replications: int,
     *,
     vocab: Vocabulary | None = None,
+    band_note: str | None = None,
+    horizon_end: int | None = None,
+    in_sample: pd.DataFrame | None = None,
 ) -> Figure:
-    """One state's simulated trade shares (median, 5-95% band) against the reference points.
+    """One state's simulated trade shares against every reference point and persistence.
 
     Args:
         state: the state's code.
-        summary: annual shares in percent (columns ``year, country, partner, share_pct,
-            p05, p95``); every partner but the vocabulary's residual market gets a panel.
-        reference: reference points (``year, country, partner, share_pct``).
-        recent: points from other sources (same columns).
-        n_replications: ensemble size (for the note).
+        summary: annual shares in percent of the hindcast run (columns ``year, country,
+            partner, share_pct, p05, p95`` and optionally ``mean``); every partner but the
+            vocabulary's residual market gets a panel.
+        reference: the reference series (``year, country, partner, share_pct``); its
+            value in the hindcast's first year, held constant, is the persistence line.
+        recent: points from other sources (same columns, optionally ``method``: marker).
+        n_replications: ensemble size (for the default band note).
         vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
+        band_note: what the bands carry (the caption); default
+            :func:`sim.studies.backtest.default_band_note`.
+        horizon_end: the scenario's last year; later years of ``summary`` (the run
+            carried on to reach later reference points) are drawn lighter.
+        in_sample: the in-sample run's annual shares (same columns), drawn in grey.
 
     Returns:
         The figure: one panel per partner, plus a legend panel.
@@ -348,38 +402,34 @@ def plot_hindcast_state(
     residual = vocab.partners[-1]
     partners = [p for p in ordered(sim["partner"], vocab.partners) if p != residual]
     colours = colour_map(partners, vocab)
-    ref = reference[reference["country"] == state]
-    rec = recent[recent["country"] == state]
     first, last = int(summary["year"].min()), int(summary["year"].max())
-    years = pd.concat([summary["year"], reference["year"], recent["year"]])
+    rec = recent if "method" in recent else recent.assign(method="national statistics")
+    pts = pd.concat([reference.assign(method=DOTS_METHOD), rec], ignore_index=True)
+    pts = pts[pts["country"] == state]
+    base = reference[(reference["country"] == state) & (reference["year"] == first)]
+    isr = None if in_sample is None else in_sample[in_sample["country"] == state]
+    years = pd.concat([summary["year"], pts["year"]])
     fig = Figure(figsize=(11.0, 6.5), layout="constrained")
     axes = panel_grid(fig, len(partners) + 1, ncols=3, share=False)
     for ax, partner in zip(axes, partners, strict=False):
-        colour = colours[partner]
-        s = sim[sim["partner"] == partner].sort_values("year")
-        ax.fill_between(s["year"], s["p05"], s["p95"], color=colour, alpha=0.2, linewidth=0)
-        ax.plot(s["year"], s["share_pct"], color=colour, linewidth=2)
-        r = ref[ref["partner"] == partner]
-        ax.plot(r["year"], r["share_pct"], "o", color="black", markersize=5)
-        n = rec[rec["partner"] == partner]
-        ax.plot(
-            n["year"], n["share_pct"], "^", markerfacecolor="white", color="black", markersize=7
-        )
+        if isr is not None:
+            s = isr[isr["partner"] == partner].sort_values("year")
+            ax.fill_between(s["year"], s["p05"], s["p95"], color="grey", alpha=0.15, lw=0)
+            ax.plot(s["year"], s["share_pct"], color="dimgrey", linewidth=1, linestyle=":")
+        _draw_model(ax, sim[sim["partner"] == partner].sort_values("year"), colours[partner],
+                    horizon_end)  # fmt: skip
+        b = base.loc[base["partner"] == partner, "share_pct"]
+        if len(b):
+            ax.hlines(b.iloc[0], first, last, color="grey", lw=1.2, linestyles=(0, (4, 2)))
+        _draw_points(ax, pts[pts["partner"] == partner])
         ax.axvline(first, color="grey", linestyle=":", linewidth=1)
         ax.set_title(vocab.name(partner))
         ax.set_xlim(years.min() - 0.5, years.max() + 0.5)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("% of goods trade")
         ax.grid(alpha=0.3)
-    legend = axes[-1]
-    legend_panel(legend, _hindcast_legend(first, last))
-    legend.text(
-        0.5,
-        0.02,
-        f"{n_replications} replications; {first + 1}-{last} reference held back",
-        ha="center",
-        transform=legend.transAxes,
-        fontsize=8,
-    )
+    legend_panel(axes[-1], _hindcast_legend(first, isr is not None))
+    note = band_note or f"stochastic noise only ({n_replications} replications)"
+    fig.supxlabel(hindcast_caption(note, horizon_end, last), fontsize="small")
     fig.suptitle(f"{vocab.name(state)}: trade shares, hindcast from {first}")
     return fig

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sim.studies.compare import Comparison
+    from sim.vocab import Vocabulary
 
 
 def markdown_table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
@@ -145,86 +146,149 @@ def crossings_markdown(table: pd.DataFrame, cmp: Comparison) -> str:
     )
 
 
-def _skill_groups(points: pd.DataFrame, powers: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    in_sample = points[points["year"] == 2010]
-    return {
-        "2010, all partners (in sample)": in_sample,
-        f"2010, {'/'.join(powers)} (in sample)": in_sample[in_sample["partner"].isin(powers)],
-        "after 2010 (out of sample)": points[points["year"] > 2010],
-    }
+def _num(value: Any, fmt: str = ".2f") -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else format(value, fmt)
+    )
 
 
-def skill_markdown(
-    points: pd.DataFrame, meta: dict[str, Any], powers: tuple[str, ...] = DEFAULT.powers
-) -> str:
-    """``skill.md``: the point table and MAE summaries, model vs persistence.
+def _stats_cells(row: Any) -> str:
+    return (
+        f"{row.n} | {_num(row.mae_model)} | {_num(row.mae_persistence)} | {_num(row.ratio)} "
+        f"| {_num(row.coverage, '.0%')}"
+    )
 
-    Args:
-        points: the skill points of a backtest (one row per reference point).
-        meta: ``scenario``, ``replications`` and ``seed`` of the run.
-        powers: partners of the powers-only in-sample group.
-    """
+
+_STATS_HEAD = "n | model MAE pp | persistence MAE pp | ratio | 90% band coverage"
+
+
+def _runs_lines(points: pd.DataFrame, runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The table of runs and the points each can score."""
     lines = [
+        "| run | scenario years | simulated | points it can score |",
+        "| --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        pts = points[points["run"] == run["name"]]
+        kinds = [
+            f"{sample}: {g['year'].min()}"
+            + (f"-{g['year'].max()}" if g["year"].max() > g["year"].min() else "")
+            + f" {method} ({len(g)})"
+            for (sample, method), g in pts.groupby(["sample", "method"], sort=False)
+        ]
+        lines.append(
+            f"| {run['name']} | {run['base_year']}-{run['horizon_last']} "
+            f"| {run['base_year']}-{run['last_year']} | {'; '.join(kinds) or 'none'} |"
+        )
+    return lines
+
+
+def _skill_intro(meta: dict[str, Any], runs: Sequence[dict[str, Any]]) -> list[str]:
+    last = max((r["horizon_last"] for r in runs), default=2020)
+    return [
         "# Hindcast skill",
         "",
         f"Scenario `{meta['scenario']}`, {meta['replications']} replications, seed "
-        f"{meta['seed']}. Model: ensemble median of annual shares (mean of the year's "
-        "quarters per replication). Persistence: the 2010 reference share held constant.",
+        f"{meta['seed']}. Model: the ensemble median of annual shares (mean of the year's "
+        "quarters per replication; the value of `hindcast.csv`), with the ensemble mean and "
+        "the 5-95% band next to it. Persistence: the run's base-year reference share held "
+        "constant. Errors are absolute, in percentage points; ratio = model MAE / "
+        "persistence MAE (below 1: the model beats persistence).",
         "",
-        "The reference series for 2011-2020 is held back from this repository, so only "
-        "the points it holds inside 2010-2020 can be scored here: 2010 (in sample: the "
-        "model is calibrated to reproduce it, and persistence equals it by construction) "
-        "and the 2011 Kazakhstan-China share from national statistics (a different method "
-        "from the IMF DOTS mirror series; compare levels with care).",
+        "## What the bands carry",
         "",
-        "## Points",
+        f"The 90% band (5% to 95% of replications) carries **{meta['band_note']}**. "
+        "Uncertainty it does not name (parameters, model structure, the reference data's "
+        "method) is not in it, and its coverage below says how often the reference points "
+        "fall inside it.",
         "",
-        "| year | state | partner | source | reference % | model % | persistence % "
-        "| model error pp | persistence error pp |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "## Runs and the points each can score",
+        "",
+        "A run scores the reference points of the years it simulates. The IMF DOTS mirror "
+        "series (`sim/data/trade_shares_2005_2010.csv`) ends in 2010: the hindcast from 2010 "
+        "can score only its base year (2010), the in-sample run (2005 data, the fitted "
+        "behaviour) scores 2005-2010, on which the parameters were fitted. The national "
+        "statistics and other compilers' figures (`sim/data/trade_recent.csv`) are a "
+        "different method (own declarations, not mirror data; some cover part of a year, see "
+        f"`period`). Points after {last} are scored by the hindcast carried on past its "
+        "horizon, without dated events or realised prices and output there (a projection). "
+        "The held-back 2011-2020 DOTS series is scored outside this repository from "
+        "`hindcast.csv` and `hindcast_bands.csv`.",
+        "",
     ]
-    lines.extend(
-        f"| {r.year} | {r.country} | {r.partner} | {r.source} | {r.reference:.2f} "
-        f"| {r.model:.2f} | {r.persistence:.2f} | {r.err_model:.2f} "
-        f"| {r.err_persistence:.2f} |"
-        for r in points.itertuples(index=False)
-    )
-    lines += ["", "## Mean absolute error (percentage points)", ""]
+
+
+def skill_markdown(
+    points: pd.DataFrame,
+    meta: dict[str, Any],
+    powers: tuple[str, ...] = DEFAULT.powers,
+    vocab: Vocabulary = DEFAULT,
+) -> str:
+    """``skill.md``: runs, what the bands carry, MAE and coverage summaries, every point.
+
+    Args:
+        points: the skill points of a backtest (:data:`sim.studies.backtest.SKILL_COLUMNS`).
+        meta: ``scenario``, ``replications``, ``seed``, ``band_note`` (what the bands
+            carry) and ``runs`` (``name, base_year, horizon_last, last_year`` each).
+        powers: partners of the powers-only headline group.
+        vocab: the order of states and partners in the per-pair tables.
+    """
+    from sim.studies.backtest import skill_by_pair, skill_groups  # noqa: PLC0415
+
+    runs = meta.get("runs", [])
+    lines = [*_skill_intro(meta, runs), *_runs_lines(points, runs)]
+    lines += ["", "## Summary per period and source", ""]
+    lines += [f"| points | {_STATS_HEAD} |", "| --- | --- | --- | --- | --- | --- |"]
     lines += [
-        "| points | n | model MAE | persistence MAE |",
-        "| --- | --- | --- | --- |",
+        f"| {r.group} | {_stats_cells(r)} |"
+        for r in skill_groups(points, powers).itertuples(index=False)
     ]
-    for label, g in _skill_groups(points, powers).items():
-        if g.empty:
-            lines.append(f"| {label} | 0 | - | - |")
-            continue
-        lines.append(
-            f"| {label} | {len(g)} | {g['err_model'].mean():.2f} "
-            f"| {g['err_persistence'].mean():.2f} |"
-        )
-    lines += [
-        "",
-        "Out-of-sample skill on 2011-2020 (the issue's target: model MAE over "
-        f"{', '.join(powers[:-1])} and {powers[-1]} at least 30% below persistence) can only "
-        "be measured against the held-back series; `hindcast.csv` holds everything needed "
-        "to do so.",
-        "",
-    ]
+    lines += ["", "Base-year points: persistence is exact by construction (ratio -)."]
+    pairs = skill_by_pair(points, vocab)
+    for run, g in pairs.groupby("run", sort=False):
+        lines += ["", f"## Per state and partner: {run} (base year left out)", ""]
+        lines += [
+            f"| state | partner | {_STATS_HEAD} |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [f"| {r.country} | {r.partner} | {_stats_cells(r)} |" for r in g.itertuples()]
+    lines += ["", "## Points", "", *_points_lines(points), ""]
     return "\n".join(lines)
 
 
-def skill_summary(points: pd.DataFrame) -> dict[str, Any]:
-    """The ``skill`` entry of a backtest manifest: MAE in and out of sample."""
-    out: dict[str, Any] = {}
-    for label, g in (
-        ("in_sample_2010", points[points["year"] == 2010]),
-        ("out_of_sample", points[points["year"] > 2010]),
-    ):
-        out[label] = {
-            "n": len(g),
-            "mae_model_pp": float(np.round(g["err_model"].mean(), 4)) if len(g) else None,
-            "mae_persistence_pp": float(np.round(g["err_persistence"].mean(), 4))
-            if len(g)
-            else None,
+def _points_lines(points: pd.DataFrame) -> list[str]:
+    lines = [
+        "| year | state | partner | run | period | method | sample | reference % | model % "
+        "| mean % | p05 % | p95 % | in band | persistence % | model error pp "
+        "| persistence error pp | source |",
+        "| --- " * 17 + "|",
+    ]
+    lines.extend(
+        f"| {r.year} | {r.country} | {r.partner} | {r.run} | {r.period} | {r.method} "
+        f"| {r.sample} | {r.reference:.2f} | {r.model:.2f} | {r.model_mean:.2f} "
+        f"| {r.p05:.2f} | {r.p95:.2f} | {'yes' if r.inside_band else 'no'} "
+        f"| {r.persistence:.2f} | {r.err_model:.2f} | {r.err_persistence:.2f} | {r.source} |"
+        for r in points.itertuples(index=False)
+    )
+    return lines
+
+
+def skill_summary(points: pd.DataFrame, powers: tuple[str, ...] = DEFAULT.powers) -> dict[str, Any]:
+    """The ``skill`` entry of a backtest manifest: MAE, ratio and coverage per group."""
+    from sim.studies.backtest import skill_groups  # noqa: PLC0415
+
+    def num(value: Any) -> float | None:
+        return None if pd.isna(value) else round(float(value), 4)
+
+    return {
+        r.group: {
+            "n": int(r.n),
+            "mae_model_pp": num(r.mae_model),
+            "mae_persistence_pp": num(r.mae_persistence),
+            "ratio": num(r.ratio),
+            "coverage_90": num(r.coverage),
         }
-    return out
+        for r in skill_groups(points, powers).itertuples(index=False)
+    }

@@ -19,7 +19,7 @@ Files:
   influence shares ``influence.png``, ``influence_bands.csv``, ``crossings.csv`` /
   ``.md``; ``scenarios/<n>-<label>.yaml``;
 * backtest: ``hindcast.csv``, ``hindcast_bands.csv``, ``skill.md``,
-  ``skill_points.csv``, ``plots/hindcast_<STATE>.png``.
+  ``skill_points.csv``, ``skill_bands.csv``, ``plots/hindcast_<STATE>.png``.
 """
 
 from __future__ import annotations
@@ -353,47 +353,117 @@ def hindcast_figures(
     replications: int,
     outdir: Path,
     vocab: Vocabulary | None = None,
+    *,
+    band_note: str | None = None,
+    horizon_end: int | None = None,
+    in_sample: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write ``hindcast_<STATE>.png`` for every state in ``summary`` into ``outdir``."""
+    """Write ``hindcast_<STATE>.png`` for every state in ``summary`` into ``outdir``.
+
+    ``band_note`` (what the bands carry), ``horizon_end`` and ``in_sample`` are passed
+    to :func:`~sim.report.study_figures.plot_hindcast_state`.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     vocab = vocab_or_default(vocab)
     states = ordered(summary["country"], vocab.states)
+    extra = {"band_note": band_note, "horizon_end": horizon_end, "in_sample": in_sample}
     return [
         _save(
-            plot_hindcast_state(state, summary, reference, recent, replications, vocab=vocab),
+            plot_hindcast_state(
+                state, summary, reference, recent, replications, vocab=vocab, **extra
+            ),
             outdir / f"hindcast_{state}.png",
         )
         for state in states
     ]
 
 
-def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True) -> dict[str, Any]:
+def skill_bands(res: BacktestResult) -> pd.DataFrame:
+    """``skill_bands.csv``: every run's annual bands, every simulated year (reported partners)."""
+    keep = list(res.vocab.target_partners)
+    tables = [r.summary[r.summary["partner"].isin(keep)].assign(run=r.name) for r in res.runs]
+    cols = ["run", "year", "country", "partner", "share_pct", "mean", "p05", "p95"]
+    return pd.concat(tables, ignore_index=True)[cols].round(4)
+
+
+def write_backtest(
+    folder: RunFolder, res: BacktestResult, *, plots: bool = True, band_note: str | None = None
+) -> dict[str, Any]:
     """Write a backtest's hindcast tables, skill report and per-state figures.
 
+    Args:
+        folder: the open run folder.
+        res: the backtest.
+        plots: also draw the per-state figures.
+        band_note: what the ensemble's bands carry, for ``skill.md``, the figures'
+            captions and the manifest; default
+            :func:`sim.studies.backtest.default_band_note` (stochastic noise only).
+
     Returns:
-        Manifest fields ``rows``, ``plots`` (file names) and ``skill``.
+        Manifest fields ``rows``, ``plots`` (file names), ``band_note``, ``skill_runs``
+        and ``skill`` (MAE, ratio and coverage per group of points).
     """
+    from sim.studies.backtest import BANDS_COLUMNS, default_band_note  # noqa: PLC0415
+
     out = folder.path
     vocab = res.scenario.vocab
+    note = band_note or default_band_note(res.replications)
+    runs = [
+        {k: getattr(r, k) for k in ("name", "base_year", "horizon_last", "last_year")}
+        for r in res.runs
+    ]
     with folder.timed("write"):
         res.hindcast.to_csv(out / "hindcast.csv", index=False)
         bands = res.summary[res.summary["partner"].isin(vocab.target_partners)]
-        bands.round(4).to_csv(out / "hindcast_bands.csv", index=False)
-        meta = {"scenario": res.scenario.name, "replications": res.replications, "seed": res.seed}
-        folder.write_text("skill.md", skill_markdown(res.points, meta, vocab.powers))
+        bands[list(BANDS_COLUMNS)].round(4).to_csv(out / "hindcast_bands.csv", index=False)
+        meta = {"scenario": res.scenario.name, "replications": res.replications}
+        meta |= {"seed": res.seed, "band_note": note, "runs": runs}
+        folder.write_text("skill.md", skill_markdown(res.points, meta, vocab.powers, vocab))
         res.points.round(4).to_csv(out / "skill_points.csv", index=False)
-        written = (
-            hindcast_figures(
-                res.summary, res.reference, res.recent, res.replications, out / PLOTS, vocab
-            )
-            if plots
-            else []
-        )
+        all_bands = skill_bands(res)
+        all_bands.to_csv(out / "skill_bands.csv", index=False)
+        written = _backtest_figures(res, all_bands, out / PLOTS, note) if plots else []
     return {
         "rows": len(res.hindcast),
         "plots": [p.name for p in written],
-        "skill": skill_summary(res.points),
+        "band_note": note,
+        "skill_runs": runs,
+        "skill": skill_summary(res.points, vocab.powers),
     }
+
+
+def backtest_figures_from(
+    bands: pd.DataFrame, runs: Sequence[Mapping[str, Any]], **kwargs: Any
+) -> list[Path]:
+    """The hindcast figures from ``skill_bands.csv`` and the runs of a manifest.
+
+    The last run is the hindcast; an earlier one is drawn as the in-sample run.
+    ``kwargs`` go to :func:`hindcast_figures` (``reference``, ``recent``, ...).
+    """
+    hind = runs[-1]
+    main = bands[bands["run"] == hind["name"]].drop(columns="run")
+    others = bands[bands["run"] != hind["name"]].drop(columns="run")
+    return hindcast_figures(
+        main,
+        horizon_end=int(hind["horizon_last"]),
+        in_sample=others if len(others) else None,
+        **kwargs,
+    )
+
+
+def _backtest_figures(
+    res: BacktestResult, bands: pd.DataFrame, outdir: Path, note: str
+) -> list[Path]:
+    if not res.runs:
+        return hindcast_figures(
+            res.summary, res.reference, res.recent, res.replications, outdir, res.vocab,
+            band_note=note,
+        )  # fmt: skip
+    runs = [{"name": r.name, "horizon_last": r.horizon_last} for r in res.runs]
+    return backtest_figures_from(
+        bands, runs, reference=res.reference, recent=res.recent,
+        replications=res.replications, outdir=outdir, vocab=res.vocab, band_note=note,
+    )  # fmt: skip
 
 
 def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:

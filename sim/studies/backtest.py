@@ -41,18 +41,22 @@ import pandas as pd
 from sim.engine.ensemble import run_ensemble
 from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario, with_overrides
 from sim.vocab import DEFAULT, Vocabulary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = REPO_ROOT / "sim" / "data"
 #: The hindcast scenario ``casim backtest`` runs.
 HINDCAST_SCENARIO = REPO_ROOT / "scenarios" / "hindcast_2010.yaml"
+#: The in-sample run scored on 2005-2010 (the calibration run's 2005 data).
+CALIBRATION_SCENARIO = REPO_ROOT / "scenarios" / "hindcast_2005.yaml"
 #: Reference series (IMF DOTS, mirror method), 2005-2010.
 REFERENCE_CSV = DATA_DIR / "trade_shares_2005_2010.csv"
 #: National statistics and other sources (different method), 2011 and 2021-2024.
 RECENT_CSV = DATA_DIR / "trade_recent.csv"
 HINDCAST_COLUMNS: tuple[str, ...] = ("year", "country", "partner", "share_pct")
+#: Columns of ``hindcast_bands.csv``.
+BANDS_COLUMNS: tuple[str, ...] = (*HINDCAST_COLUMNS, "p05", "p95")
 DEFAULT_REPLICATIONS = 200
 #: ``trade_recent.csv`` indicators that are shares of a state's goods trade.
 SHARE_INDICATORS = ("trade_share_national", "trade_share")
@@ -109,14 +113,21 @@ def annual_shares(tidy: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(annual: pd.DataFrame) -> pd.DataFrame:
-    """Ensemble median and 5% / 95% quantiles of annual shares.
+    """Ensemble median, mean and 5% / 95% quantiles of annual shares.
 
     Returns:
-        Columns ``year, country, partner, share_pct, p05, p95`` (all partners present).
+        Columns ``year, country, partner, share_pct`` (the median), ``p05, p95, mean``
+        (all partners present).
     """
     g = annual.groupby(["year", "country", "partner"])["share_pct"]
     out = pd.concat(
-        {"share_pct": g.median(), "p05": g.quantile(0.05), "p95": g.quantile(0.95)}, axis=1
+        {
+            "share_pct": g.median(),
+            "p05": g.quantile(0.05),
+            "p95": g.quantile(0.95),
+            "mean": g.mean(),
+        },
+        axis=1,
     )
     return out.reset_index()
 
@@ -162,7 +173,8 @@ def load_recent_points(path: Path = RECENT_CSV, vocab: Vocabulary = DEFAULT) -> 
     reference series) and some cover part of a year; ``period`` keeps the original label.
 
     Returns:
-        Columns ``year, country, partner, share_pct, period, source``.
+        Columns ``year, country, partner, share_pct, period, source, method``
+        (:func:`recent_method`).
     """
     raw = pd.read_csv(path, dtype=str)
     rows = raw[
@@ -183,13 +195,73 @@ def load_recent_points(path: Path = RECENT_CSV, vocab: Vocabulary = DEFAULT) -> 
                 "share_pct": float(r.value),
                 "period": str(r.year),
                 "source": str(r.source),
+                "method": recent_method(str(r.indicator), str(r.tag)),
             }
         )
-    cols = ["year", "country", "partner", "share_pct", "period", "source"]
+    cols = ["year", "country", "partner", "share_pct", "period", "source", "method"]
     return pd.DataFrame(out, columns=cols)
 
 
 # ----------------------------------------------------------------------------- skill
+
+#: ``method`` of the reference series' points.
+METHOD_DOTS = "IMF DOTS, mirror"
+#: ``method`` of ``trade_recent.csv`` points: national statistics as read.
+METHOD_NATIONAL = "national statistics"
+#: ``method`` of ``trade_recent.csv`` points derived from partial or partner-side figures.
+METHOD_DERIVED = "derived (partner-side or partial figures)"
+#: ``method`` of ``trade_recent.csv`` points from other compilers (EDB, EU DG Trade).
+METHOD_OTHER = "other compiler"
+#: ``sample`` labels of a skill point.
+BASE_YEAR, IN_SAMPLE, OUT_OF_SAMPLE, PROJECTION = (
+    "base year",
+    "in sample",
+    "out of sample",
+    "projection",
+)
+#: Last year the behavioural parameters were fitted on (``hindcast_2005.yaml``).
+FIT_LAST_YEAR = 2010
+SKILL_COLUMNS: tuple[str, ...] = (
+    "run", "year", "period", "country", "partner", "source", "method", "sample",
+    "reference", "model", "model_mean", "p05", "p95", "inside_band",
+    "persistence", "err_model", "err_persistence",
+)  # fmt: skip
+
+
+def recent_method(indicator: str, tag: str) -> str:
+    """The ``method`` label of a ``trade_recent.csv`` row (indicator and ``tag``)."""
+    if tag == "derived":
+        return METHOD_DERIVED
+    return METHOD_NATIONAL if indicator == "trade_share_national" else METHOD_OTHER
+
+
+def point_sample(year: int, base_year: int, horizon_last: int) -> str:
+    """Whether a point of ``year`` is the run's base year, in sample, out of sample or beyond.
+
+    In sample: up to :data:`FIT_LAST_YEAR` (the fit's years); projection: after the
+    scenario's own horizon (no dated events or realised paths there).
+    """
+    if year == base_year:
+        return BASE_YEAR
+    if year <= FIT_LAST_YEAR:
+        return IN_SAMPLE
+    return OUT_OF_SAMPLE if year <= horizon_last else PROJECTION
+
+
+def reference_points(reference: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
+    """Every reference point: ``year, period, country, partner, share_pct, source, method``."""
+    ref = reference.assign(
+        period=reference["year"].astype(str), source="IMF DOTS (mirror)", method=METHOD_DOTS
+    )
+    rec = recent.copy()
+    if "method" not in rec:
+        rec["method"] = METHOD_NATIONAL
+    if "period" not in rec:
+        rec["period"] = rec["year"].astype(str)
+    if "source" not in rec:
+        rec["source"] = ""
+    cols = ["year", "period", "country", "partner", "share_pct", "source", "method"]
+    return pd.concat([ref[cols], rec[cols]], ignore_index=True)
 
 
 def skill_points(
@@ -198,49 +270,164 @@ def skill_points(
     recent: pd.DataFrame,
     base_year: int,
     last_year: int,
+    *,
+    horizon_last: int | None = None,
+    run: str = "",
 ) -> pd.DataFrame:
-    """Model and persistence errors at every reference point inside the horizon.
+    """Model and persistence against every reference point one run can score.
 
-    Persistence is the reference value of ``base_year`` held constant.
+    A run can score the points of the years it simulates (``base_year`` to
+    ``last_year``). Persistence is the reference value of ``base_year`` held constant.
+
+    Args:
+        summary: the run's annual shares (``share_pct`` the median, ``p05``, ``p95`` and
+            optionally ``mean``).
+        reference: the reference series (:func:`load_reference`).
+        recent: points from other sources (:func:`load_recent_points`).
+        base_year: the run's first year.
+        last_year: the run's last simulated year.
+        horizon_last: the last year of the scenario's own horizon (later years are a
+            projection); default ``last_year``.
+        run: the run's name, written in the ``run`` column.
 
     Returns:
-        Columns ``year, country, partner, source, reference, model, persistence,
-        err_model, err_persistence`` (errors absolute, in percentage points).
+        :data:`SKILL_COLUMNS`: errors absolute, in percentage points, of the median
+        (``model``, the value of ``hindcast.csv``) and of persistence; ``inside_band``
+        whether the reference lies within the 5-95% band.
     """
+    horizon_last = last_year if horizon_last is None else horizon_last
     base = reference[reference["year"] == base_year].set_index(["country", "partner"])
-    med = summary.set_index(["year", "country", "partner"])["share_pct"]
-    pts = [
-        reference.assign(source="IMF DOTS (mirror)"),
-        recent.drop(columns=["period"]).assign(
-            source=recent["source"].map(lambda s: f"national statistics: {s}")
-        ),
-    ]
-    pts = pd.concat(pts, ignore_index=True)
-    pts = pts[(pts["year"] >= base_year) & (pts["year"] <= last_year)]
+    stats = summary.set_index(["year", "country", "partner"])
+    pts = reference_points(reference, recent)
+    pts = pts[pts["year"].between(base_year, last_year)]
     rows = []
     for r in pts.itertuples(index=False):
         key = (r.year, r.country, r.partner)
-        if key not in med.index or (r.country, r.partner) not in base.index:
+        if key not in stats.index or (r.country, r.partner) not in base.index:
             continue
-        model = float(med.loc[key])
+        s = stats.loc[key]
         pers = float(base.loc[(r.country, r.partner), "share_pct"])
         rows.append(
             {
-                "year": r.year,
-                "country": r.country,
-                "partner": r.partner,
-                "source": r.source,
+                "run": run,
+                **{k: getattr(r, k) for k in ("year", "period", "country", "partner")},
+                **{"source": r.source, "method": r.method},
+                "sample": point_sample(r.year, base_year, horizon_last),
                 "reference": r.share_pct,
-                "model": model,
+                "model": float(s["share_pct"]),
+                "model_mean": float(s.get("mean", s["share_pct"])),
+                "p05": float(s["p05"]),
+                "p95": float(s["p95"]),
+                "inside_band": bool(s["p05"] <= r.share_pct <= s["p95"]),
                 "persistence": pers,
-                "err_model": abs(model - r.share_pct),
+                "err_model": abs(float(s["share_pct"]) - r.share_pct),
                 "err_persistence": abs(pers - r.share_pct),
             }
         )
+    return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
+
+
+def skill_stats(points: pd.DataFrame) -> dict[str, float | int | None]:
+    """MAE of model and persistence (pp), their ratio and the 90% band's coverage.
+
+    Returns:
+        ``n``, ``mae_model``, ``mae_persistence``, ``ratio`` (model / persistence; None
+        when persistence is exact) and ``coverage`` (share of points inside the 5-95%
+        band); None for an empty set.
+    """
+    n = len(points)
+    if n == 0:
+        return {"n": 0, "mae_model": None, "mae_persistence": None, "ratio": None, "coverage": None}
+    mae_m = float(points["err_model"].mean())
+    mae_p = float(points["err_persistence"].mean())
+    return {
+        "n": n,
+        "mae_model": mae_m,
+        "mae_persistence": mae_p,
+        "ratio": mae_m / mae_p if mae_p > 0 else None,
+        "coverage": float(points["inside_band"].astype(bool).mean()),
+    }
+
+
+def skill_groups(points: pd.DataFrame, powers: tuple[str, ...]) -> pd.DataFrame:
+    """Skill per run, period (``sample``) and method, plus the headline groups.
+
+    Headlines: every point after the fit's years (all sources, then the ``powers`` only).
+
+    Returns:
+        Columns ``group, run, sample, method`` and those of :func:`skill_stats`.
+    """
+    rows = []
+    for (run, sample, method), g in points.groupby(["run", "sample", "method"], sort=False):
+        years = f"{g['year'].min()}" + (
+            f"-{g['year'].max()}" if g["year"].max() > g["year"].min() else ""
+        )
+        label = f"{run}: {years} {sample}, {method}"
+        rows.append({"group": label, "run": run, "sample": sample, "method": method})
+        rows[-1].update(skill_stats(g))
+    after = points[points["year"] > FIT_LAST_YEAR]
+    for label, g in (
+        (f"all points after {FIT_LAST_YEAR}, every source", after),
+        (
+            f"all points after {FIT_LAST_YEAR}, {'/'.join(powers)}",
+            after[after["partner"].isin(powers)],
+        ),
+    ):
+        rows.append({"group": label, "run": "", "sample": "", "method": ""} | skill_stats(g))
     return pd.DataFrame(rows)
 
 
+def skill_by_pair(points: pd.DataFrame, vocab: Vocabulary = DEFAULT) -> pd.DataFrame:
+    """Skill per run, state and partner (base-year points left out: persistence is exact).
+
+    Returns:
+        Columns ``run, country, partner`` and those of :func:`skill_stats`, in run order
+        then ``vocab`` order.
+    """
+    scored = points[points["sample"] != BASE_YEAR]
+    rows = [
+        {"run": run, "country": c, "partner": p} | skill_stats(g)
+        for (run, c, p), g in scored.groupby(["run", "country", "partner"], sort=False)
+    ]
+    cols = ["run", "country", "partner", "n", "mae_model", "mae_persistence", "ratio", "coverage"]
+    out = pd.DataFrame(rows, columns=cols)
+    runs = {r: i for i, r in enumerate(dict.fromkeys(points["run"]))}
+    rank = {c: i for i, c in enumerate((*vocab.states, *vocab.partners))}
+    key = out.assign(
+        _r=out["run"].map(runs),
+        _s=out["country"].map(rank).fillna(len(rank)),
+        _p=out["partner"].map(rank).fillna(len(rank)),
+    )
+    return out.loc[key.sort_values(["_r", "_s", "_p"], kind="stable").index].reset_index(drop=True)
+
+
 # ----------------------------------------------------------------------------- entry point
+
+
+def default_band_note(replications: int) -> str:
+    """What the bands of a backtest with fixed parameters carry (the figures' caption)."""
+    return f"stochastic noise only ({replications} replications)"
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """One simulated run of the skill report and the years it can score.
+
+    Attributes:
+        name: the scenario's name (the ``run`` column of the skill points).
+        base_year: its first year (persistence holds this year's reference shares).
+        horizon_last: the last year of the scenario's own horizon.
+        last_year: the last year simulated (later than ``horizon_last`` when the run was
+            carried on to reach later reference points: a projection).
+        summary: annual median, mean and 5% / 95% quantiles (:func:`summarise`), every
+            simulated year.
+    """
+
+    name: str
+    base_year: int
+    horizon_last: int
+    last_year: int
+    summary: pd.DataFrame
 
 
 @dataclass
@@ -251,15 +438,18 @@ class BacktestResult:
         scenario: the resolved hindcast scenario.
         seed: the ensemble's seed.
         replications: the ensemble size.
-        annual: per-replication annual shares (:func:`annual_shares`).
-        summary: median and 5% / 95% quantiles of the annual shares, every partner
-            (:func:`summarise`).
+        annual: per-replication annual shares of the hindcast (:func:`annual_shares`),
+            including the projection years.
+        summary: median, mean and 5% / 95% quantiles of the annual shares over the
+            scenario's own horizon, every partner (:func:`summarise`).
         hindcast: the ``hindcast.csv`` table (:func:`hindcast_table`).
-        points: model and persistence errors at the reference points
-            (:func:`skill_points`).
+        points: model and persistence at every reference point a run can score
+            (:func:`skill_points`, all runs).
         reference: the reference series (:func:`load_reference`).
         recent: the national-statistics points (:func:`load_recent_points`).
-        timings: seconds per stage (``simulate``).
+        timings: seconds per stage (``simulate``, ``in_sample``).
+        runs: the runs scored: the hindcast (carried on to the last reference year) and,
+            unless skipped, the in-sample run.
     """
 
     scenario: Scenario
@@ -272,6 +462,7 @@ class BacktestResult:
     reference: pd.DataFrame
     recent: pd.DataFrame
     timings: dict[str, float]
+    runs: tuple[ScoredRun, ...] = ()
 
     @property
     def vocab(self) -> Vocabulary:
@@ -289,6 +480,65 @@ class BacktestResult:
         return self.vocab.powers
 
 
+def last_reference_year(
+    reference: pd.DataFrame | None = None, recent: pd.DataFrame | None = None
+) -> int:
+    """The last year of a reference point (default: the repository's data)."""
+    reference = load_reference() if reference is None else reference
+    recent = load_recent_points() if recent is None else recent
+    return int(pd.concat([reference["year"], recent["year"]]).max())
+
+
+def carried_on(scenario: Scenario, last_year: int) -> Scenario:
+    """``scenario`` with its horizon carried on to the end of ``last_year`` (if later).
+
+    The years added have no dated events and no realised paths (the scenario's prices and
+    output follow their own processes there); the simulated years before are unchanged.
+    """
+    if last_year <= (scenario.start_quarter + scenario.steps - 1) // 4:
+        return scenario
+    return with_overrides(scenario, {"horizon.end": f"{last_year}Q4"}, origin="backtest")
+
+
+def in_sample_run(path: str | Path, hindcast: Scenario) -> Scenario:
+    """The in-sample run: ``path`` (2005 data) with the hindcast's (fitted) behaviour."""
+    scenario = load_scenario(path)
+    return scenario.model_copy(update={"behaviour": hindcast.behaviour})
+
+
+def score_run(
+    scenario: Scenario, replications: int, seed: int, executor: Any, last_year: int
+) -> tuple[pd.DataFrame, ScoredRun]:
+    """Simulate ``scenario`` carried on to ``last_year``; return its annual shares and run."""
+    first = scenario.start_quarter // 4
+    horizon_last = (scenario.start_quarter + scenario.steps - 1) // 4
+    run = carried_on(scenario, last_year)
+    annual = annual_shares(simulate_trade_shares(run, replications, seed, executor=executor))
+    last = max(horizon_last, last_year)
+    return annual, ScoredRun(scenario.name, first, horizon_last, last, summarise(annual))
+
+
+def score_points(
+    runs: list[ScoredRun], reference: pd.DataFrame, recent: pd.DataFrame
+) -> pd.DataFrame:
+    """The skill points of every run (:func:`skill_points`), one table."""
+    return pd.concat(
+        [
+            skill_points(
+                r.summary,
+                reference,
+                recent,
+                r.base_year,
+                r.last_year,
+                horizon_last=r.horizon_last,
+                run=r.name,
+            )
+            for r in runs
+        ],
+        ignore_index=True,
+    )
+
+
 def backtest(
     scenario: Scenario | str | Path = HINDCAST_SCENARIO,
     *,
@@ -297,8 +547,13 @@ def backtest(
     overrides: list[str] | None = None,
     workers: int = 1,
     executor: Any = None,
+    in_sample: str | Path | None = CALIBRATION_SCENARIO,
 ) -> BacktestResult:
     """Run the hindcast ensemble and compute the tables (nothing is written).
+
+    The hindcast is carried on past its horizon to the last year of a reference point
+    (2024), so that the recent national statistics can be scored; ``hindcast`` and
+    ``summary`` keep the scenario's own years.
 
     Args:
         scenario: the hindcast scenario (a path or a loaded scenario).
@@ -307,6 +562,8 @@ def backtest(
         overrides: ``--set`` style overrides when ``scenario`` is a path.
         workers: worker processes for the ensemble when no ``executor`` is given.
         executor: an executor for the ensemble's chunks (wins over ``workers``).
+        in_sample: the scenario of the in-sample run scored on 2005-2010 (run with the
+            hindcast's behaviour, same size and seed), or None to skip it.
 
     Raises:
         ScenarioError: for bad input (keys ``replications``, ``workers``, ``seed``).
@@ -320,28 +577,34 @@ def backtest(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides or [])
     seed = check_seed(seed, scenario.seed, source)
+    reference = load_reference()
+    recent = load_recent_points(vocab=scenario.vocab)
+    last_ref = last_reference_year(reference, recent)
+    timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         if executor is None and workers > 1:
             executor = stack.enter_context(process_pool(workers))
-        tidy = simulate_trade_shares(scenario, replications, seed, executor=executor)
-    t_sim = time.perf_counter() - t0
-    annual = annual_shares(tidy)
-    summary = summarise(annual)
-    first = scenario.start_quarter // 4
-    last = (scenario.start_quarter + scenario.steps - 1) // 4
-    table = hindcast_table(summary, range(first, last + 1), scenario.vocab)
-    reference = load_reference()
-    recent = load_recent_points(vocab=scenario.vocab)
-    points = skill_points(summary, reference, recent, base_year=first, last_year=last)
+        annual, run = score_run(scenario, replications, seed, executor, last_ref)
+        timings["simulate"] = round(time.perf_counter() - t0, 4)
+        runs = [run]
+        if in_sample is not None:
+            t1 = time.perf_counter()
+            sc = in_sample_run(in_sample, scenario)
+            runs.insert(0, score_run(sc, replications, seed, executor, 0)[1])
+            timings["in_sample"] = round(time.perf_counter() - t1, 4)
+    years = range(run.base_year, run.horizon_last + 1)
+    summary = run.summary[run.summary["year"].isin(list(years))].reset_index(drop=True)
+    points = score_points(runs, reference, recent)
     return BacktestResult(
         scenario=scenario,
         seed=seed,
         replications=replications,
         annual=annual,
         summary=summary,
-        hindcast=table,
+        hindcast=hindcast_table(summary, years, scenario.vocab),
         points=points,
         reference=reference,
         recent=recent,
-        timings={"simulate": round(t_sim, 4)},
+        timings=timings,
+        runs=tuple(runs),
     )
