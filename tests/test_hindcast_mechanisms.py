@@ -107,7 +107,7 @@ def test_lower_gazprom_price_shifts_turkmen_gas_to_china() -> None:
     for price in (400.0, 150.0):
         m = run({}, steps=8)
         k = m.params.route_names.index("CAC_GAS_TKM")
-        phases._apply_event(m.params, m.state, RoutePrice(k, gas, price), m.t)  # noqa: SLF001
+        phases._apply_event(m.params, m.state, RoutePrice(k, gas, price), m.t)
         m.step()
         vol[price] = m.state.exports_volume[:, tkm, gas, :]
     assert (vol[150.0][:, 0] > vol[400.0][:, 0]).all()  # China
@@ -116,7 +116,7 @@ def test_lower_gazprom_price_shifts_turkmen_gas_to_china() -> None:
 
 def test_more_domestic_use_means_less_uzbek_gas_exported() -> None:
     uzb, gas = 1, COMMODITIES.index("gas")
-    path = {y: 0.95 for y in range(2010, 2021)}
+    path = dict.fromkeys(range(2010, 2021), 0.95)
     path[2010] = 0.771
     high = run({"states.UZB.domestic_use_path.gas": path}, steps=8)
     base = run({}, steps=8)

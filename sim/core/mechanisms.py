@@ -658,7 +658,7 @@ def bloc_preference(
 
 
 def contract_factor(contract: np.ndarray, market: np.ndarray) -> np.ndarray:
-    r"""Price on a route relative to the market price: :math:`\pi_{k} = p^{\text{contract}}_{k} / p_{c}`.
+    r"""Price on a route over the market price: :math:`\pi_k = p^{\text{contract}}_k / p_c`.
 
     Pipeline gas in Central Asia is sold under bilateral contracts, not at one regional
     price: Gazprom paid Turkmenistan a fixed USD 240 per 1000 m3 under the 2010 contract

@@ -347,7 +347,7 @@ def trade_flows(
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
-    cost = effective_route_cost(params, state, rows)
+    cost = effective_route_cost(state, rows)
     if kernels is not None:
         util = kernels.option_utilities(
             np.ascontiguousarray(state.partner_pref[rows]),
@@ -372,7 +372,7 @@ def trade_flows(
     return opt.allocate(supply, util, enabled, capacity, state.offtake[rows])
 
 
-def contract_factors(params: Params, state: State, rows: slice = slice(None)) -> np.ndarray:
+def contract_factors(state: State, rows: slice = slice(None)) -> np.ndarray:
     """``(R, K)`` each route's price over the market price (1 without a contract; reads only).
 
     A route's contract covers one commodity (the pipelines'); where a route has
@@ -383,11 +383,11 @@ def contract_factors(params: Params, state: State, rows: slice = slice(None)) ->
     return factor.prod(axis=2)
 
 
-def effective_route_cost(params: Params, state: State, rows: slice = slice(None)) -> np.ndarray:
+def effective_route_cost(state: State, rows: slice = slice(None)) -> np.ndarray:
     """``(R, K)`` route cost net of contract prices: ``1 - pi (1 - cost)`` (reads only)."""
     if np.isnan(state.contract_price).all():
         return state.route_cost[rows]
-    return 1.0 - contract_factors(params, state, rows) * (1.0 - state.route_cost[rows])
+    return 1.0 - contract_factors(state, rows) * (1.0 - state.route_cost[rows])
 
 
 def eaeu_terms(params: Params, state: State) -> np.ndarray:
@@ -405,7 +405,7 @@ def export_values(
     """``(R, S, B)`` export values (USD bn/yr) at route prices from ``(O, R)`` flows."""
     opt = params.options
     unit_value = np.take(state.price[rows] * params.value_factor, opt.c, axis=1).T  # (O, R)
-    unit_value = unit_value * np.take(contract_factors(params, state, rows), opt.k, axis=1).T
+    unit_value = unit_value * np.take(contract_factors(state, rows), opt.k, axis=1).T
     S, B = len(params.vocab.states), len(params.vocab.partners)
     value = mechanisms.segment_sum(flows * unit_value, opt.sb, S * B)
     return value.T.reshape(flows.shape[1], S, -1)
@@ -477,7 +477,7 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)
     unit_value = np.take(state.price * params.value_factor, opt.c, axis=1).T  # (O, R)
-    unit_value = unit_value * np.take(contract_factors(params, state), opt.k, axis=1).T
+    unit_value = unit_value * np.take(contract_factors(state), opt.k, axis=1).T
     netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
