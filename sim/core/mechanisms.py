@@ -620,3 +620,139 @@ def resource_value_added(
     """
     value = production * (price * value_factor)[:, None, :]
     return (value * is_resource).sum(axis=2) * share
+
+
+# ------------------------------------------------------------------ hindcast mechanisms
+
+
+def bloc_preference(
+    member: np.ndarray, partner_member: np.ndarray, tariff: float, beta: float
+) -> np.ndarray:
+    r"""Utility of a customs union's tariff-equivalent cost advantage, on exports and imports.
+
+    Members of a customs union (the Customs Union of 2010, the EAEU from 2015) trade with
+    each other duty-free behind a common external tariff, so a member's trade with a
+    member partner is cheaper by a tariff equivalent :math:`\tau` of its value than
+    trade with a non-member. In a logit whose cost sensitivity is :math:`\beta` (the
+    export netback term :math:`\beta(1 - c)` of ODD 7.11) that is a utility gain
+
+    .. math:: u_{s,b} = \beta\, \tau\, m_s\, m_b
+
+    with :math:`m_s, m_b \in \{0, 1\}` membership. Trade-cost preferences in a gravity
+    or logit trade model (Anderson and van Wincoop 2003; Isakova, Koczan and Plekhanov
+    2016, *How much do tariffs matter? Evidence from the customs union of Belarus,
+    Kazakhstan and Russia*, Journal of Economic Policy Reform 19(2)).
+
+    Args:
+        member: ``(S,)`` membership of each state (bool or 0/1).
+        partner_member: ``(B,)`` membership of each partner.
+        tariff: :math:`\tau`, share of the traded value (``behaviour.eaeu_trade_cost``).
+        beta: :math:`\beta` (``behaviour.price_sensitivity``).
+
+    Returns:
+        ``(S, B)`` utility terms (0 where either side is not a member).
+    """
+    m_s = np.asarray(member, dtype=float)
+    m_b = np.asarray(partner_member, dtype=float)
+    return beta * tariff * m_s[:, None] * m_b[None, :]
+
+
+def contract_factor(contract: np.ndarray, market: np.ndarray) -> np.ndarray:
+    r"""Price on a route over the market price: :math:`\pi_k = p^{\text{contract}}_k / p_c`.
+
+    Pipeline gas in Central Asia is sold under bilateral contracts, not at one regional
+    price: Gazprom paid Turkmenistan a fixed USD 240 per 1000 m3 under the 2010 contract
+    while China's contracts were oil-indexed (Trend, 3 July 2019; Rzeczpospolita
+    energia.rp.pl 2016). A route with a contract price (``routes.<K>.contract_price``)
+    sells at that price; elsewhere :math:`\pi = 1`. The export netback of an option on
+    route :math:`k` is then :math:`\pi_k (1 - c_k)` of the market price, so its utility
+    term is :math:`\beta \pi_k (1 - c_k)` and its export value :math:`q\, p_c v_c \pi_k`.
+
+    Args:
+        contract: ``(K, C)`` contract prices, NaN where the route sells at market.
+        market: ``(R, C)`` market prices.
+
+    Returns:
+        ``(R, K, C)`` price factors (1 where no contract applies).
+    """
+    ratio = contract[None, :, :] / np.where(market > 0, market, 1.0)[:, None, :]
+    return np.where(np.isnan(ratio), 1.0, ratio)
+
+
+def domestic_share(base: np.ndarray, path: tuple, t: int) -> np.ndarray:
+    r"""Domestic-use share of output this step: the base share or its annual path.
+
+    .. math:: d_{s,c,t} = \text{path}_{s,c}(\text{year}(t)) \text{ if given, else } d_{s,c}
+
+    Exportable supply is :math:`Q (1 - d)` (ODD 7.11). Uzbekistan's gas turned from
+    export to domestic use over 2010-2020: consumption over production 0.77 in 2010,
+    0.86 in 2015, 0.91 in 2020 (BP Statistical Review 2021, energy_2005_2020.csv).
+
+    Args:
+        base: ``(S, C)`` base-year domestic-use shares.
+        path: ``(state, commodity, (T,) shares)`` triples.
+        t: step.
+
+    Returns:
+        ``(S, C)`` shares in [0, 1].
+    """
+    if not path:
+        return base
+    out = base.copy()
+    for s, c, values in path:
+        out[s, c] = values[t]
+    return np.clip(out, 0.0, 1.0)
+
+
+def reexport_imports(
+    imports: np.ndarray, share: np.ndarray, member: np.ndarray, loss: float
+) -> np.ndarray:
+    r"""Bazaar re-export trade counted as imports from its source (mirror method).
+
+    Kyrgyzstan's and Tajikistan's bazaars (Dordoi, Kara-Suu, Korvon) import Chinese goods
+    and re-export them, mostly unrecorded, to Kazakhstan, Uzbekistan and Russia. The
+    mirror method counts China's exports to the bazaar state as that state's imports,
+    but the onward sale is not in the state's exports, so China's share is inflated
+    (README of the reference data; Kaminski and Mitra 2012, *Borderless Bazaars and
+    Regional Integration in Central Asia*, World Bank). The trade exists because the
+    bazaar state's tariff is below its neighbours'; joining their customs union (the
+    EAEU's common external tariff) removes a share :math:`\ell` of it:
+
+    .. math:: E_{s,b} = r_{s,b}\, M_s\, (1 - \ell\, m_s)
+
+    with :math:`M_s` the state's import bill before re-exports, :math:`r_{s,b}` the
+    base-year share of re-exports from source :math:`b` in it, :math:`m_s` EAEU
+    membership and :math:`\ell` ``behaviour.reexport_eaeu_loss``.
+
+    Args:
+        imports: ``(R, S)`` import bill (imports_to_gdp x GDP), USD bn/yr.
+        share: ``(S, B)`` re-export shares of the import bill by source.
+        member: ``(S,)`` EAEU membership.
+        loss: :math:`\ell`, share of re-exports lost on joining.
+
+    Returns:
+        ``(R, S, B)`` re-export imports by source, USD bn/yr (non-negative).
+    """
+    keep = 1.0 - loss * np.asarray(member, dtype=float)  # (S,)
+    return imports[:, :, None] * share[None] * np.clip(keep, 0.0, 1.0)[None, :, None]
+
+
+def partial_adjustment(previous: np.ndarray, target: np.ndarray, rate: float) -> np.ndarray:
+    r"""Supplier-network inertia of import shares: :math:`\mu_t = (1-\rho)\mu_{t-1} + \rho\mu^*_t`.
+
+    Importers keep buying from established suppliers (contracts, distribution networks,
+    standards, credit), so the partner mix of imports moves toward the logit target
+    :math:`\mu^*` only gradually: a partial-adjustment (Koyck) model of trade shares
+    (Nerlove 1958; for trade-relationship persistence, Besedes and Prusa 2006, *Ins,
+    outs, and the duration of trade*, Canadian Journal of Economics 39(1)). A convex
+    combination keeps shares in [0, 1] summing to 1; :math:`\rho = 1` is no inertia.
+
+    Args:
+        previous: ``(..., B)`` last quarter's shares.
+        target: ``(..., B)`` this quarter's logit shares.
+        rate: :math:`\rho` per quarter (``behaviour.import_adjustment``).
+
+    Returns:
+        Shares like ``target``.
+    """
+    return (1.0 - rate) * previous + rate * target

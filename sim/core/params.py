@@ -132,6 +132,15 @@ class RouteAccess:
 
 
 @dataclass(frozen=True)
+class RoutePrice:
+    """Route ``route`` sells ``commodity`` at contract price ``price`` (NaN: market)."""
+
+    route: int
+    commodity: int
+    price: float
+
+
+@dataclass(frozen=True)
 class BudgetChange:
     """Power ``power``'s annual programme budget becomes ``budget``.
 
@@ -163,6 +172,7 @@ type EventRecord = (
     | ArmsDeal
     | RouteCapacity
     | RouteAccess
+    | RoutePrice
     | BudgetChange
     | Reform
 )
@@ -229,6 +239,8 @@ class Params:
     decline: np.ndarray  # (S, C) annual decline
     reserves0: np.ndarray  # (S, C), inf where not given
     production_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,))
+    domestic_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,) shares)
+    reexport_share: np.ndarray  # (S, B) bazaar re-exports as a share of the import bill
     trade_target: np.ndarray  # (S, B)
     inv0: np.ndarray  # (S, P)
     # influence channels by holder (ODD 7.15-7.16; units in docs/scenarios.md)
@@ -261,6 +273,7 @@ class Params:
     demand: np.ndarray  # (C, B) buyers' demand terms
     route_cost: np.ndarray  # (K,)
     route_cap0: np.ndarray  # (K, C), inf where not given
+    contract_price0: np.ndarray  # (K, C) route contract prices, NaN: market price
     route_base_share: np.ndarray  # (S, C, K) base-year route share targets, NaN where none
     valid_base: np.ndarray  # (S, C, B, K) bool: options the routes define
     options: mechanisms.ExportOptions
@@ -277,6 +290,9 @@ class Params:
     alignment_sensitivity: float
     hedging_scale: float
     eaeu_preference: float
+    eaeu_trade_cost: float
+    reexport_eaeu_loss: float
+    import_adjustment: float
     sanction_penalty: float
     influence_decay: float
     diplomacy_decay: float
@@ -420,6 +436,14 @@ def _states(sp: Scenario) -> dict:
             for i, x in enumerate(st)
             for c, path in x.production_path.items()
         ),
+        "domestic_path": tuple(
+            (i, COMMODITIES.index(c), _per_step(path, sp.start_quarter, sp.steps))
+            for i, x in enumerate(st)
+            for c, path in x.domestic_use_path.items()
+        ),
+        "reexport_share": np.array(
+            [[x.reexport_share.get(b, 0.0) for b in v.partners] for x in st], dtype=float
+        ).reshape(len(st), len(v.partners)),
         "trade_target": np.concatenate([tg, 1.0 - tg.sum(axis=1, keepdims=True)], axis=1),
         "inv0": np.array([[x.investment_stock.get(p, 0.0) for p in v.powers] for x in st]),
     }
@@ -526,6 +550,10 @@ def _routes(sp: Scenario) -> dict:
         [[sp.routes[k].capacity.get(c, np.inf) for c in COMMODITIES] for k in names], dtype=float
     ).reshape(K, C)
     base_share = np.full((S, C, K), np.nan)
+    contract = np.array(
+        [[sp.routes[k].contract_price.get(c, np.nan) for c in COMMODITIES] for k in names],
+        dtype=float,
+    ).reshape(K, C)
     for k, name in enumerate(names):
         for s, by_commodity in sp.routes[name].base_share.items():
             for c, share in by_commodity.items():
@@ -533,6 +561,7 @@ def _routes(sp: Scenario) -> dict:
     return {
         "route_cost": np.array([sp.routes[k].cost for k in names]),
         "route_cap0": route_cap0,
+        "contract_price0": contract,
         "route_base_share": base_share,
         "valid_base": valid,
         "options": mechanisms.ExportOptions(valid),
@@ -550,6 +579,9 @@ def _behaviour(sp: Scenario) -> dict:
         "alignment_sensitivity": b.alignment_sensitivity,
         "hedging_scale": b.hedging,
         "eaeu_preference": b.eaeu_preference,
+        "eaeu_trade_cost": b.eaeu_trade_cost,
+        "reexport_eaeu_loss": b.reexport_eaeu_loss,
+        "import_adjustment": b.import_adjustment,
         "sanction_penalty": b.sanction_penalty,
         "influence_decay": b.influence_decay,
         "diplomacy_decay": b.diplomacy_decay,
@@ -693,6 +725,9 @@ def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventReco
             return RouteCapacity(k, c, ev.capacity)
         case "route_access":
             return RouteAccess(routes.index(ev.route), v.index("state", ev.state), ev.open)
+        case "route_price":
+            price = np.nan if ev.price is None else ev.price
+            return RoutePrice(routes.index(ev.route), COMMODITIES.index(ev.commodity), price)
         case "budget_change":
             split = None if ev.budget_split is None else compile_split(ev.budget_split, v.states)
             return BudgetChange(v.index("power", ev.power), ev.budget, split)

@@ -26,6 +26,7 @@ from sim.core.params import (
     RouteAccess,
     RouteCapacity,
     RouteLoss,
+    RoutePrice,
     Sanction,
     Summit,
 )
@@ -46,7 +47,8 @@ def apply_events(params: Params, state: State, t: int) -> None:
 
     Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``route_losses``,
     ``dipl``, ``price_shock``, ``eaeu``, ``alliance``, ``arms``, ``route_cap``,
-    ``valid``, ``budget``, ``aim_state``, ``aim_sector``, ``hedging``, ``imports_to_gdp``.
+    ``valid``, ``contract_price``, ``budget``, ``aim_state``, ``aim_sector``, ``hedging``,
+    ``imports_to_gdp``.
     """
     for p in np.flatnonzero(state.sanction_end <= t):
         state.sanction_severity[p] = 0.0
@@ -80,6 +82,8 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
             state.route_cap[:, k, c] = cap
         case RouteAccess(route=k, state=s, open=is_open):
             state.valid[s, :, :, k] = params.valid_base[s, :, :, k] if is_open else False
+        case RoutePrice(route=k, commodity=c, price=price):
+            state.contract_price[k, c] = price
         case BudgetChange(power=p, budget=b, split=split):
             state.budget[p] = b
             if split is not None:
@@ -311,6 +315,7 @@ def trade_flows(
     *,
     route_alpha: np.ndarray | None = None,
     ceiling: np.ndarray | None = None,
+    domestic: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ODD 7.11: ``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in.
 
@@ -320,21 +325,33 @@ def trade_flows(
     route constants of the calibration (ODD 7.13; none: 0); they enter each option's
     static utility term, so the compiled and the numpy utilities both get them.
     ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
-    none: no limit) under which the effective capacities are capped.
+    none: no limit) under which the effective capacities are capped. ``domestic`` is
+    this step's ``(S, C)`` domestic-use share (none: the base year's). A route with a
+    contract price nets back ``pi (1 - cost)`` of the market price
+    (:func:`sim.core.mechanisms.contract_factor`): it enters as the effective route cost
+    ``1 - pi (1 - cost)``. EAEU members' exports to members get the customs union's
+    preference (:func:`sim.core.mechanisms.bloc_preference`).
     """
     opt = params.options
-    supply = output * (1.0 - params.domestic)
+    supply = output * (1.0 - (params.domestic if domestic is None else domestic))
     exp_pen, _ = sanction_terms(params, state)
-    static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
+    bloc = eaeu_terms(params, state)
+    static = (
+        params.demand[opt.c, opt.b]
+        + export_alpha[opt.s, opt.b]
+        + exp_pen[opt.b, opt.k]
+        + bloc[opt.s, opt.b]
+    )
     if route_alpha is not None:
         static = static + route_alpha[opt.s, opt.c, opt.k]
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
+    cost = effective_route_cost(state, rows)
     if kernels is not None:
         util = kernels.option_utilities(
             np.ascontiguousarray(state.partner_pref[rows]),
-            np.ascontiguousarray(state.route_cost[rows]),
+            np.ascontiguousarray(cost),
             static,
             float(params.price_sensitivity),
             opt.s,
@@ -343,7 +360,7 @@ def trade_flows(
         ).T
     else:
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
-        route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
+        route_cost = np.take(cost, opt.k, axis=1)  # (R, O)
         util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
@@ -355,12 +372,40 @@ def trade_flows(
     return opt.allocate(supply, util, enabled, capacity, state.offtake[rows])
 
 
+def contract_factors(state: State, rows: slice = slice(None)) -> np.ndarray:
+    """``(R, K)`` each route's price over the market price (1 without a contract; reads only).
+
+    A route's contract covers one commodity (the pipelines'); where a route has
+    contract prices for several, their factors multiply (not used by the shipped
+    scenarios).
+    """
+    factor = mechanisms.contract_factor(state.contract_price, state.price[rows])
+    return factor.prod(axis=2)
+
+
+def effective_route_cost(state: State, rows: slice = slice(None)) -> np.ndarray:
+    """``(R, K)`` route cost net of contract prices: ``1 - pi (1 - cost)`` (reads only)."""
+    if np.isnan(state.contract_price).all():
+        return state.route_cost[rows]
+    return 1.0 - contract_factors(state, rows) * (1.0 - state.route_cost[rows])
+
+
+def eaeu_terms(params: Params, state: State) -> np.ndarray:
+    """``(S, B)`` customs-union preference of members' trade with members (reads only)."""
+    partner = np.zeros(len(params.vocab.partners))
+    partner[params.eaeu_partner] = 1.0
+    return mechanisms.bloc_preference(
+        state.eaeu, partner, params.eaeu_trade_cost, params.price_sensitivity
+    )
+
+
 def export_values(
     params: Params, state: State, flows: np.ndarray, rows: slice = slice(None)
 ) -> np.ndarray:
-    """``(R, S, B)`` export values (USD bn/yr) at world prices from ``(O, R)`` flows."""
+    """``(R, S, B)`` export values (USD bn/yr) at route prices from ``(O, R)`` flows."""
     opt = params.options
     unit_value = np.take(state.price[rows] * params.value_factor, opt.c, axis=1).T  # (O, R)
+    unit_value = unit_value * np.take(contract_factors(state, rows), opt.k, axis=1).T
     S, B = len(params.vocab.states), len(params.vocab.partners)
     value = mechanisms.segment_sum(flows * unit_value, opt.sb, S * B)
     return value.T.reshape(flows.shape[1], S, -1)
@@ -401,6 +446,7 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
         avail,
         route_alpha=calib.route_alpha,
         ceiling=ramp_limit(params, calib, state),
+        domestic=mechanisms.domestic_share(params.domestic, params.domestic_path, t),
     )
     state.route_flow = route_volumes(params, flows)
     state.shut_in = shut_in
@@ -413,7 +459,7 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     opt = params.options
     S = len(params.vocab.states)
     kernels = mechanisms.compiled()
-    if kernels is not None:
+    if kernels is not None and np.isnan(state.contract_price).all():
         volume, value, revenue = kernels.option_totals(
             np.ascontiguousarray(flows.T),
             state.price * params.value_factor,
@@ -431,6 +477,7 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)
     unit_value = np.take(state.price * params.value_factor, opt.c, axis=1).T  # (O, R)
+    unit_value = unit_value * np.take(contract_factors(state), opt.k, axis=1).T
     netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
@@ -440,17 +487,27 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
 
 
 def import_terms(params: Params, state: State) -> np.ndarray:
-    """``(R, S, B)`` import utility terms other than the calibrated constants."""
+    """``(R, S, B)`` import utility terms other than the calibrated constants.
+
+    EAEU members get ``eaeu_preference`` on imports from Russia plus the customs
+    union's trade-cost preference (:func:`eaeu_terms`).
+    """
     _, imp_pen = sanction_terms(params, state)
     eaeu = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
     eaeu[:, params.eaeu_partner] = params.eaeu_preference * state.eaeu
+    eaeu = eaeu + eaeu_terms(params, state)
     return state.partner_pref + eaeu[None] + imp_pen[None, None, :]
 
 
 def update_economy(params: Params, calib: Calibration, state: State, t: int) -> None:
     """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
 
-    Writes: ``gdp``, ``imports_value``, ``trade_share``.
+    The import bill (``imports_to_gdp`` x GDP) is ordinary imports, spread over partners
+    by the import logit, moved toward it at ``import_adjustment`` per quarter
+    (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
+    their source (:func:`sim.core.mechanisms.reexport_imports`).
+
+    Writes: ``gdp``, ``imports_value``, ``reexports_value``, ``trade_share``.
     """
     va = mechanisms.resource_value_added(
         state.production,
@@ -463,13 +520,23 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     spill = 1.0 + params.revenue_multiplier * (va - params.value_added0) / params.gdp0
     non_resource = params.non_resource0 * trend * np.maximum(spill, 0.1)
     state.gdp = non_resource + va
-    imports = state.imports_to_gdp * state.gdp  # (R, S)
+    bill = state.imports_to_gdp * state.gdp  # (R, S)
+    reexp = mechanisms.reexport_imports(
+        bill, params.reexport_share, state.eaeu, params.reexport_eaeu_loss
+    )
+    imports = bill * (1.0 - params.reexport_share.sum(axis=1))
     shares = mechanisms.masked_softmax(
         calib.import_alpha + import_terms(params, state),
         np.ones(state.trade_share.shape, dtype=bool),
         axes=(2,),
     )
-    state.imports_value = shares * imports[:, :, None]
+    if params.import_adjustment < 1.0 and t > 0:
+        ordinary = state.imports_value - state.reexports_value
+        total = ordinary.sum(axis=2, keepdims=True)
+        prev = np.divide(ordinary, total, out=shares.copy(), where=total > 0)
+        shares = mechanisms.partial_adjustment(prev, shares, params.import_adjustment)
+    state.imports_value = shares * imports[:, :, None] + reexp
+    state.reexports_value = reexp
     state.trade_share = mechanisms.trade_shares(state.exports_value, state.imports_value)
 
 

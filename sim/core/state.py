@@ -39,6 +39,8 @@ class State:
         shut_in: ``(R, S, C)`` exportable supply that found no route.
         route_cap: ``(R, K, C)`` route capacity (inf where not given).
         route_cost: ``(R, K)`` route cost, share of the price.
+        contract_price: ``(K, C)`` route contract prices, NaN where a route sells at the
+            market price (route_price events).
         route_flow: ``(R, S, C, K)`` last quarter's exports of each state's commodity on
             each route, units per year.
         route_losses: scheduled route losses ``(route, loss, end step)``.
@@ -71,6 +73,8 @@ class State:
         exports_volume: ``(R, S, C, B)`` exports, units per year.
         exports_value: ``(R, S, B)`` exports at world prices, USD bn per year.
         imports_value: ``(R, S, B)`` imports by source, USD bn per year.
+        reexports_value: ``(R, S, B)`` the part of ``imports_value`` that is bazaar
+            re-export trade, USD bn per year.
         export_revenue: ``(R, S)`` export netback revenue, USD bn per year.
         trade_share: ``(R, S, B)`` goods-trade share by partner.
         influence_stock: ``(R, S, I, CH)`` influence stock by channel.
@@ -89,6 +93,7 @@ class State:
     shut_in: np.ndarray
     route_cap: np.ndarray
     route_cost: np.ndarray
+    contract_price: np.ndarray
     route_flow: np.ndarray
     outage_left: np.ndarray
     valid: np.ndarray
@@ -118,6 +123,7 @@ class State:
     exports_volume: np.ndarray
     exports_value: np.ndarray
     imports_value: np.ndarray
+    reexports_value: np.ndarray
     export_revenue: np.ndarray
     trade_share: np.ndarray
     influence_stock: np.ndarray
@@ -183,6 +189,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         shut_in=np.zeros((R, S, C)),
         route_cap=rep(params.route_cap0[None]).astype(float),
         route_cost=rep(params.route_cost[None]).astype(float),
+        contract_price=params.contract_price0.copy(),
         route_flow=np.zeros((R, S, C, n["K"])),
         outage_left=np.zeros((R, n["ND"])),
         valid=params.valid_base.copy(),
@@ -212,6 +219,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         exports_volume=np.zeros((R, S, C, B)),
         exports_value=np.zeros((R, S, B)),
         imports_value=rep((params.trade_target * total0[:, None])[None]).astype(float),
+        reexports_value=np.zeros((R, S, B)),
         export_revenue=np.zeros((R, S)),
         trade_share=rep(params.trade_target[None]).astype(float),
         influence_stock=np.zeros((R, S, n["I"], len(CHANNELS))),
@@ -243,8 +251,10 @@ def calibrate(params: Params, state: State) -> Calibration:
        target share of total trade ``tau_b (X + M)``, lower the state's export constant
        for ``b`` by ``ln(limit / X_b)``, re-fit the route constants and re-allocate;
        repeat until no partner exceeds its limit (at most 50 rounds).
-    3. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b`` (at least 0.1%
-       of imports); the import constants are the log shares of that mix less the other
+    3. Imports: partner ``b`` should then supply ``tau_b (X + M) - X_b - E_b`` of the
+       ordinary imports (at least 0.1% of them), ``E_b`` being the bazaar re-export
+       imports from ``b`` (:func:`sim.core.mechanisms.reexport_imports`); the import
+       constants are the log shares of that mix less the other
        utility terms.
 
     So the model starts on the observed pattern; ``residual`` and ``route_residual``
@@ -266,7 +276,12 @@ def calibrate(params: Params, state: State) -> Calibration:
             break
         ratio = np.divide(limit, x, out=np.ones_like(x), where=excess)
         export_alpha += np.log(np.maximum(ratio, 1e-12))
-    want = params.trade_target * (x.sum(axis=1) + m)[:, None] - x
+    reexp = mechanisms.reexport_imports(
+        m[None], params.reexport_share, state.eaeu, params.reexport_eaeu_loss
+    )[0]  # (S, B)
+    m = m * (1.0 - params.reexport_share.sum(axis=1))  # ordinary imports
+    known = x + reexp
+    want = params.trade_target * (known.sum(axis=1) + m)[:, None] - known
     want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
     log_share = np.log(want / want.sum(axis=1, keepdims=True))
     other_terms = phases.import_terms(params, state)[0]
@@ -275,7 +290,7 @@ def calibrate(params: Params, state: State) -> Calibration:
     imp = mechanisms.masked_softmax(
         import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(1,)
     )
-    residual = mechanisms.trade_shares(x, imp * m[:, None]) - params.trade_target
+    residual = mechanisms.trade_shares(x, imp * m[:, None] + reexp) - params.trade_target
     volume = phases.route_volumes(params, flows)[0]  # (S, C, K)
     target = params.route_base_share
     route_residual = np.where(np.isfinite(target), route_shares(volume) - target, 0.0)

@@ -262,6 +262,8 @@ class StateParams(Sourced):
     decline: dict[Commodity, Share] = {}
     reserves: dict[Commodity, NonNeg] = {}
     production_path: dict[Commodity, dict[int, NonNeg]] = {}
+    domestic_use_path: dict[Commodity, dict[int, Share]] = {}  # annual domestic-use shares
+    reexport_share: dict[Partner, Share] = {}  # bazaar re-exports: share of the import bill
     blocs: list[Bloc] = []
     trade_targets: dict[TargetPartner, Annotated[float, Field(ge=0, le=100)]]
     investment_stock: dict[Power, NonNeg] = {}
@@ -327,7 +329,16 @@ class Route(Sourced):
     cost: Share
     transit: list[Power] = []
     base_share: dict[State, dict[Commodity, Annotated[float, Field(gt=0.0, le=1.0)]]] = {}
+    contract_price: dict[Commodity, Positive] = {}  # sold at this price, not the market's
     note: str = ""
+
+    @model_validator(mode="after")
+    def _contract_on_the_route(self) -> Self:
+        for c in self.contract_price:
+            if c not in self.commodities:
+                msg = f"contract_price.{c}: {c} is not one of the route's commodities"
+                raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _base_share_on_the_route(self) -> Self:
@@ -348,6 +359,12 @@ class Behaviour(Sourced):
     alignment_sensitivity: NonNeg = 2.0
     hedging: NonNeg = 1.0
     eaeu_preference: NonNeg = 0.5
+    eaeu_trade_cost: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    """Tariff equivalent of EAEU members' duty-free trade with each other (exports and imports)."""
+    reexport_eaeu_loss: Share = 0.5
+    """Share of a state's bazaar re-export trade lost when it joins the EAEU."""
+    import_adjustment: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    """Quarterly rate at which import shares move to their logit target (1: no inertia)."""
     sanction_penalty: NonNeg = 3.0
     influence_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     channel_weights: dict[Channel, NonNeg] = {}
@@ -485,6 +502,15 @@ class RouteAccess(EventBase):
     open: bool
 
 
+class RoutePrice(EventBase):
+    """A route's contract price for a commodity changes (None: sold at the market price)."""
+
+    type: Literal["route_price"]
+    route: str
+    commodity: Commodity
+    price: Positive | None = None
+
+
 class BudgetChange(EventBase):
     """A power's annual programme budget changes."""
 
@@ -513,6 +539,7 @@ EVENT_TYPES = (
     ArmsDeal,
     RouteCapacity,
     RouteAccess,
+    RoutePrice,
     BudgetChange,
     Reform,
 )
