@@ -97,7 +97,8 @@ def test_lower_gazprom_price_shifts_turkmen_gas_to_china() -> None:
     """A route_price event cutting Gazprom's price moves Turkmen gas toward China.
 
     (A contract price set from the base year on is absorbed by the calibration, so the
-    test changes it in 2012 through the event record, as a scenario event would.)
+    test changes it in 2012 through the event record, as a scenario event would. The
+    re-routing ramp is lifted so that one quarter shows the whole shift.)
     """
     from sim.core import phases  # noqa: PLC0415
     from sim.core.params import RoutePrice  # noqa: PLC0415
@@ -105,7 +106,7 @@ def test_lower_gazprom_price_shifts_turkmen_gas_to_china() -> None:
     tkm, gas = 4, COMMODITIES.index("gas")
     vol = {}
     for price in (400.0, 150.0):
-        m = run({}, steps=8)
+        m = run({"behaviour.route_ramp": 1.0}, steps=8)
         k = m.params.route_names.index("CAC_GAS_TKM")
         phases._apply_event(m.params, m.state, RoutePrice(k, gas, price), m.t)
         m.step()
