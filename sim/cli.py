@@ -67,6 +67,8 @@ FLAGS: dict[str, str] = {
     "refine_evals": "--refine-evals",
     "grid": "--param",
     "profile_grid": "--param",
+    "parameter_uncertainty": "--parameter-uncertainty",
+    "posterior": "--posterior",
 }
 
 
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
+    add_uncertainty_options(run, "posterior with --replications, fixed for one replication")
     add_compare_parser(sub)
     add_backtest_parser(sub)
     add_calibrate_parser(sub)
@@ -169,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         plots=not args.no_plots,
         data_format=args.format,
+        parameter_uncertainty=args.parameter_uncertainty or "fixed",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -245,6 +250,24 @@ def _add_replication_options(parser: argparse.ArgumentParser, default_text: str 
     )
 
 
+def add_uncertainty_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--parameter-uncertainty posterior|fixed`` and ``--posterior FILE``."""
+    parser.add_argument(
+        "--parameter-uncertainty",
+        choices=("posterior", "fixed"),
+        default=None,
+        help="posterior: replication k draws its behavioural parameters from the posterior "
+        "(same draw in every scenario of a comparison); fixed: the scenario's values "
+        f"(default: {default})",
+    )
+    parser.add_argument(
+        "--posterior",
+        default=None,
+        metavar="FILE",
+        help="posterior sample CSV (default: the shipped sim/data/posterior.csv)",
+    )
+
+
 def add_ensemble_options(run: argparse.ArgumentParser) -> None:
     """``casim run`` options for many replications (see :mod:`sim.engine.ensemble`)."""
     _add_replication_options(run)
@@ -285,6 +308,8 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         scenario=scenario,
         data_format=args.format,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -322,6 +347,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "tables and dot figures read (default: the last quarter)",
     )
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
+    add_uncertainty_options(cmp, "posterior")
     cmp.set_defaults(func=cmd_compare)
 
 
@@ -340,6 +366,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scenarios=scenarios,
         metrics=args.metrics,
         at=args.at,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -361,6 +389,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
     bt.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_uncertainty_options(bt, "posterior")
     bt.set_defaults(func=cmd_backtest)
 
 
@@ -372,6 +401,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         args.out,
         workers=args.workers,
         plots=not args.no_plots,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0

@@ -525,7 +525,7 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
 
     Args:
         raw: ``(R, S, I, CH)`` non-negative channel amounts.
-        weights: ``(CH,)`` channel weights.
+        weights: ``(CH,)`` channel weights, or ``(R, CH)`` one row per replication.
         exposure: ``(R, S, CH)`` non-negative exposure of each state to each channel.
 
     Returns:
@@ -533,7 +533,8 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
     """
     total = raw.sum(axis=2, keepdims=True)
     shares = np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
-    present = (total > 0) * (weights * exposure)[:, :, None, :]  # (R, S, 1, CH)
+    w_c = weights if np.ndim(weights) == 1 else np.asarray(weights)[:, None, :]
+    present = (total > 0) * (w_c * exposure)[:, :, None, :]  # (R, S, 1, CH)
     norm = present.sum(axis=3, keepdims=True)
     w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
     return shares * w

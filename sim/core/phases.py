@@ -28,6 +28,7 @@ from sim.core.params import (
     RouteLoss,
     Sanction,
     Summit,
+    per_rep,
 )
 from sim.vocab import CHANNELS, COMMODITIES, MONEY_CHANNELS, SECTORS
 
@@ -271,7 +272,7 @@ def update_access(params: Params, state: State) -> None:
         value,
         state.influence_share[:, :, :P],
         state.contract_offtake,
-        params.award_sensitivity,
+        per_rep(params.award_sensitivity, 4),
     )
 
 
@@ -319,15 +320,17 @@ def trade_flows(
     capacity, even where its capacity is unlimited. ``route_alpha`` are the ``(S, C, K)``
     route constants of the calibration (ODD 7.13; none: 0); they enter each option's
     static utility term, so the compiled and the numpy utilities both get them.
-    ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
+    With per-replication parameters the constants are ``(R, S, B)`` and ``(R, S, C, K)``
+    for the ``rows``. ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
     none: no limit) under which the effective capacities are capped.
     """
     opt = params.options
     supply = output * (1.0 - params.domestic)
     exp_pen, _ = sanction_terms(params, state)
-    static = params.demand[opt.c, opt.b] + export_alpha[opt.s, opt.b] + exp_pen[opt.b, opt.k]
+    static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b] + exp_pen[opt.b, opt.k]
     if route_alpha is not None:
-        static = static + route_alpha[opt.s, opt.c, opt.k]
+        static = static + route_alpha[..., opt.s, opt.c, opt.k]
+    beta = per_rep(params.price_sensitivity, 2, rows)
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
@@ -335,8 +338,8 @@ def trade_flows(
         util = kernels.option_utilities(
             np.ascontiguousarray(state.partner_pref[rows]),
             np.ascontiguousarray(state.route_cost[rows]),
-            static,
-            float(params.price_sensitivity),
+            np.atleast_2d(static),
+            np.atleast_1d(np.asarray(beta, dtype=float)).ravel(),
             opt.s,
             opt.b,
             opt.k,
@@ -344,7 +347,7 @@ def trade_flows(
     else:
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
         route_cost = np.take(state.route_cost[rows], opt.k, axis=1)  # (R, O)
-        util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
+        util = (beta * (1.0 - route_cost) + pref + np.atleast_2d(static)).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
@@ -379,10 +382,11 @@ def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray |
 
     None when ``route_ramp`` is 1 (the limit never binds). Reads only.
     """
-    if params.route_ramp >= 1.0:
+    if np.all(np.asarray(params.route_ramp) >= 1.0):
         return None
     load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
-    return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, params.route_ramp)
+    ramp = per_rep(params.route_ramp, 3)
+    return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, ramp)
 
 
 def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) -> None:
@@ -442,9 +446,10 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
 def import_terms(params: Params, state: State) -> np.ndarray:
     """``(R, S, B)`` import utility terms other than the calibrated constants."""
     _, imp_pen = sanction_terms(params, state)
-    eaeu = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
-    eaeu[:, params.eaeu_partner] = params.eaeu_preference * state.eaeu
-    return state.partner_pref + eaeu[None] + imp_pen[None, None, :]
+    pref = per_rep(params.eaeu_preference, 2)
+    eaeu = np.zeros((np.shape(pref)[0] if np.ndim(pref) else 1, *state.partner_pref.shape[1:]))
+    eaeu[:, :, params.eaeu_partner] = pref * state.eaeu
+    return state.partner_pref + eaeu + imp_pen[None, None, :]
 
 
 def update_economy(params: Params, calib: Calibration, state: State, t: int) -> None:
@@ -539,7 +544,7 @@ def update_influence(params: Params, state: State) -> None:
     raw, exposure = channel_inputs(params, state)
     target = mechanisms.channel_targets(raw, params.channel_weights, exposure)
     state.influence_stock = mechanisms.smooth_stock(
-        state.influence_stock, target, params.influence_decay
+        state.influence_stock, target, per_rep(params.influence_decay, 4)
     )
     state.prev_influence_share = state.influence_share
     state.influence_share = state.influence_stock.sum(axis=3)

@@ -119,10 +119,7 @@ def unit_text(metric: str, reference: str) -> str:
 
 def band_text(replications: int, marks: str = "dot: median, bar") -> str:
     """What the marks and bands of a comparison figure carry."""
-    return (
-        f"{marks}: 5-95% of the paired differences\nover {replications} common "
-        "replications (stochastic noise only)"
-    )
+    return f"{marks}: 5-95% of the paired differences\nover {replications} common replications"
 
 
 def _keys(table: pd.DataFrame, vocab: Vocabulary) -> tuple[list[str], list[str]]:
@@ -328,6 +325,7 @@ def plot_hindcast_state(
     n_replications: int,
     *,
     vocab: Vocabulary | None = None,
+    bands: str | None = None,
 ) -> Figure:
     """One state's simulated trade shares (median, 5-95% band) against the reference points.
 
@@ -338,6 +336,7 @@ def plot_hindcast_state(
         reference: reference points (``year, country, partner, share_pct``).
         recent: points from other sources (same columns).
         n_replications: ensemble size (for the note).
+        bands: what the bands carry (:func:`sim.core.uncertainty.band_label`), for the note.
         vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
 
     Returns:
@@ -376,7 +375,8 @@ def plot_hindcast_state(
     legend.text(
         0.5,
         0.02,
-        f"{n_replications} replications; {first + 1}-{last} reference held back",
+        f"{n_replications} replications; {first + 1}-{last} reference held back"
+        + (f"\nbands carry: {bands}" if bands else ""),
         ha="center",
         transform=legend.transAxes,
         fontsize=8,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.core.uncertainty import band_label
 from sim.output import metric_kind, metric_unit
 from sim.report.style import quarter_label
 from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, value_columns
@@ -55,12 +56,15 @@ def _num(x: float, fmt: str) -> str:
     return "" if pd.isna(x) else format(x, fmt)
 
 
-def at_markdown(table: pd.DataFrame, replications: int) -> str:
+def at_markdown(
+    table: pd.DataFrame, replications: int, carries: str = "stochastic noise only"
+) -> str:
     """One metric's section of ``compare.md``: values and paired differences at a window.
 
     Args:
         table: the metric's :func:`~sim.studies.compare.at_table` (``at_<metric>.csv``).
         replications: the number of common replications.
+        carries: what the bands carry (:func:`sim.core.uncertainty.band_label`).
     """
     metric, at = str(table["metric"].iloc[0]), str(table["at"].iloc[0])
     share = metric_kind(metric) == "share"
@@ -103,7 +107,7 @@ def at_markdown(table: pd.DataFrame, replications: int) -> str:
         f"## {metric} at {at}\n\n{what}. Each replication's value is {quarters}; "
         f"differences are paired (replication k against replication k of the reference, "
         f"{replications} common replications): median and 5-95% band, which carries "
-        "the stochastic noise of the replications only.\n\n"
+        f"{carries}.\n\n"
     )
     widths = {c: ".2f" for c in view.columns if "width" in c or c == "paired/unpaired"}
     return head + markdown_table(view, widths)
@@ -120,7 +124,10 @@ def compare_markdown(tables: Sequence[pd.DataFrame], cmp: Comparison, at: str) -
         f"1..{UNPAIRED_SHIFTS}). Widths are those of the 90% (5-95%) bands.\n\n"
     )
     n = len(cmp.replication_ids)
-    return head + "\n".join(at_markdown(t, n) for t in tables)
+    carries = band_label("fixed")
+    if cmp.parameters is not None:
+        carries = band_label("posterior", cmp.parameters.n)
+    return head + "\n".join(at_markdown(t, n, carries) for t in tables)
 
 
 def crossings_markdown(table: pd.DataFrame, cmp: Comparison) -> str:
@@ -169,7 +176,8 @@ def skill_markdown(
         "",
         f"Scenario `{meta['scenario']}`, {meta['replications']} replications, seed "
         f"{meta['seed']}. Model: ensemble median of annual shares (mean of the year's "
-        "quarters per replication). Persistence: the 2010 reference share held constant.",
+        "quarters per replication). Persistence: the 2010 reference share held constant. "
+        f"The 5-95% bands carry {meta.get('bands', 'stochastic noise only')}.",
         "",
         "The reference series for 2011-2020 is held back from this repository, so only "
         "the points it holds inside 2010-2020 can be scored here: 2010 (in sample: the "

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.core.uncertainty import band_label
 from sim.engine.catalog import read_tidy
 from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
@@ -43,7 +44,7 @@ from sim.report.study_figures import (
     plot_hindcast_state,
     plot_influence_comparison,
 )
-from sim.report.style import STUDY_DPI, ordered, vocab_or_default
+from sim.report.style import STUDY_DPI, mark_bands, ordered, vocab_or_default
 from sim.report.tables import (
     compare_markdown,
     crossings_markdown,
@@ -187,9 +188,13 @@ def draw_run_figures(
     ids: Sequence[int] | np.ndarray,
     outdir: Path,
     vocab: Vocabulary | None = None,
+    bands: str | None = None,
 ) -> tuple[list[Path], dict[str, list[str]]]:
-    """Draw every figure the metrics of a ``timeseries.parquet`` allow, from ``ids``."""
-    return save_figures(plot_sample(path, ids), outdir, vocab=vocab)
+    """Draw every figure the metrics of a ``timeseries.parquet`` allow, from ``ids``.
+
+    ``bands``: what the bands carry (footnoted on the figures; None: nothing said).
+    """
+    return save_figures(plot_sample(path, ids), outdir, vocab=vocab, bands=bands)
 
 
 def write_ensemble(
@@ -199,8 +204,12 @@ def write_ensemble(
     *,
     plots: bool = True,
     data_format: str = "parquet",
+    bands: str | None = None,
 ) -> dict[str, Any]:
     """Write an ensemble's summary, resolved scenario and figures.
+
+    ``bands`` says what the figures' bands carry
+    (:func:`sim.core.uncertainty.band_label`).
 
     ``timeseries.parquet`` must already be in the folder (the ensemble streams it there).
     With ``data_format`` ``csv`` or ``both`` it is converted to ``timeseries.csv`` row
@@ -221,7 +230,7 @@ def write_ensemble(
         if plots:
             shown = ids[:PLOT_REPLICATIONS]
             written, skipped = draw_run_figures(
-                folder.path / TIMESERIES, shown, folder.path / PLOTS, scenario.vocab
+                folder.path / TIMESERIES, shown, folder.path / PLOTS, scenario.vocab, bands
             )
             if written and len(shown) < len(ids):
                 notes.append(f"figures drawn from the first {len(shown)} of {len(ids)} ids")
@@ -252,6 +261,7 @@ def comparison_figures(
     seed: int,
     replications: int,
     vocab: Vocabulary | None = None,
+    bands_carry: str | None = None,
 ) -> list[Path]:
     """Draw a comparison's figures into ``outdir``.
 
@@ -262,6 +272,7 @@ def comparison_figures(
         seed: the common seed.
         replications: the number of common replications.
         vocab: order, names and colours of the codes.
+        bands_carry: what the bands carry (footnoted on every figure).
 
     Returns:
         ``compare_<metric>.png`` (differences at the window) and
@@ -272,12 +283,20 @@ def comparison_figures(
     written = []
     if bands is not None:
         influence = outdir / "influence.png"
-        written.append(run_aside(lambda: _save(plot_influence_comparison(bands, **kw), influence)))
+
+        def draw() -> Path:
+            fig = plot_influence_comparison(bands, **kw)
+            mark_bands(fig, bands_carry)
+            return _save(fig, influence)
+
+        written.append(run_aside(draw))
     paths = []
     for metric, (at, series) in tables.items():
         fig = plot_at_differences(at, replications=replications, vocab=vocab)
+        mark_bands(fig, bands_carry)
         paths.append(_save(fig, outdir / f"compare_{metric}.png"))
         fig = plot_difference_series(series, metric=metric, **kw)
+        mark_bands(fig, bands_carry)
         paths.append(_save(fig, outdir / f"differences_{metric}.png"))
     return paths + [done() for done in written]
 
@@ -325,7 +344,7 @@ def write_comparison(
             folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
     with folder.timed("plots"):
         kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
-        written += comparison_figures(tables, bands, out, **kw)
+        written += comparison_figures(tables, bands, out, **kw, bands_carry=bands_of(cmp))
     start = cmp.scenarios[0].start_quarter
     return {
         "scenarios": [
@@ -353,14 +372,20 @@ def hindcast_figures(
     replications: int,
     outdir: Path,
     vocab: Vocabulary | None = None,
+    bands: str | None = None,
 ) -> list[Path]:
-    """Write ``hindcast_<STATE>.png`` for every state in ``summary`` into ``outdir``."""
+    """Write ``hindcast_<STATE>.png`` for every state in ``summary`` into ``outdir``.
+
+    ``bands``: what the bands carry, for each figure's note.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     vocab = vocab_or_default(vocab)
     states = ordered(summary["country"], vocab.states)
     return [
         _save(
-            plot_hindcast_state(state, summary, reference, recent, replications, vocab=vocab),
+            plot_hindcast_state(
+                state, summary, reference, recent, replications, vocab=vocab, bands=bands
+            ),
             outdir / f"hindcast_{state}.png",
         )
         for state in states
@@ -380,11 +405,13 @@ def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True
         bands = res.summary[res.summary["partner"].isin(vocab.target_partners)]
         bands.round(4).to_csv(out / "hindcast_bands.csv", index=False)
         meta = {"scenario": res.scenario.name, "replications": res.replications, "seed": res.seed}
+        meta["bands"] = res.bands
         folder.write_text("skill.md", skill_markdown(res.points, meta, vocab.powers))
         res.points.round(4).to_csv(out / "skill_points.csv", index=False)
         written = (
             hindcast_figures(
-                res.summary, res.reference, res.recent, res.replications, out / PLOTS, vocab
+                res.summary, res.reference, res.recent, res.replications, out / PLOTS, vocab,
+                res.bands,
             )
             if plots
             else []
@@ -394,6 +421,13 @@ def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True
         "plots": [p.name for p in written],
         "skill": skill_summary(res.points),
     }
+
+
+def bands_of(cmp: Comparison) -> str:
+    """What a comparison's bands carry (:func:`sim.core.uncertainty.band_label`)."""
+    if cmp.parameters is None:
+        return band_label("fixed")
+    return band_label("posterior", cmp.parameters.n)
 
 
 def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:

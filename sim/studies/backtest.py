@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.core.uncertainty import ParameterSample, band_label
 from sim.engine.ensemble import run_ensemble
 from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
@@ -64,7 +65,11 @@ _YEAR_RE = re.compile(r"^\s*(\d{4})")
 
 
 def simulate_trade_shares(
-    scenario: Scenario, replications: int, seed: int, executor: Any = None
+    scenario: Scenario,
+    replications: int,
+    seed: int,
+    executor: Any = None,
+    parameters: ParameterSample | None = None,
 ) -> pd.DataFrame:
     """Run ``replications`` replications and return the tidy ``trade_share`` rows.
 
@@ -73,6 +78,7 @@ def simulate_trade_shares(
         replications: ensemble size.
         seed: the ensemble's seed.
         executor: an executor for the ensemble's chunks, or None (in process).
+        parameters: per-replication parameter draws (None: the scenario's values).
 
     Returns:
         Tidy rows (:data:`sim.output.COLUMNS`) of the metric ``trade_share``.
@@ -83,6 +89,7 @@ def simulate_trade_shares(
         seed=seed,
         executor=executor,
         metrics=("trade_share",),
+        parameters=parameters,
     )
     ts = result.timeseries
     return ts[ts["metric"] == "trade_share"].reset_index(drop=True)
@@ -260,6 +267,7 @@ class BacktestResult:
         reference: the reference series (:func:`load_reference`).
         recent: the national-statistics points (:func:`load_recent_points`).
         timings: seconds per stage (``simulate``).
+        parameters: the parameter sample the replications drew from (None: fixed).
     """
 
     scenario: Scenario
@@ -272,6 +280,14 @@ class BacktestResult:
     reference: pd.DataFrame
     recent: pd.DataFrame
     timings: dict[str, float]
+    parameters: ParameterSample | None = None
+
+    @property
+    def bands(self) -> str:
+        """What the 5-95% bands carry (:func:`sim.core.uncertainty.band_label`)."""
+        if self.parameters is None:
+            return band_label("fixed")
+        return band_label("posterior", self.parameters.n)
 
     @property
     def vocab(self) -> Vocabulary:
@@ -297,6 +313,7 @@ def backtest(
     overrides: list[str] | None = None,
     workers: int = 1,
     executor: Any = None,
+    parameters: ParameterSample | None = None,
 ) -> BacktestResult:
     """Run the hindcast ensemble and compute the tables (nothing is written).
 
@@ -307,6 +324,8 @@ def backtest(
         overrides: ``--set`` style overrides when ``scenario`` is a path.
         workers: worker processes for the ensemble when no ``executor`` is given.
         executor: an executor for the ensemble's chunks (wins over ``workers``).
+        parameters: per-replication parameter draws (:mod:`sim.core.uncertainty`);
+            None runs every replication on the scenario's values.
 
     Raises:
         ScenarioError: for bad input (keys ``replications``, ``workers``, ``seed``).
@@ -323,7 +342,7 @@ def backtest(
     with contextlib.ExitStack() as stack:
         if executor is None and workers > 1:
             executor = stack.enter_context(process_pool(workers))
-        tidy = simulate_trade_shares(scenario, replications, seed, executor=executor)
+        tidy = simulate_trade_shares(scenario, replications, seed, executor, parameters)
     t_sim = time.perf_counter() - t0
     annual = annual_shares(tidy)
     summary = summarise(annual)
@@ -344,4 +363,5 @@ def backtest(
         reference=reference,
         recent=recent,
         timings={"simulate": round(t_sim, 4)},
+        parameters=parameters,
     )
