@@ -455,11 +455,39 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         "--refine-evals", type=_positive, default=60, help="Nelder-Mead evaluations (default 60)"
     )
     cal.add_argument("--out", default=None, help="folder (must not exist or be empty)")
+    cal.add_argument(
+        "--method",
+        choices=("grid", "abc"),
+        default="grid",
+        help="grid: grid search and refinement (default); abc: approximate Bayesian "
+        "computation, writes posterior.csv (docs/calibration.md)",
+    )
+    cal.add_argument(
+        "--particles", type=_positive, default=None, help="abc: particles per generation"
+    )
+    cal.add_argument("--generations", type=_positive, default=None, help="abc: generations")
+    cal.add_argument(
+        "--ship",
+        action="store_true",
+        help="abc: also copy posterior.csv to sim/data/posterior.csv (the shipped posterior)",
+    )
     cal.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """``casim calibrate [--grid quick|full] [--param NAME=V1,V2] ...``."""
+    """``casim calibrate [--grid quick|full] [--param NAME=V1,V2] ...`` (or ``--method abc``)."""
+    if args.method == "abc":
+        folder = runs.run_abc(
+            args.scenario,
+            overrides=args.overrides,
+            seed=args.seed,
+            particles=args.particles,
+            generations=args.generations,
+            out=args.out,
+            ship=args.ship,
+        )
+        print(folder)
+        return 0
     folder = runs.run_calibration(
         args.scenario,
         overrides=args.overrides,

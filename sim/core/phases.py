@@ -321,13 +321,15 @@ def trade_flows(
     route constants of the calibration (ODD 7.13; none: 0); they enter each option's
     static utility term, so the compiled and the numpy utilities both get them.
     With per-replication parameters the constants are ``(R, S, B)`` and ``(R, S, C, K)``
-    for the ``rows``. ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
-    none: no limit) under which the effective capacities are capped.
+    for the ``rows``. ``ceiling`` is the ``(R, K, C)`` ramp limit
+    (:func:`sim.core.mechanisms.ramp_ceiling`; none: no limit) under which the effective
+    capacities are capped.
     """
     opt = params.options
     supply = output * (1.0 - params.domestic)
     exp_pen, _ = sanction_terms(params, state)
-    static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b] + exp_pen[opt.b, opt.k]
+    static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b]
+    static = static + exp_pen[opt.b, opt.k]
     if route_alpha is not None:
         static = static + route_alpha[..., opt.s, opt.c, opt.k]
     beta = per_rep(params.price_sensitivity, 2, rows)

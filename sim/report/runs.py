@@ -574,3 +574,69 @@ def run_calibration(
         if bar is not None:
             bar.close()
     return folder.final
+
+
+def run_abc(
+    scenario_path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    particles: int | None = None,
+    generations: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    ship: bool = False,
+) -> Path:
+    """ABC recalibration (:func:`sim.studies.calibrate.abc_calibrate`) and its folder.
+
+    Writes ``posterior.csv``, ``prior_posterior.csv`` / ``.md``, ``generations.csv``,
+    ``particles.csv``, ``prior_posterior.png``, ``summary.json`` (with the posterior
+    predictive check) and ``manifest.json``; with ``ship`` also copies
+    ``posterior.csv`` to :data:`sim.core.uncertainty.POSTERIOR_FILE`.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written.
+    """
+    t0 = time.perf_counter()
+    from sim.core.uncertainty import POSTERIOR_FILE  # noqa: PLC0415 - heavy imports
+    from sim.studies import calibrate as cal  # noqa: PLC0415
+
+    source = Path(scenario_path) if scenario_path else cal.CALIBRATION_SCENARIO
+    scenario = load_scenario(source, list(overrides))
+    settings = {
+        "particles": particles or cal.ABC_PARTICLES,
+        "generations": generations or cal.ABC_GENERATIONS,
+    }
+    folder = RunFolder.prepare(
+        name="calibration",
+        digest=hashlib.sha256((scenario.digest() + json.dumps(settings)).encode()).hexdigest(),
+        seed=seed,
+        default_seed=cal.DEFAULT_SEED,
+        source=source,
+        out=out,
+        results=results,
+        started=t0,
+        tag=override_tag(overrides),
+    )
+    with folder:
+        with folder.timed("abc"):
+            res = cal.abc_calibrate(
+                scenario, seed=folder.seed, hindcast=load_scenario(cal.HINDCAST_SCENARIO),
+                **settings,
+            )  # fmt: skip
+        with folder.timed("predictive"):
+            res.summary["posterior_predictive"] = cal.posterior_predictive(
+                scenario, res.posterior, folder.seed
+            )
+        from sim.report.write import write_abc  # noqa: PLC0415
+
+        res.summary["seconds"] = round(time.perf_counter() - t0, 1)
+        files = write_abc(folder, res)
+        if ship:
+            POSTERIOR_FILE.write_text((folder.path / "posterior.csv").read_text())
+        folder.write_manifest(
+            base_manifest(scenario, source, list(overrides), folder.seed)
+            | {"kind": "calibration", "method": "abc", **settings, "shipped": ship}
+            | {"files": sorted([*files, "manifest.json"])}
+        )
+    return folder.final

@@ -383,3 +383,35 @@ def plot_hindcast_state(
     )
     fig.suptitle(f"{vocab.name(state)}: trade shares, hindcast from {first}")
     return fig
+
+
+def plot_prior_posterior(posterior: pd.DataFrame, table: pd.DataFrame) -> Figure:
+    """Prior (flat on its scale, grey) against the weighted posterior histogram, per parameter.
+
+    Args:
+        posterior: the posterior sample (``weight`` and one column per parameter).
+        table: :func:`sim.studies.calibrate.prior_posterior_table` (prior kind and bounds).
+
+    Returns:
+        The figure: one panel per parameter, log x axis for log-uniform priors.
+    """
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    axes = panel_grid(fig, len(table), ncols=4, share=False)
+    w = posterior["weight"].to_numpy()
+    for ax, row in zip(axes, table.itertuples(index=False), strict=False):
+        log = row.prior == "loguniform"
+        edges = np.geomspace(row.low, row.high, 25) if log else np.linspace(row.low, row.high, 25)
+        x = posterior[row.parameter].to_numpy()
+        dens, _ = np.histogram(x, bins=edges, weights=w)
+        dens = dens / dens.sum()
+        ax.stairs(np.full(len(edges) - 1, 1.0 / (len(edges) - 1)), edges, color="grey",
+                  fill=True, alpha=0.3, label="prior")  # fmt: skip
+        ax.stairs(dens, edges, color="C0", linewidth=1.6, label="posterior")
+        if log:
+            ax.set_xscale("log")
+        tag = "identified" if row.identified else "not identified"
+        ax.set_title(f"{row.parameter.removeprefix('behaviour.')}\n({tag})", fontsize=9)
+        ax.set_yticks([])
+    axes[0].legend(fontsize=8)
+    fig.suptitle("ABC on 2005-2010: prior (grey) and posterior (blue), share per bin")
+    return fig

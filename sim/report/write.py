@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from sim.engine.runfolder import RunFolder
     from sim.scenario import Scenario
     from sim.studies.backtest import BacktestResult
-    from sim.studies.calibrate import CalibrationResult
+    from sim.studies.calibrate import AbcResult, CalibrationResult
     from sim.studies.compare import Comparison, Window
     from sim.vocab import Vocabulary
 
@@ -410,7 +410,12 @@ def write_backtest(folder: RunFolder, res: BacktestResult, *, plots: bool = True
         res.points.round(4).to_csv(out / "skill_points.csv", index=False)
         written = (
             hindcast_figures(
-                res.summary, res.reference, res.recent, res.replications, out / PLOTS, vocab,
+                res.summary,
+                res.reference,
+                res.recent,
+                res.replications,
+                out / PLOTS,
+                vocab,
                 res.bands,
             )
             if plots
@@ -444,3 +449,26 @@ def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:
         names.append(f"profile_{name}.csv")
     (path / "summary.json").write_text(json.dumps(res.summary, indent=2) + "\n", encoding="utf-8")
     return [*names, "summary.json"]
+
+
+def write_abc(folder: RunFolder, res: AbcResult) -> list[str]:
+    """Write an ABC calibration's tables, figure and summary; return the file names."""
+    from sim.report.study_figures import plot_prior_posterior  # noqa: PLC0415
+    from sim.report.tables import markdown_table  # noqa: PLC0415
+
+    path = folder.path
+    res.posterior.to_csv(path / "posterior.csv", index=False, float_format="%.6g")
+    res.prior_posterior.to_csv(path / "prior_posterior.csv", index=False)
+    res.generations.to_csv(path / "generations.csv", index=False)
+    res.particles.to_csv(path / "particles.csv", index=False, float_format="%.6g")
+    cols = ["parameter", "prior", "low", "high", "post_p05", "post_p50", "post_p95"]
+    cols += ["width_ratio", "identified"]
+    fmt = dict.fromkeys(cols[2:-1], ".3g")
+    folder.write_text("prior_posterior.md", markdown_table(res.prior_posterior[cols], fmt))
+    _save(plot_prior_posterior(res.posterior, res.prior_posterior), path / "prior_posterior.png")
+    text = json.dumps(res.summary, indent=2, default=float) + "\n"
+    (path / "summary.json").write_text(text, encoding="utf-8")
+    return [
+        "posterior.csv", "prior_posterior.csv", "prior_posterior.md", "generations.csv",
+        "particles.csv", "prior_posterior.png", "summary.json",
+    ]  # fmt: skip

@@ -848,8 +848,11 @@ def abc_distances(
 def _propose(
     rng: np.random.Generator, pop: np.ndarray, w: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray
 ) -> np.ndarray:
-    """``n`` proposals on the unit scale: a weighted particle plus a Gaussian kernel of
-    twice the population's covariance (Beaumont et al. 2009), redrawn outside the prior."""
+    """``n`` proposals on the unit scale, redrawn outside the prior.
+
+    A weighted particle plus a Gaussian kernel of twice the population's covariance
+    (Beaumont et al. 2009).
+    """
     cov = 2.0 * np.atleast_2d(np.cov(pop, rowvar=False, aweights=w))
     chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(lo)))
     out = np.empty((0, len(lo)))
@@ -860,12 +863,10 @@ def _propose(
     return out[:n]
 
 
-def _pmc_weights(
-    new: np.ndarray, pop: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> np.ndarray:
+def _pmc_weights(new: np.ndarray, pop: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Importance weights prior / proposal mixture (the prior is flat on the unit scale)."""
     cov = 2.0 * np.atleast_2d(np.cov(pop, rowvar=False, aweights=w))
-    inv = np.linalg.inv(cov + 1e-12 * np.eye(len(lo)))
+    inv = np.linalg.inv(cov + 1e-12 * np.eye(new.shape[1]))
     diff = new[:, None, :] - pop[None, :, :]
     dens = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)) @ w
     weights = 1.0 / np.maximum(dens, 1e-300)
@@ -906,7 +907,11 @@ class AbcResult:
 
 
 def _admissible(
-    dist: np.ndarray, zig: np.ndarray, eps: float, hindcast: Scenario | None, z: np.ndarray,
+    dist: np.ndarray,
+    zig: np.ndarray,
+    eps: float,
+    hindcast: Scenario | None,
+    z: np.ndarray,
     keys: Sequence[str],
 ) -> np.ndarray:
     """Particles within ``eps`` that do not zigzag and (with a hindcast) start on its shares."""
@@ -945,8 +950,8 @@ def abc_calibrate(
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xABC,)))
     ref = reference_points(fit_years(scenario), scenario.vocab.target_partners)
     z = lo + (hi - lo) * rng.random((particles, len(keys)))
-    rows, gens, records = [], [], []
-    pop = w = None
+    gens, records = [], []
+    pop = w = prev_dist = None
     for g in range(generations):
         t0 = time.perf_counter()
         if g > 0:
@@ -957,7 +962,7 @@ def abc_calibrate(
         ok = _admissible(dist, zig, eps, hindcast, z, keys)
         new_w = np.full(ok.sum(), 1.0 / max(ok.sum(), 1))
         if g > 0:
-            new_w = _pmc_weights(z[ok], pop, w, lo, hi)
+            new_w = _pmc_weights(z[ok], pop, w)
         records.append(pd.DataFrame(_from_unit(z, keys), columns=keys).assign(
             generation=g, distance=dist, zigzag=zig, accepted=ok))  # fmt: skip
         if ok.sum() < 2 * len(keys):
@@ -1005,7 +1010,8 @@ def prior_posterior_table(posterior: pd.DataFrame, keys: Sequence[str]) -> pd.Da
         prior_q = lo * (hi / lo) ** u if kind == "loguniform" else lo + (hi - lo) * u
         post_q = _weighted_quantile(posterior[k].to_numpy(), w, [0.05, 0.5, 0.95])
         scale = np.log if kind == "loguniform" else (lambda v: v)
-        ratio = float((scale(post_q[2]) - scale(post_q[0])) / (scale(prior_q[2]) - scale(prior_q[0])))
+        span = scale(prior_q[2]) - scale(prior_q[0])
+        ratio = float((scale(post_q[2]) - scale(post_q[0])) / span)
         out.append({"parameter": k, "prior": kind, "low": lo, "high": hi,
                     "prior_p05": prior_q[0], "prior_p50": prior_q[1], "prior_p95": prior_q[2],
                     "post_p05": post_q[0], "post_p50": post_q[1], "post_p95": post_q[2],
@@ -1049,7 +1055,9 @@ def posterior_predictive(
     return {
         "replications": replications,
         "mae_pp": float(np.abs(mid - obs).mean()),
-        "mae_persistence_pp": float(persistence_errors(ref, base_year=int(ref["year"].min())).mean()),
+        "mae_persistence_pp": float(
+            persistence_errors(ref, base_year=int(ref["year"].min())).mean()
+        ),
         "coverage_90": float(((obs >= lo) & (obs <= hi)).mean()),
         "band_width_pp": float((hi - lo).mean()),
     }

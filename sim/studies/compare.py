@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.core.uncertainty import ParameterSample
 from sim.engine.ensemble import replication_id_array, run_ensemble
 from sim.engine.executors import run_aside
-from sim.core.uncertainty import ParameterSample
 from sim.engine.runfolder import check_seed
 from sim.output import check_metrics, metric_kind, metric_layout, quarter_start
 from sim.scenario import Scenario, coerce_scenario, format_quarter, parse_quarter
