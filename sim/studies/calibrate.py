@@ -767,7 +767,7 @@ ABC_PRIORS: dict[str, tuple[str, float, float]] = {
     "behaviour.alignment_sensitivity": ("uniform", 0.0, 12.0),
     "behaviour.hedging": ("uniform", 0.0, 2.0),
     "behaviour.eaeu_preference": ("uniform", 0.0, 2.0),
-    "behaviour.influence_decay": ("loguniform", 0.01, 0.5),
+    "behaviour.influence_decay": ("loguniform", 0.002, 0.5),
     "behaviour.award_sensitivity": ("uniform", 0.0, 4.0),
     "behaviour.channel_weights.investment": ("loguniform", 0.017, 0.16),
     "behaviour.channel_weights.diplomacy": ("loguniform", 1.06, 9.5),
@@ -776,9 +776,9 @@ ABC_PRIORS: dict[str, tuple[str, float, float]] = {
     "behaviour.channel_weights.debt": ("loguniform", 5.2, 47.0),
 }
 #: Particles simulated per ABC generation (one replication each).
-ABC_PARTICLES = 3000
+ABC_PARTICLES = 4000
 #: ABC generations (the first samples the prior).
-ABC_GENERATIONS = 4
+ABC_GENERATIONS = 5
 #: Share of the prior sample kept by the first tolerance; later tolerances are the
 #: median distance of the previous generation's accepted particles.
 ABC_KEEP = 0.1
