@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
 from sim.output import metric_kind
 from sim.report.style import (
@@ -409,6 +410,7 @@ def plot_prior_posterior(posterior: pd.DataFrame, table: pd.DataFrame) -> Figure
         ax.stairs(dens, edges, color="C0", linewidth=1.6, label="posterior")
         if log:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         tag = "identified" if row.identified else "not identified"
         ax.set_title(f"{row.parameter.removeprefix('behaviour.')}\n({tag})", fontsize=9)
         ax.set_yticks([])

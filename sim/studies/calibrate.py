@@ -764,7 +764,7 @@ def _summary(
 #: quantified). docs/calibration.md discusses them.
 ABC_PRIORS: dict[str, tuple[str, float, float]] = {
     "behaviour.price_sensitivity": ("loguniform", 1.0, 40.0),
-    "behaviour.alignment_sensitivity": ("uniform", 0.0, 12.0),
+    "behaviour.alignment_sensitivity": ("uniform", 0.0, 20.0),
     "behaviour.hedging": ("uniform", 0.0, 2.0),
     "behaviour.eaeu_preference": ("uniform", 0.0, 2.0),
     "behaviour.influence_decay": ("loguniform", 0.002, 0.5),
@@ -1052,12 +1052,22 @@ def posterior_predictive(
     )
     lo, mid, hi = np.quantile(sim, [0.05, 0.5, 0.95], axis=0)
     obs = ref["share_pct"].to_numpy()
+    err = np.abs(mid - obs)
+    pers = persistence_errors(ref, base_year=int(ref["year"].min()))
+    inside = (obs >= lo) & (obs <= hi)
+    state = ref["country"].to_numpy()
     return {
         "replications": replications,
-        "mae_pp": float(np.abs(mid - obs).mean()),
-        "mae_persistence_pp": float(
-            persistence_errors(ref, base_year=int(ref["year"].min())).mean()
-        ),
-        "coverage_90": float(((obs >= lo) & (obs <= hi)).mean()),
+        "mae_pp": float(err.mean()),
+        "mae_persistence_pp": float(pers.mean()),
+        "coverage_90": float(inside.mean()),
         "band_width_pp": float((hi - lo).mean()),
+        "by_state": {
+            s: {
+                "mae_pp": float(err[state == s].mean()),
+                "mae_persistence_pp": float(pers[state == s].mean()),
+                "coverage_90": float(inside[state == s].mean()),
+            }
+            for s in vocab.states
+        },
     }
