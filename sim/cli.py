@@ -69,6 +69,7 @@ FLAGS: dict[str, str] = {
     "profile_grid": "--param",
     "parameter_uncertainty": "--parameter-uncertainty",
     "posterior": "--posterior",
+    "particles": "--particles",
 }
 
 

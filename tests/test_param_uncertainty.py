@@ -186,3 +186,27 @@ def test_set_holds_a_sampled_parameter(tmp_path):
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["posterior"]["held_by_overrides"] == ["behaviour.hedging"]
+
+
+def test_abc_too_few_particles_is_an_error(hindcast):
+    from sim.studies import calibrate as cal  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="expected more particles"):
+        cal.abc_calibrate(hindcast, seed=3, particles=20, generations=1)
+
+
+def test_abc_posterior_lies_in_the_prior_and_is_loadable(hindcast, tmp_path):
+    from sim.studies import calibrate as cal  # noqa: PLC0415
+
+    res = cal.abc_calibrate(hindcast, seed=3, particles=150, generations=2, keep=0.4)
+    post = res.posterior
+    assert np.isclose(post["weight"].sum(), 1.0)
+    for key, (_, lo, hi) in cal.ABC_PRIORS.items():
+        assert post[key].between(lo, hi).all()
+    assert res.generations["tolerance_pp"].is_monotonic_decreasing
+    assert set(res.prior_posterior["parameter"]) == set(cal.ABC_PRIORS)
+    path = tmp_path / "posterior.csv"
+    post.to_csv(path, index=False)
+    sample = load_sample(path)
+    assert sample.n == len(post)
+    assert set(sample.keys) == set(cal.ABC_PRIORS)

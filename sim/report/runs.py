@@ -620,10 +620,13 @@ def run_abc(
     )
     with folder:
         with folder.timed("abc"):
-            res = cal.abc_calibrate(
-                scenario, seed=folder.seed, hindcast=load_scenario(cal.HINDCAST_SCENARIO),
-                **settings,
-            )  # fmt: skip
+            try:
+                res = cal.abc_calibrate(
+                    scenario, seed=folder.seed, hindcast=load_scenario(cal.HINDCAST_SCENARIO),
+                    **settings,
+                )  # fmt: skip
+            except ValueError as err:
+                raise ScenarioError(source, "particles", str(err)) from None
         with folder.timed("predictive"):
             res.summary["posterior_predictive"] = cal.posterior_predictive(
                 scenario, res.posterior, folder.seed

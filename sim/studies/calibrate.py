@@ -931,7 +931,7 @@ def abc_calibrate(
     keep: float = ABC_KEEP,
     hindcast: Scenario | None = None,
     progress: Progress | None = None,
-) -> AbcResult:
+) -> AbcResult:  # long: the generation loop reads best in one piece
     """ABC population Monte Carlo over :data:`ABC_PRIORS` on the calibration run.
 
     Generation 0 samples ``particles`` vectors from the prior and keeps the ``keep``
@@ -944,6 +944,10 @@ def abc_calibrate(
     annual shares at the 150 reference points; a particle whose shares zigzag
     (:data:`ZIGZAG_MAX`) or whose ``hindcast`` cannot start on its shares
     (:data:`RESIDUAL_MAX`) is rejected. Every generation is one batched run.
+
+    Raises:
+        ValueError: if generation 0 accepts too few particles to go on (twice the number
+            of parameters).
     """
     keys = list(ABC_PRIORS)
     lo, hi = _unit_bounds(keys)
@@ -973,6 +977,12 @@ def abc_calibrate(
                      "accepted": int(ok.sum()), "ess": ess,
                      "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
         _tick(progress, f"generation {g}")
+    if pop is None:
+        msg = (
+            f"generation 0 accepted fewer than {2 * len(keys)} of {particles} particles; "
+            "expected more particles"
+        )
+        raise ValueError(msg)
     posterior = pd.DataFrame(_from_unit(pop, keys), columns=keys)
     posterior.insert(0, "weight", w)
     posterior.insert(0, "draw", np.arange(len(posterior)))
