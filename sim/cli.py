@@ -69,6 +69,9 @@ FLAGS: dict[str, str] = {
     "refine_evals": "--refine-evals",
     "grid": "--param",
     "profile_grid": "--param",
+    "parameter_uncertainty": "--parameter-uncertainty",
+    "posterior": "--posterior",
+    "particles": "--particles",
 }
 
 
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
+    add_uncertainty_options(run, "posterior with --replications, fixed for one replication")
     add_compare_parser(sub)
     add_backtest_parser(sub)
     add_calibrate_parser(sub)
@@ -177,6 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         plots=not args.no_plots,
         data_format=args.format,
+        parameter_uncertainty=args.parameter_uncertainty or "fixed",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -253,6 +259,24 @@ def _add_replication_options(parser: argparse.ArgumentParser, default_text: str 
     )
 
 
+def add_uncertainty_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--parameter-uncertainty posterior|fixed`` and ``--posterior FILE``."""
+    parser.add_argument(
+        "--parameter-uncertainty",
+        choices=("posterior", "fixed"),
+        default=None,
+        help="posterior: replication k draws its behavioural parameters from the posterior "
+        "(same draw in every scenario of a comparison); fixed: the scenario's values "
+        f"(default: {default})",
+    )
+    parser.add_argument(
+        "--posterior",
+        default=None,
+        metavar="FILE",
+        help="posterior sample CSV (default: the shipped sim/data/posterior.csv)",
+    )
+
+
 def add_ensemble_options(run: argparse.ArgumentParser) -> None:
     """``casim run`` options for many replications (see :mod:`sim.engine.ensemble`)."""
     _add_replication_options(run)
@@ -293,6 +317,8 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         scenario=scenario,
         data_format=args.format,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -330,6 +356,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "tables and dot figures read (default: the last quarter)",
     )
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
+    add_uncertainty_options(cmp, "posterior")
     cmp.set_defaults(func=cmd_compare)
 
 
@@ -348,6 +375,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scenarios=scenarios,
         metrics=args.metrics,
         at=args.at,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -369,6 +398,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
     bt.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_uncertainty_options(bt, "posterior")
     bt.set_defaults(func=cmd_backtest)
 
 
@@ -380,6 +410,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         args.out,
         workers=args.workers,
         plots=not args.no_plots,
+        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        posterior=args.posterior,
     )
     print(folder)
     return 0
@@ -432,11 +464,39 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         "--refine-evals", type=_positive, default=60, help="Nelder-Mead evaluations (default 60)"
     )
     cal.add_argument("--out", default=None, help="folder (must not exist or be empty)")
+    cal.add_argument(
+        "--method",
+        choices=("grid", "abc"),
+        default="grid",
+        help="grid: grid search and refinement (default); abc: approximate Bayesian "
+        "computation, writes posterior.csv (docs/calibration.md)",
+    )
+    cal.add_argument(
+        "--particles", type=_positive, default=None, help="abc: particles per generation"
+    )
+    cal.add_argument("--generations", type=_positive, default=None, help="abc: generations")
+    cal.add_argument(
+        "--ship",
+        action="store_true",
+        help="abc: also copy posterior.csv to sim/data/posterior.csv (the shipped posterior)",
+    )
     cal.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """``casim calibrate [--grid quick|full] [--param NAME=V1,V2] ...``."""
+    """``casim calibrate [--grid quick|full] [--param NAME=V1,V2] ...`` (or ``--method abc``)."""
+    if args.method == "abc":
+        folder = runs.run_abc(
+            args.scenario,
+            overrides=args.overrides,
+            seed=args.seed,
+            particles=args.particles,
+            generations=args.generations,
+            out=args.out,
+            ship=args.ship,
+        )
+        print(folder)
+        return 0
     folder = runs.run_calibration(
         args.scenario,
         overrides=args.overrides,

@@ -224,6 +224,7 @@ def test_cli_replication_ids(
     out = tmp_path / "run"
     argv = ["run", str(baseline_path), "--set", "horizon.end=2026Q4", "--seed", str(SEED)]
     argv += ["--replication-ids", "37,7", "--out", str(out), "--no-plots"]
+    argv += ["--parameter-uncertainty", "fixed"]  # `alone` runs the scenario's values
     assert cli.main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json",

@@ -71,18 +71,24 @@ def option_utilities(  # pragma: no cover - compiled; checked against the refere
     partner_pref: np.ndarray,
     route_cost: np.ndarray,
     static: np.ndarray,
-    price_sensitivity: float,
+    price_sensitivity: np.ndarray,
     s: np.ndarray,
     b: np.ndarray,
     k: np.ndarray,
 ) -> np.ndarray:
-    """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``."""
-    R, n_opt = partner_pref.shape[0], len(static)
+    """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``.
+
+    ``static`` is ``(1, O)`` (shared) or ``(R, O)``; ``price_sensitivity`` (beta) is
+    ``(1,)`` (shared) or ``(R,)``, one value per replication.
+    """
+    R, n_opt = partner_pref.shape[0], static.shape[1]
     out = np.empty((R, n_opt))
     for r in range(R):
+        beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
+        st = static[r if static.shape[0] > 1 else 0]
         for o in range(n_opt):
-            term = price_sensitivity * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
+            term = beta * (1.0 - route_cost[r, k[o]])
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + st[o]
     return out
 
 

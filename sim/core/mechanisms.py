@@ -525,7 +525,7 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
 
     Args:
         raw: ``(R, S, I, CH)`` non-negative channel amounts.
-        weights: ``(CH,)`` channel weights.
+        weights: ``(CH,)`` channel weights, or ``(R, CH)`` one row per replication.
         exposure: ``(R, S, CH)`` non-negative exposure of each state to each channel.
 
     Returns:
@@ -533,7 +533,8 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
     """
     total = raw.sum(axis=2, keepdims=True)
     shares = np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
-    present = (total > 0) * (weights * exposure)[:, :, None, :]  # (R, S, 1, CH)
+    w_c = weights if np.ndim(weights) == 1 else np.asarray(weights)[:, None, :]
+    present = (total > 0) * (w_c * exposure)[:, :, None, :]  # (R, S, 1, CH)
     norm = present.sum(axis=3, keepdims=True)
     w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
     return shares * w
@@ -626,7 +627,7 @@ def resource_value_added(
 
 
 def bloc_preference(
-    member: np.ndarray, partner_member: np.ndarray, tariff: float, beta: float
+    member: np.ndarray, partner_member: np.ndarray, tariff: float, beta: float | np.ndarray
 ) -> np.ndarray:
     r"""Utility of a customs union's tariff-equivalent cost advantage, on exports and imports.
 
@@ -647,10 +648,12 @@ def bloc_preference(
         member: ``(S,)`` membership of each state (bool or 0/1).
         partner_member: ``(B,)`` membership of each partner.
         tariff: :math:`\tau`, share of the traded value (``behaviour.eaeu_trade_cost``).
-        beta: :math:`\beta` (``behaviour.price_sensitivity``).
+        beta: :math:`\beta` (``behaviour.price_sensitivity``): a float, or ``(R, 1, 1)``
+            with one value per replication.
 
     Returns:
-        ``(S, B)`` utility terms (0 where either side is not a member).
+        ``(S, B)`` utility terms (0 where either side is not a member); ``(R, S, B)``
+        with per-replication ``beta``.
     """
     m_s = np.asarray(member, dtype=float)
     m_b = np.asarray(partner_member, dtype=float)

@@ -26,6 +26,7 @@ from sim.core.agents import CentralAsianState, GreatPower
 from sim.core.noise import draw_noise
 from sim.core.params import Params
 from sim.core.state import calibrate, initial_state
+from sim.core.uncertainty import ParameterSample, apply_draws
 from sim.output import to_tidy
 from sim.scenario import Scenario, coerce_scenario, with_overrides
 
@@ -47,6 +48,9 @@ class GeoModel(mesa.Model):
             off in ensemble chunks, which read :func:`sim.core.observe.snapshot`.
         rng: the seed: ``None`` for the scenario's ``seed``, an int, or a numpy
             ``Generator`` (an int is drawn from it).
+        parameters: a :class:`~sim.core.uncertainty.ParameterSample`; replication ``k``
+            runs with its own draw from it (parameter uncertainty). None: every
+            replication runs with the scenario's values.
 
     Attributes:
         spec: the resolved scenario. params: its compiled :class:`Params`.
@@ -65,6 +69,7 @@ class GeoModel(mesa.Model):
         replication_ids: list[int] | np.ndarray | None = None,
         collect: bool = True,
         rng: int | np.random.Generator | None = None,
+        parameters: ParameterSample | None = None,
     ) -> None:
         spec = scenario_with_overrides(
             DEFAULT_SCENARIO if scenario is None else scenario, overrides
@@ -80,6 +85,10 @@ class GeoModel(mesa.Model):
             0,
         )
         self.params = Params.from_scenario(spec)
+        self.parameter_rows: np.ndarray | None = None
+        if parameters is not None:
+            self.parameter_rows = parameters.rows_for(seed, self.replication_ids)
+            self.params = apply_draws(self.params, parameters, self.parameter_rows)
         self.noise = draw_noise(self.params, seed, self.replication_ids)
         for i, code in enumerate(self.params.vocab.states):
             CentralAsianState(self, code, i)
@@ -147,7 +156,10 @@ class GeoModel(mesa.Model):
 
     @property
     def calibration_residual(self) -> np.ndarray:
-        """``(S, B)`` base-year trade shares reproduced minus the targets."""
+        """``(S, B)`` base-year trade shares reproduced minus the targets.
+
+        ``(R, S, B)`` when the behavioural parameters are per replication.
+        """
         return self.calibration.residual
 
 

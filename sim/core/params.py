@@ -13,9 +13,10 @@ routes, ``ND`` stochastic disruptions, ``J`` named projects, ``T`` steps. Steps 
 counted from the horizon start (``t = quarter - start_quarter``).
 
 Behavioural scalars (``price_sensitivity``, ``influence_decay`` ...) are plain floats
-today. They are kept as separate fields so that they can later become arrays that
-broadcast over the replication axis (a posterior draw per replication, a design point
-per experiment) without touching the phases' code.
+from the scenario. With parameter uncertainty (:mod:`sim.core.uncertainty`) the sampled
+ones become ``(R,)`` arrays (``channel_weights`` ``(R, CH)``), one value per
+replication; the phases broadcast them over the replication axis through
+:func:`per_rep`.
 
 Event-driven quantities (budgets, hedging, import propensity, EAEU membership, open
 options) start here (``budget0``, ``hedging0`` ...) but live in the
@@ -281,31 +282,31 @@ class Params:
     eaeu_partner: int  # partner index of the EAEU's preferred source (Russia)
     # investment and influence
     sector_split: np.ndarray  # (S, SEC, C)
-    channel_weights: np.ndarray  # (CH,)
+    channel_weights: np.ndarray  # (CH,), or (R, CH) per replication
     capital_intensity: np.ndarray  # (C,)
     value_added0: np.ndarray  # (S,) base-year resource value added
     non_resource0: np.ndarray  # (S,) base-year non-resource GDP
-    # behaviour (scalars; may become arrays broadcasting over replications)
-    price_sensitivity: float
-    alignment_sensitivity: float
-    hedging_scale: float
-    eaeu_preference: float
+    # behaviour (scalars; the sampled ones (R,) arrays, sim.core.uncertainty.FIELDS)
+    price_sensitivity: float | np.ndarray
+    alignment_sensitivity: float | np.ndarray
+    hedging_scale: float | np.ndarray
+    eaeu_preference: float | np.ndarray
     eaeu_trade_cost: float
     reexport_eaeu_loss: float
     import_adjustment: float
     sanction_penalty: float
-    influence_decay: float
+    influence_decay: float | np.ndarray
     diplomacy_decay: float
     arms_depreciation: float
     debt_amortisation: float
     investment_depreciation: float
     route_capital_intensity: float
     route_cost_intensity: float
-    route_ramp: float
+    route_ramp: float | np.ndarray
     strategy_temperature: float
     learned_weight: float
     sector_return: np.ndarray  # (SEC,) expected annual return by sector
-    award_sensitivity: float
+    award_sensitivity: float | np.ndarray
     acceptance_threshold: float
     revenue_multiplier: float
     resource_value_added: float
@@ -370,6 +371,18 @@ class Params:
         kw |= _schedules(scenario, kw["route_names"])
         kw["programme_outlay"] = _programme_outlay(scenario, kw)
         return cls(**kw)
+
+
+def per_rep(value: float | np.ndarray, ndim: int, rows: slice = slice(None)) -> float | np.ndarray:
+    """A behavioural parameter shaped to broadcast against ``(R, ...)`` arrays of ``ndim`` axes.
+
+    A float stays a float; an ``(R,)`` array (one value per replication) becomes
+    ``(R, 1, ..., 1)`` with ``ndim`` axes, restricted to ``rows``.
+    """
+    if np.ndim(value) == 0:
+        return value
+    arr = np.asarray(value)[rows]
+    return arr.reshape(arr.shape[:1] + (1,) * (ndim - 1))
 
 
 # ------------------------------------------------------------------ compilers

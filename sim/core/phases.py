@@ -29,6 +29,7 @@ from sim.core.params import (
     RoutePrice,
     Sanction,
     Summit,
+    per_rep,
 )
 from sim.vocab import CHANNELS, COMMODITIES, MONEY_CHANNELS, SECTORS
 
@@ -275,7 +276,7 @@ def update_access(params: Params, state: State) -> None:
         value,
         state.influence_share[:, :, :P],
         state.contract_offtake,
-        params.award_sensitivity,
+        per_rep(params.award_sensitivity, 4),
     )
 
 
@@ -324,26 +325,24 @@ def trade_flows(
     capacity, even where its capacity is unlimited. ``route_alpha`` are the ``(S, C, K)``
     route constants of the calibration (ODD 7.13; none: 0); they enter each option's
     static utility term, so the compiled and the numpy utilities both get them.
-    ``ceiling`` is the ``(R, K, C)`` ramp limit (:func:`sim.core.mechanisms.ramp_ceiling`;
-    none: no limit) under which the effective capacities are capped. ``domestic`` is
-    this step's ``(S, C)`` domestic-use share (none: the base year's). A route with a
-    contract price nets back ``pi (1 - cost)`` of the market price
-    (:func:`sim.core.mechanisms.contract_factor`): it enters as the effective route cost
-    ``1 - pi (1 - cost)``. EAEU members' exports to members get the customs union's
-    preference (:func:`sim.core.mechanisms.bloc_preference`).
+    With per-replication parameters the constants are ``(R, S, B)`` and ``(R, S, C, K)``
+    for the ``rows``. ``ceiling`` is the ``(R, K, C)`` ramp limit
+    (:func:`sim.core.mechanisms.ramp_ceiling`; none: no limit) under which the effective
+    capacities are capped. ``domestic`` is this step's ``(S, C)`` domestic-use share (none:
+    the base year's). A route with a contract price nets back ``pi (1 - cost)`` of the
+    market price (:func:`sim.core.mechanisms.contract_factor`): it enters as the effective
+    route cost ``1 - pi (1 - cost)``. EAEU members' exports to members get the customs
+    union's preference (:func:`sim.core.mechanisms.bloc_preference`).
     """
     opt = params.options
     supply = output * (1.0 - (params.domestic if domestic is None else domestic))
     exp_pen, _ = sanction_terms(params, state)
-    bloc = eaeu_terms(params, state)
-    static = (
-        params.demand[opt.c, opt.b]
-        + export_alpha[opt.s, opt.b]
-        + exp_pen[opt.b, opt.k]
-        + bloc[opt.s, opt.b]
-    )
+    bloc = eaeu_terms(params, state, rows)
+    static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b]
+    static = static + exp_pen[opt.b, opt.k] + bloc[..., opt.s, opt.b]
     if route_alpha is not None:
-        static = static + route_alpha[opt.s, opt.c, opt.k]
+        static = static + route_alpha[..., opt.s, opt.c, opt.k]
+    beta = per_rep(params.price_sensitivity, 2, rows)
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
@@ -352,8 +351,8 @@ def trade_flows(
         util = kernels.option_utilities(
             np.ascontiguousarray(state.partner_pref[rows]),
             np.ascontiguousarray(cost),
-            static,
-            float(params.price_sensitivity),
+            np.atleast_2d(static),
+            np.atleast_1d(np.asarray(beta, dtype=float)).ravel(),
             opt.s,
             opt.b,
             opt.k,
@@ -361,7 +360,7 @@ def trade_flows(
     else:
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
         route_cost = np.take(cost, opt.k, axis=1)  # (R, O)
-        util = (params.price_sensitivity * (1.0 - route_cost) + pref + static[None, :]).T
+        util = (beta * (1.0 - route_cost) + pref + np.atleast_2d(static)).T
     route_cap = state.route_cap[rows]
     share = np.broadcast_to(avail[:, :, None], route_cap.shape)
     # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
@@ -390,13 +389,15 @@ def effective_route_cost(state: State, rows: slice = slice(None)) -> np.ndarray:
     return 1.0 - contract_factors(state, rows) * (1.0 - state.route_cost[rows])
 
 
-def eaeu_terms(params: Params, state: State) -> np.ndarray:
-    """``(S, B)`` customs-union preference of members' trade with members (reads only)."""
+def eaeu_terms(params: Params, state: State, rows: slice = slice(None)) -> np.ndarray:
+    """``(S, B)`` customs-union preference of members' trade with members (reads only).
+
+    ``(R, S, B)`` for the ``rows`` when ``price_sensitivity`` is per replication.
+    """
     partner = np.zeros(len(params.vocab.partners))
     partner[params.eaeu_partner] = 1.0
-    return mechanisms.bloc_preference(
-        state.eaeu, partner, params.eaeu_trade_cost, params.price_sensitivity
-    )
+    beta = per_rep(params.price_sensitivity, 3, rows)
+    return mechanisms.bloc_preference(state.eaeu, partner, params.eaeu_trade_cost, beta)
 
 
 def export_values(
@@ -424,10 +425,11 @@ def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray |
 
     None when ``route_ramp`` is 1 (the limit never binds). Reads only.
     """
-    if params.route_ramp >= 1.0:
+    if np.all(np.asarray(params.route_ramp) >= 1.0):
         return None
     load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
-    return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, params.route_ramp)
+    ramp = per_rep(params.route_ramp, 3)
+    return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, ramp)
 
 
 def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) -> None:
@@ -493,10 +495,11 @@ def import_terms(params: Params, state: State) -> np.ndarray:
     union's trade-cost preference (:func:`eaeu_terms`).
     """
     _, imp_pen = sanction_terms(params, state)
-    eaeu = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
-    eaeu[:, params.eaeu_partner] = params.eaeu_preference * state.eaeu
+    pref = per_rep(params.eaeu_preference, 2)
+    eaeu = np.zeros((np.shape(pref)[0] if np.ndim(pref) else 1, *state.partner_pref.shape[1:]))
+    eaeu[:, :, params.eaeu_partner] = pref * state.eaeu
     eaeu = eaeu + eaeu_terms(params, state)
-    return state.partner_pref + eaeu[None] + imp_pen[None, None, :]
+    return state.partner_pref + eaeu + imp_pen[None, None, :]
 
 
 def update_economy(params: Params, calib: Calibration, state: State, t: int) -> None:
@@ -606,7 +609,7 @@ def update_influence(params: Params, state: State) -> None:
     raw, exposure = channel_inputs(params, state)
     target = mechanisms.channel_targets(raw, params.channel_weights, exposure)
     state.influence_stock = mechanisms.smooth_stock(
-        state.influence_stock, target, params.influence_decay
+        state.influence_stock, target, per_rep(params.influence_decay, 4)
     )
     state.prev_influence_share = state.influence_share
     state.influence_share = state.influence_stock.sum(axis=3)

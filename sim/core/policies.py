@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.core import mechanisms
-from sim.core.params import sector_commodity_matrix
+from sim.core.params import per_rep, sector_commodity_matrix
 from sim.vocab import COMMODITIES, SECTORS
 
 if TYPE_CHECKING:
@@ -35,9 +35,11 @@ def alignment(params: Params, state: State) -> np.ndarray:
     return np.concatenate([share[:, :, :P], *([share[:, :, P : P + 1]] * M)], axis=2)
 
 
-def hedging_strength(params: Params, state: State, s: int) -> float:
-    """State ``s``'s hedging times the scenario-wide multiplier."""
-    return float(state.hedging[s] * params.hedging_scale)
+def hedging_strength(params: Params, state: State, s: int) -> float | np.ndarray:
+    """State ``s``'s hedging times the multiplier (``(R, 1)`` when it is per replication)."""
+    if np.ndim(params.hedging_scale) == 0:
+        return float(state.hedging[s] * params.hedging_scale)
+    return state.hedging[s] * per_rep(params.hedging_scale, 2)
 
 
 def acceptance(params: Params, state: State, s: int) -> np.ndarray:
@@ -52,7 +54,7 @@ def acceptance(params: Params, state: State, s: int) -> np.ndarray:
         share,
         hedging_strength(params, state, s),
         params.acceptance_threshold,
-        params.award_sensitivity,
+        per_rep(params.award_sensitivity, 2),
     )
 
 
@@ -64,7 +66,7 @@ def trade_preferences(params: Params, state: State, s: int) -> np.ndarray:
     """
     align = alignment(params, state)[:, s, :]
     dep = state.trade_share[:, s, :]
-    return params.alignment_sensitivity * align - mechanisms.hedging_penalty(
+    return per_rep(params.alignment_sensitivity, 2) * align - mechanisms.hedging_penalty(
         dep, hedging_strength(params, state, s)
     )
 

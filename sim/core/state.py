@@ -6,7 +6,8 @@ replication axis because only events change them, identically in every replicati
 scheduled route losses, pending price shocks).
 
 The base-year calibration (ODD section 7.13) chooses the export and import constants
-once, from the initial state, identically for every replication. Its outputs never
+once, from the initial state, identically for every replication (or per replication
+when the behavioural parameters are per replication, :mod:`sim.core.uncertainty`). Its outputs never
 change afterwards and are kept apart from the state in a frozen :class:`Calibration`.
 """
 
@@ -149,6 +150,8 @@ class Calibration:
         route_alpha: ``(S, C, K)`` route constants (0 where no route share is targeted).
         route_residual: ``(S, C, K)`` base-year route shares reproduced minus the targets
             (0 where none is given).
+        Each has a leading ``R`` axis when the behavioural parameters are per
+        replication.
         route_load0: ``(K, C)`` base-year flow on each route, units per year (the flow a
             route has established, :func:`sim.core.mechanisms.ramp_ceiling`).
     """
@@ -227,9 +230,8 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         prev_influence_share=np.zeros((R, S, n["I"])),
         partner_pref=np.zeros((R, S, B)),
     )
-    state.influence_stock = mechanisms.channel_targets(
-        *phases.channel_inputs(params, state), params.channel_weights
-    )
+    raw, exposure = phases.channel_inputs(params, state)
+    state.influence_stock = mechanisms.channel_targets(raw, params.channel_weights, exposure)
     state.influence_share = state.influence_stock.sum(axis=3)
     state.prev_influence_share = state.influence_share.copy()
     for s in range(S):
@@ -240,8 +242,12 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
 def calibrate(params: Params, state: State) -> Calibration:
     """Choose partner and route constants so the base year matches its targets (ODD 7.13).
 
-    Deterministic and identical across replications (computed on the first replication
-    of the initial ``state``):
+    Deterministic. With scenario-wide (scalar) behavioural parameters it is identical
+    across replications and computed on the first replication of the initial
+    ``state``; with per-replication parameters (:mod:`sim.core.uncertainty`) every
+    replication gets its own constants (arrays with a leading ``R``), all rows fitted
+    at once, each row updated only while it has not converged, so a row's constants do
+    not depend on the other rows.
 
     1. Routes: where a scenario gives base-year route shares (``routes.<K>.base_share``),
        raise each targeted route's constant for that state and commodity by
@@ -260,17 +266,19 @@ def calibrate(params: Params, state: State) -> Calibration:
     So the model starts on the observed pattern; ``residual`` and ``route_residual``
     hold what is left.
     """
-    first = slice(0, 1)
-    output = phases.planned_output(params, state, 0)[first]
-    avail = np.ones((1, len(params.route_names)))
+    per_row = per_replication(params)
+    rows = slice(None) if per_row else slice(0, 1)
+    output = phases.planned_output(params, state, 0)[rows]
+    n = output.shape[0]
+    avail = np.ones((n, len(params.route_names)))
     m = params.imports_to_gdp0 * params.gdp0
-    export_alpha = np.zeros((len(params.vocab.states), len(params.vocab.partners)))
-    route_alpha = np.zeros(params.route_base_share.shape)
-    fit = partial(_fit_routes, params, state, output=output, avail=avail)
+    export_alpha = np.zeros((n, len(params.vocab.states), len(params.vocab.partners)))
+    route_alpha = np.zeros((n, *params.route_base_share.shape))
+    fit = partial(_fit_routes, params, state, output=output, avail=avail, rows=rows)
     for _ in range(50):
         flows = fit(export_alpha, route_alpha)
-        x = phases.export_values(params, state, flows, first)[0]  # (S, B)
-        limit = 0.9 * params.trade_target * (x.sum(axis=1) + m)[:, None]
+        x = phases.export_values(params, state, flows, rows)  # (n, S, B)
+        limit = 0.9 * params.trade_target * (x.sum(axis=2) + m)[:, :, None]
         excess = x > limit * (1 + 1e-6)
         if not excess.any():
             break
@@ -280,26 +288,45 @@ def calibrate(params: Params, state: State) -> Calibration:
         m[None], params.reexport_share, state.eaeu, params.reexport_eaeu_loss
     )[0]  # (S, B)
     m = m * (1.0 - params.reexport_share.sum(axis=1))  # ordinary imports
-    known = x + reexp
-    want = params.trade_target * (known.sum(axis=1) + m)[:, None] - known
+    known = x + reexp  # (n, S, B)
+    want = params.trade_target * (known.sum(axis=2) + m)[:, :, None] - known
     want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
-    log_share = np.log(want / want.sum(axis=1, keepdims=True))
-    other_terms = phases.import_terms(params, state)[0]
+    log_share = np.log(want / want.sum(axis=2, keepdims=True))
+    other_terms = phases.import_terms(params, state)[rows]
     import_alpha = log_share - other_terms
     # Base-year trade shares the calibrated model reproduces, minus the targets.
     imp = mechanisms.masked_softmax(
-        import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(1,)
+        import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(2,)
     )
     residual = mechanisms.trade_shares(x, imp * m[:, None] + reexp) - params.trade_target
-    volume = phases.route_volumes(params, flows)[0]  # (S, C, K)
+    volume = phases.route_volumes(params, flows)  # (n, S, C, K)
     target = params.route_base_share
     route_residual = np.where(np.isfinite(target), route_shares(volume) - target, 0.0)
-    out = (export_alpha, import_alpha, residual, route_alpha, route_residual)
+    load0 = volume.sum(axis=1).transpose(0, 2, 1)  # (n, K, C)
+    out = [export_alpha, import_alpha, residual, route_alpha, route_residual, load0]
+    if not per_row:
+        out = [a[0] for a in out]
     for a in out:
         a.flags.writeable = False
-    load0 = volume.sum(axis=0).T  # (K, C)
-    load0.flags.writeable = False
-    return Calibration(*out, route_load0=load0)
+    return Calibration(*out)
+
+
+def per_replication(params: Params) -> bool:
+    """Whether any behavioural parameter is per replication (``sim.core.uncertainty``)."""
+    return any(np.ndim(getattr(params, name)) > 0 for name in _SAMPLED_SCALARS) or (
+        np.ndim(params.channel_weights) > 1
+    )
+
+
+_SAMPLED_SCALARS = (
+    "price_sensitivity",
+    "alignment_sensitivity",
+    "hedging_scale",
+    "eaeu_preference",
+    "influence_decay",
+    "award_sensitivity",
+    "route_ramp",
+)
 
 
 def route_shares(volume: np.ndarray) -> np.ndarray:
@@ -316,24 +343,37 @@ def _fit_routes(
     *,
     output: np.ndarray,
     avail: np.ndarray,
+    rows: slice,
 ) -> np.ndarray:
-    """Fit the route constants (in place) to the base-year route shares; return the flows.
+    """Fit the ``(n, S, C, K)`` route constants (in place) to the base-year route shares.
 
     Each round multiplies every targeted route's weight in the logit by target / share
-    (iterative proportional fitting); untargeted routes keep constant 0 and share the
-    rest. Stops when every targeted share is within 1e-6 of its target, or after 100
-    rounds (a target beyond a route's capacity stays unmet: ``route_residual``).
+    (iterative proportional fitting) in the rows not yet within 1e-6 of every target;
+    untargeted routes keep constant 0 and share the rest. Stops when every row has
+    converged, or after 100 rounds (a target beyond a route's capacity stays unmet:
+    ``route_residual``). Returns the flows.
     """
     target = params.route_base_share
     has = np.isfinite(target)
+    one = export_alpha.shape[0] == 1
     for _ in range(100):
         flows, _ = phases.trade_flows(
-            params, state, export_alpha, output, avail, slice(0, 1), route_alpha=route_alpha
+            params,
+            state,
+            export_alpha[0] if one else export_alpha,
+            output,
+            avail,
+            rows,
+            route_alpha=route_alpha[0] if one else route_alpha,
         )
         if not has.any():
             break
-        share = route_shares(phases.route_volumes(params, flows)[0])
-        if np.abs(share[has] - target[has]).max() < 1e-6:
+        share = route_shares(phases.route_volumes(params, flows))[:, has]  # (n, targets)
+        open_rows = np.abs(share - target[has]).max(axis=1) >= 1e-6
+        if not open_rows.any():
             break
-        route_alpha[has] += np.log(target[has] / np.maximum(share[has], 1e-12))
+        step = np.log(target[has] / np.maximum(share[open_rows], 1e-12))
+        sub = route_alpha[open_rows]
+        sub[:, has] += step
+        route_alpha[open_rows] = sub
     return flows

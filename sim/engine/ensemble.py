@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     import xarray as xr
 
+    from sim.core.uncertainty import ParameterSample
     from sim.vocab import Vocabulary
 
 #: Replications advanced together in one model unless ``chunk_size`` says otherwise.
@@ -74,12 +75,14 @@ class ChunkTask:
         seed: the ensemble seed.
         ids: replication ids of the chunk.
         metrics: metric names to report (validated, sorted).
+        parameters: per-replication parameter draws (None: the scenario's values).
     """
 
     scenario: Scenario
     seed: int
     ids: tuple[int, ...]
     metrics: tuple[str, ...]
+    parameters: ParameterSample | None = None
 
 
 def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None) -> np.ndarray:
@@ -96,7 +99,11 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
     from sim.core.model import GeoModel  # noqa: PLC0415 - workers import the model lazily
 
     model = GeoModel(
-        scenario=task.scenario, replication_ids=list(task.ids), collect=False, rng=task.seed
+        scenario=task.scenario,
+        replication_ids=list(task.ids),
+        collect=False,
+        rng=task.seed,
+        parameters=task.parameters,
     )
     layout = row_layout(task.metrics, model.T, model.start_quarter, task.scenario.vocab)
     raw = np.empty((model.R, model.T, layout.per_step))
@@ -381,6 +388,7 @@ def run_ensemble(
     out_path: str | Path | None = None,
     metrics: Iterable[str] | None = None,
     progress: bool = False,
+    parameters: ParameterSample | None = None,
 ) -> EnsembleResult:
     """Run many replications of a scenario; return the tidy table and its summary.
 
@@ -398,6 +406,9 @@ def run_ensemble(
         metrics: report only these metrics (default all of
             :func:`sim.output.metric_layout`).
         progress: show a progress bar on stderr (after one second).
+        parameters: a :class:`~sim.core.uncertainty.ParameterSample`: replication ``k``
+            draws its behavioural parameters from it (from ``(seed, k)`` alone, so
+            batch-invariant); None runs every replication on the scenario's values.
 
     Returns:
         The :class:`EnsembleResult`.
@@ -420,7 +431,7 @@ def run_ensemble(
         msg = f"expected a positive chunk size, got {size}"
         raise ValueError(msg)
     tasks = [
-        ChunkTask(sc, seed, tuple(int(k) for k in ids[i : i + size]), names)
+        ChunkTask(sc, seed, tuple(int(k) for k in ids[i : i + size]), names, parameters)
         for i in range(0, len(ids), size)
     ]
     path = Path(out_path) if out_path is not None else None

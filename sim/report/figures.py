@@ -39,6 +39,7 @@ from sim.report.style import (
     date_axis,
     figure_and_axes,
     legend_panel,
+    mark_bands,
     new_figure,
     ordered,
     panel_grid,
@@ -761,7 +762,11 @@ def drawable(metrics: set[str] | frozenset[str]) -> tuple[list[FigureSpec], dict
 
 
 def save_figures(
-    df: pd.DataFrame, outdir: str | Path, *, vocab: Vocabulary | None = None
+    df: pd.DataFrame,
+    outdir: str | Path,
+    *,
+    vocab: Vocabulary | None = None,
+    bands: str | None = None,
 ) -> tuple[list[Path], dict[str, list[str]]]:
     """Write, as PNG, every figure of :data:`FIGURES` whose metrics ``df`` holds.
 
@@ -770,6 +775,8 @@ def save_figures(
         outdir: Folder to write into; created if a figure is drawn. Existing files of
             the same names are replaced.
         vocab: Order, names and colours of the codes (default :data:`sim.vocab.DEFAULT`).
+        bands: what the bands carry (:func:`sim.core.uncertainty.band_label`), footnoted
+            on every figure of several replications; None: no footnote.
 
     Returns:
         ``(paths written, in FIGURES order; {figure name: metrics it lacks} of the
@@ -784,6 +791,7 @@ def save_figures(
     paths = []
     for spec in specs:
         fig = spec.draw(df, vocab)
+        mark_bands(fig, bands if _n_replications(df) > 1 else None)
         path = outdir / spec.file
         fig.savefig(path, dpi=DPI)
         fig.clear()  # figures made without pyplot are not registered: clearing frees them

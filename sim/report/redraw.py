@@ -78,6 +78,16 @@ def compare_metrics(manifest: dict[str, Any]) -> list[str]:
     return [str(m) for m in metrics] if isinstance(metrics, list) else ["influence_share"]
 
 
+def bands_carry(manifest: dict[str, Any]) -> str:
+    """What a saved folder's bands carry, from its manifest (older folders: noise only)."""
+    from sim.core.uncertainty import band_label  # noqa: PLC0415
+
+    posterior = manifest.get("posterior")
+    if manifest.get("parameter_uncertainty") == "posterior" and isinstance(posterior, dict):
+        return band_label("posterior", posterior.get("draws"))
+    return band_label("fixed")
+
+
 def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) -> list[Path]:
     tables = {
         m: (
@@ -94,6 +104,7 @@ def _redraw_comparison(run_dir: Path, manifest: dict[str, Any], outdir: Path) ->
         outdir,
         seed=int(manifest["seed"]),
         replications=int(manifest["replications"]),
+        bands_carry=bands_carry(manifest),
     )
 
 
@@ -138,7 +149,7 @@ def redraw(
     data = tidy_path(run_dir, "timeseries")
     kind = manifest.get("kind")
     if data is not None:
-        return draw_run_figures(data, plot_ids(manifest, data), outdir)
+        return draw_run_figures(data, plot_ids(manifest, data), outdir, bands=bands_carry(manifest))
     tables = {
         "compare": tuple(
             f"{stem}_{m}.csv" for m in compare_metrics(manifest) for stem in ("at", "differences")

@@ -22,7 +22,53 @@ from sim.engine.runfolder import RunFolder, base_manifest, override_tag
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
+    from sim.core.uncertainty import ParameterSample
     from sim.studies.compare import Window
+
+
+def parameter_sample(
+    mode: str,
+    posterior: str | Path | None,
+    source: str | Path,
+    overrides: Sequence[str] = (),
+) -> tuple[ParameterSample | None, dict[str, object]]:
+    """The parameter draws of ``mode`` (``posterior`` or ``fixed``) and their manifest fields.
+
+    ``posterior`` is the sample file (default the shipped
+    :data:`sim.core.uncertainty.POSTERIOR_FILE`). Sampled parameters that ``overrides``
+    set are dropped from the sample: they keep the value set.
+
+    Raises:
+        ScenarioError: for an unknown mode (key ``parameter_uncertainty``) or a bad
+            sample file (key ``posterior``).
+    """
+    from sim.core import uncertainty  # noqa: PLC0415 - heavy imports
+
+    if mode not in uncertainty.MODES:
+        msg = f"expected one of {', '.join(uncertainty.MODES)}, got {mode!r}"
+        raise ScenarioError(source, "parameter_uncertainty", msg)
+    if mode == "fixed":
+        return None, {"parameter_uncertainty": "fixed"}
+    path = Path(posterior) if posterior is not None else uncertainty.POSTERIOR_FILE
+    try:
+        sample = uncertainty.load_sample(path)
+    except uncertainty.ParameterSampleError as err:
+        raise ScenarioError(path, "posterior", str(err)) from None
+    held = {o.split("=", 1)[0].strip() for o in overrides}
+    held = {k for k in sample.keys if k in held or any(k.startswith(h + ".") for h in held)}
+    if held:
+        sample = sample.without(held)
+    fields = {
+        "parameter_uncertainty": "posterior",
+        "posterior": {
+            "file": str(path),
+            "sha256": sample.digest,
+            "draws": sample.n,
+            "parameters": list(sample.keys),
+            "held_by_overrides": sorted(held),
+        },
+    }
+    return sample, fields
 
 
 def _scenario_folder(
@@ -57,6 +103,8 @@ def run_single(
     results: str | Path = "results",
     plots: bool = True,
     data_format: str = "parquet",
+    parameter_uncertainty: str = "fixed",
+    posterior: str | Path | None = None,
 ) -> Path:
     """Run one replication of a scenario and write its run folder.
 
@@ -69,6 +117,9 @@ def run_single(
         results: the results root for the default folder.
         plots: also render the plots.
         data_format: ``parquet``, ``csv`` or ``both`` (:data:`sim.report.write.FORMATS`).
+        parameter_uncertainty: ``fixed`` (the scenario's values) or ``posterior``
+            (replication 0 draws its parameters, :func:`parameter_sample`).
+        posterior: the posterior sample file (default the shipped one).
 
     Returns:
         The run folder.
@@ -79,6 +130,7 @@ def run_single(
     started = time.perf_counter()
     overrides = list(overrides)
     scenario = load_scenario(path, overrides)
+    sample, pu_fields = parameter_sample(parameter_uncertainty, posterior, path, overrides)
     folder = _scenario_folder(scenario, path, overrides, seed, out, results, started)
     # Heavy imports only after the input has been checked: bad input fails fast.
     from sim.core.model import GeoModel  # noqa: PLC0415
@@ -86,7 +138,7 @@ def run_single(
 
     with folder:
         with folder.timed("simulate"):
-            model = GeoModel(scenario=scenario, rng=folder.seed).run()
+            model = GeoModel(scenario=scenario, rng=folder.seed, parameters=sample).run()
         with folder.timed("write"):
             df = model.timeseries()
         fields = write_run(folder, scenario, df, plots=plots, data_format=data_format)
@@ -96,6 +148,7 @@ def run_single(
             | {"replications": 1, "replication_ids": [0]}
             | {"calibration_residual_max_pp": residual}
             | {"route_residual_max_pp": float(abs(model.calibration.route_residual).max() * 100)}
+            | pu_fields
             | fields
         )
     return folder.final
@@ -117,11 +170,14 @@ def run_ensemble_folder(
     progress: bool = False,
     scenario: Scenario | None = None,
     data_format: str = "parquet",
+    parameter_uncertainty: str = "posterior",
+    posterior: str | Path | None = None,
 ) -> Path:
     """Run an ensemble of a scenario file and write its run folder.
 
     Arguments as the flags of ``casim run``; ``scenario`` is ``path`` with
-    ``overrides`` already loaded (loaded here if None).
+    ``overrides`` already loaded (loaded here if None); ``parameter_uncertainty`` and
+    ``posterior`` as in :func:`parameter_sample`.
 
     Returns:
         The run folder.
@@ -144,6 +200,7 @@ def run_ensemble_folder(
         workers=workers,
         chunk_size=chunk_size,
     )
+    sample, pu_fields = parameter_sample(parameter_uncertainty, posterior, path, overrides)
     folder = _scenario_folder(scenario, path, overrides, seed, out, results, started)
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
     from sim.engine.executors import process_pool  # noqa: PLC0415
@@ -163,8 +220,12 @@ def run_ensemble_folder(
             out_path=folder.path / TIMESERIES,
             metrics=names,
             progress=progress,
+            parameters=sample,
         )
-        fields = write_ensemble(folder, scenario, result, plots=plots, data_format=data_format)
+        fields = write_ensemble(
+            folder, scenario, result, plots=plots, data_format=data_format,
+            bands=bands_label(sample),
+        )  # fmt: skip
         folder.write_manifest(
             base_manifest(scenario, path, overrides, folder.seed)
             | {
@@ -175,9 +236,17 @@ def run_ensemble_folder(
                 "chunk_size": size,
                 "timings_s": result.timings_s,
             }
+            | pu_fields
             | fields
         )
     return folder.final
+
+
+def bands_label(sample: ParameterSample | None) -> str:
+    """What an ensemble's bands carry (:func:`sim.core.uncertainty.band_label`)."""
+    from sim.core.uncertainty import band_label  # noqa: PLC0415 - heavy imports
+
+    return band_label("fixed") if sample is None else band_label("posterior", sample.n)
 
 
 def check_horizons(paths: Sequence[str | Path], scenarios: Sequence[Scenario]) -> None:
@@ -238,12 +307,16 @@ def run_compare(
     scenarios: Sequence[Scenario] | None = None,
     metrics: Sequence[str] | None = None,
     at: str | None = None,
+    parameter_uncertainty: str = "posterior",
+    posterior: str | Path | None = None,
 ) -> Path:
     """Run scenarios with common random numbers and write one comparison folder.
 
     Arguments as the flags of ``casim compare``; ``scenarios`` are ``paths`` already
     loaded (loaded here if None); ``metrics`` default to influence shares and ``at``
-    (``2028Q4`` or ``2027Q1:2028Q4``) to the horizon's last quarter. The default folder
+    (``2028Q4`` or ``2027Q1:2028Q4``) to the horizon's last quarter; with
+    ``parameter_uncertainty`` ``posterior`` replication ``k`` has the same parameter
+    draw in every scenario (:func:`parameter_sample`). The default folder
     is ``results/compare/<UTC time>-s<seed>-<digest8>``.
 
     Returns:
@@ -270,6 +343,7 @@ def run_compare(
         raise ScenarioError(paths[0], "workers", f"expected a positive integer, got {workers}")
     first = scenarios[0]
     names, window = check_compare_request(paths[0], first, metrics, at)
+    sample, pu_fields = parameter_sample(parameter_uncertainty, posterior, paths[0])
     folder = RunFolder.prepare(
         name="compare",
         digest=hashlib.sha256("".join(s.digest() for s in scenarios).encode()).hexdigest(),
@@ -298,6 +372,7 @@ def run_compare(
                 chunk_size=chunk_size,
                 progress=progress,
                 metrics=names,
+                parameters=sample,
             )
         fields = write_comparison(folder, cmp, paths, window)
         folder.write_manifest(
@@ -311,6 +386,7 @@ def run_compare(
                 "horizon": {"start": first.horizon.start, "end": first.horizon.end},
                 "steps": first.steps,
             }
+            | pu_fields
             | fields
         )
     return folder.final
@@ -326,6 +402,8 @@ def run_backtest(
     plots: bool = True,
     workers: int = 1,
     band_note: str | None = None,
+    parameter_uncertainty: str = "posterior",
+    posterior: str | Path | None = None,
 ) -> Path:
     """Run the hindcast ensemble and write its folder.
 
@@ -340,6 +418,9 @@ def run_backtest(
         workers: worker processes for the ensemble.
         band_note: what the ensemble's bands carry (``skill.md``, figure captions,
             manifest); default :func:`sim.studies.backtest.default_band_note`.
+        parameter_uncertainty: ``posterior`` (default) or ``fixed``
+            (:func:`parameter_sample`).
+        posterior: the posterior sample file (default the shipped one).
 
     Returns:
         The folder written.
@@ -354,6 +435,7 @@ def run_backtest(
     sc = load_scenario(path)
     if replications < 1:
         raise ScenarioError(path, "replications", f"expected at least 1, got {replications}")
+    sample, pu_fields = parameter_sample(parameter_uncertainty, posterior, path)
     folder = RunFolder.prepare(
         name="backtest",
         digest=sc.digest(),
@@ -371,11 +453,14 @@ def run_backtest(
         chunk_size=min(replications, 500), workers=workers, stream=False,
     )  # fmt: skip
     with folder:
-        res = bt.backtest(sc, replications=replications, seed=folder.seed, workers=workers)
+        res = bt.backtest(
+            sc, replications=replications, seed=folder.seed, workers=workers, parameters=sample
+        )
         fields = write_backtest(folder, res, plots=plots, band_note=band_note)
         folder.write_manifest(
             base_manifest(res.scenario, path, [], res.seed)
             | {"kind": "backtest", "replications": replications, "timings_s": res.timings}
+            | pu_fields
             | fields
         )
     return folder.final
@@ -492,4 +577,73 @@ def run_calibration(
     finally:
         if bar is not None:
             bar.close()
+    return folder.final
+
+
+def run_abc(
+    scenario_path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    particles: int | None = None,
+    generations: int | None = None,
+    out: str | Path | None = None,
+    results: str | Path = "results",
+    ship: bool = False,
+) -> Path:
+    """ABC recalibration (:func:`sim.studies.calibrate.abc_calibrate`) and its folder.
+
+    Writes ``posterior.csv``, ``prior_posterior.csv`` / ``.md``, ``generations.csv``,
+    ``particles.csv``, ``prior_posterior.png``, ``summary.json`` (with the posterior
+    predictive check) and ``manifest.json``; with ``ship`` also copies
+    ``posterior.csv`` to :data:`sim.core.uncertainty.POSTERIOR_FILE`.
+
+    Raises:
+        ScenarioError: for bad input, before anything is written.
+    """
+    t0 = time.perf_counter()
+    from sim.core.uncertainty import POSTERIOR_FILE  # noqa: PLC0415 - heavy imports
+    from sim.studies import calibrate as cal  # noqa: PLC0415
+
+    source = Path(scenario_path) if scenario_path else cal.CALIBRATION_SCENARIO
+    scenario = load_scenario(source, list(overrides))
+    settings = {
+        "particles": particles or cal.ABC_PARTICLES,
+        "generations": generations or cal.ABC_GENERATIONS,
+    }
+    folder = RunFolder.prepare(
+        name="calibration",
+        digest=hashlib.sha256((scenario.digest() + json.dumps(settings)).encode()).hexdigest(),
+        seed=seed,
+        default_seed=cal.DEFAULT_SEED,
+        source=source,
+        out=out,
+        results=results,
+        started=t0,
+        tag=override_tag(overrides),
+    )
+    with folder:
+        with folder.timed("abc"):
+            try:
+                res = cal.abc_calibrate(
+                    scenario, seed=folder.seed, hindcast=load_scenario(cal.HINDCAST_SCENARIO),
+                    **settings,
+                )  # fmt: skip
+            except ValueError as err:
+                raise ScenarioError(source, "particles", str(err)) from None
+        with folder.timed("predictive"):
+            res.summary["posterior_predictive"] = cal.posterior_predictive(
+                scenario, res.posterior, folder.seed
+            )
+        from sim.report.write import write_abc  # noqa: PLC0415
+
+        res.summary["seconds"] = round(time.perf_counter() - t0, 1)
+        files = write_abc(folder, res)
+        if ship:
+            POSTERIOR_FILE.write_text((folder.path / "posterior.csv").read_text())
+        folder.write_manifest(
+            base_manifest(scenario, source, list(overrides), folder.seed)
+            | {"kind": "calibration", "method": "abc", **settings, "shipped": ship}
+            | {"files": sorted([*files, "manifest.json"])}
+        )
     return folder.final

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
 from sim.output import metric_kind
 from sim.report.style import (
@@ -119,10 +120,7 @@ def unit_text(metric: str, reference: str) -> str:
 
 def band_text(replications: int, marks: str = "dot: median, bar") -> str:
     """What the marks and bands of a comparison figure carry."""
-    return (
-        f"{marks}: 5-95% of the paired differences\nover {replications} common "
-        "replications (stochastic noise only)"
-    )
+    return f"{marks}: 5-95% of the paired differences\nover {replications} common replications"
 
 
 def _keys(table: pd.DataFrame, vocab: Vocabulary) -> tuple[list[str], list[str]]:
@@ -432,4 +430,37 @@ def plot_hindcast_state(
     note = band_note or f"stochastic noise only ({n_replications} replications)"
     fig.supxlabel(hindcast_caption(note, horizon_end, last), fontsize="small")
     fig.suptitle(f"{vocab.name(state)}: trade shares, hindcast from {first}")
+    return fig
+
+
+def plot_prior_posterior(posterior: pd.DataFrame, table: pd.DataFrame) -> Figure:
+    """Prior (flat on its scale, grey) against the weighted posterior histogram, per parameter.
+
+    Args:
+        posterior: the posterior sample (``weight`` and one column per parameter).
+        table: :func:`sim.studies.calibrate.prior_posterior_table` (prior kind and bounds).
+
+    Returns:
+        The figure: one panel per parameter, log x axis for log-uniform priors.
+    """
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    axes = panel_grid(fig, len(table), ncols=4, share=False)
+    w = posterior["weight"].to_numpy()
+    for ax, row in zip(axes, table.itertuples(index=False), strict=False):
+        log = row.prior == "loguniform"
+        edges = np.geomspace(row.low, row.high, 25) if log else np.linspace(row.low, row.high, 25)
+        x = posterior[row.parameter].to_numpy()
+        dens, _ = np.histogram(x, bins=edges, weights=w)
+        dens = dens / dens.sum()
+        ax.stairs(np.full(len(edges) - 1, 1.0 / (len(edges) - 1)), edges, color="grey",
+                  fill=True, alpha=0.3, label="prior")  # fmt: skip
+        ax.stairs(dens, edges, color="C0", linewidth=1.6, label="posterior")
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        tag = "identified" if row.identified else "not identified"
+        ax.set_title(f"{row.parameter.removeprefix('behaviour.')}\n({tag})", fontsize=9)
+        ax.set_yticks([])
+    axes[0].legend(fontsize=8)
+    fig.suptitle("ABC on 2005-2010: prior (grey) and posterior (blue), share per bin")
     return fig

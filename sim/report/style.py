@@ -113,6 +113,12 @@ def date_axis(ax: Axes, maxticks: int = 7) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+def mark_bands(fig: Figure, carries: str | None) -> None:
+    """Footnote what the figure's bands carry (``carries``; None: nothing to say)."""
+    if carries:
+        fig.text(0.995, 0.002, f"bands carry: {carries}", ha="right", va="bottom", fontsize=7)
+
+
 def quarter_label(date: pd.Timestamp) -> str:
     """``2031-04-01`` -> ``"2031Q2"``."""
     return f"{date.year}Q{(date.month - 1) // 3 + 1}"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.core.uncertainty import band_label
 from sim.output import metric_kind, metric_unit
 from sim.report.style import quarter_label
 from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, value_columns
@@ -56,12 +57,15 @@ def _num(x: float, fmt: str) -> str:
     return "" if pd.isna(x) else format(x, fmt)
 
 
-def at_markdown(table: pd.DataFrame, replications: int) -> str:
+def at_markdown(
+    table: pd.DataFrame, replications: int, carries: str = "stochastic noise only"
+) -> str:
     """One metric's section of ``compare.md``: values and paired differences at a window.
 
     Args:
         table: the metric's :func:`~sim.studies.compare.at_table` (``at_<metric>.csv``).
         replications: the number of common replications.
+        carries: what the bands carry (:func:`sim.core.uncertainty.band_label`).
     """
     metric, at = str(table["metric"].iloc[0]), str(table["at"].iloc[0])
     share = metric_kind(metric) == "share"
@@ -104,7 +108,7 @@ def at_markdown(table: pd.DataFrame, replications: int) -> str:
         f"## {metric} at {at}\n\n{what}. Each replication's value is {quarters}; "
         f"differences are paired (replication k against replication k of the reference, "
         f"{replications} common replications): median and 5-95% band, which carries "
-        "the stochastic noise of the replications only.\n\n"
+        f"{carries}.\n\n"
     )
     widths = {c: ".2f" for c in view.columns if "width" in c or c == "paired/unpaired"}
     return head + markdown_table(view, widths)
@@ -121,7 +125,10 @@ def compare_markdown(tables: Sequence[pd.DataFrame], cmp: Comparison, at: str) -
         f"1..{UNPAIRED_SHIFTS}). Widths are those of the 90% (5-95%) bands.\n\n"
     )
     n = len(cmp.replication_ids)
-    return head + "\n".join(at_markdown(t, n) for t in tables)
+    carries = band_label("fixed")
+    if cmp.parameters is not None:
+        carries = band_label("posterior", cmp.parameters.n)
+    return head + "\n".join(at_markdown(t, n, carries) for t in tables)
 
 
 def crossings_markdown(table: pd.DataFrame, cmp: Comparison) -> str:

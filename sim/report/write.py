@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.core.uncertainty import band_label
 from sim.engine.catalog import read_tidy
 from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
@@ -43,7 +44,7 @@ from sim.report.study_figures import (
     plot_hindcast_state,
     plot_influence_comparison,
 )
-from sim.report.style import STUDY_DPI, ordered, vocab_or_default
+from sim.report.style import STUDY_DPI, mark_bands, ordered, vocab_or_default
 from sim.report.tables import (
     compare_markdown,
     crossings_markdown,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from sim.engine.runfolder import RunFolder
     from sim.scenario import Scenario
     from sim.studies.backtest import BacktestResult
-    from sim.studies.calibrate import CalibrationResult
+    from sim.studies.calibrate import AbcResult, CalibrationResult
     from sim.studies.compare import Comparison, Window
     from sim.vocab import Vocabulary
 
@@ -187,9 +188,13 @@ def draw_run_figures(
     ids: Sequence[int] | np.ndarray,
     outdir: Path,
     vocab: Vocabulary | None = None,
+    bands: str | None = None,
 ) -> tuple[list[Path], dict[str, list[str]]]:
-    """Draw every figure the metrics of a ``timeseries.parquet`` allow, from ``ids``."""
-    return save_figures(plot_sample(path, ids), outdir, vocab=vocab)
+    """Draw every figure the metrics of a ``timeseries.parquet`` allow, from ``ids``.
+
+    ``bands``: what the bands carry (footnoted on the figures; None: nothing said).
+    """
+    return save_figures(plot_sample(path, ids), outdir, vocab=vocab, bands=bands)
 
 
 def write_ensemble(
@@ -199,8 +204,12 @@ def write_ensemble(
     *,
     plots: bool = True,
     data_format: str = "parquet",
+    bands: str | None = None,
 ) -> dict[str, Any]:
     """Write an ensemble's summary, resolved scenario and figures.
+
+    ``bands`` says what the figures' bands carry
+    (:func:`sim.core.uncertainty.band_label`).
 
     ``timeseries.parquet`` must already be in the folder (the ensemble streams it there).
     With ``data_format`` ``csv`` or ``both`` it is converted to ``timeseries.csv`` row
@@ -221,7 +230,7 @@ def write_ensemble(
         if plots:
             shown = ids[:PLOT_REPLICATIONS]
             written, skipped = draw_run_figures(
-                folder.path / TIMESERIES, shown, folder.path / PLOTS, scenario.vocab
+                folder.path / TIMESERIES, shown, folder.path / PLOTS, scenario.vocab, bands
             )
             if written and len(shown) < len(ids):
                 notes.append(f"figures drawn from the first {len(shown)} of {len(ids)} ids")
@@ -252,6 +261,7 @@ def comparison_figures(
     seed: int,
     replications: int,
     vocab: Vocabulary | None = None,
+    bands_carry: str | None = None,
 ) -> list[Path]:
     """Draw a comparison's figures into ``outdir``.
 
@@ -262,6 +272,7 @@ def comparison_figures(
         seed: the common seed.
         replications: the number of common replications.
         vocab: order, names and colours of the codes.
+        bands_carry: what the bands carry (footnoted on every figure).
 
     Returns:
         ``compare_<metric>.png`` (differences at the window) and
@@ -272,12 +283,20 @@ def comparison_figures(
     written = []
     if bands is not None:
         influence = outdir / "influence.png"
-        written.append(run_aside(lambda: _save(plot_influence_comparison(bands, **kw), influence)))
+
+        def draw() -> Path:
+            fig = plot_influence_comparison(bands, **kw)
+            mark_bands(fig, bands_carry)
+            return _save(fig, influence)
+
+        written.append(run_aside(draw))
     paths = []
     for metric, (at, series) in tables.items():
         fig = plot_at_differences(at, replications=replications, vocab=vocab)
+        mark_bands(fig, bands_carry)
         paths.append(_save(fig, outdir / f"compare_{metric}.png"))
         fig = plot_difference_series(series, metric=metric, **kw)
+        mark_bands(fig, bands_carry)
         paths.append(_save(fig, outdir / f"differences_{metric}.png"))
     return paths + [done() for done in written]
 
@@ -325,7 +344,7 @@ def write_comparison(
             folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
     with folder.timed("plots"):
         kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
-        written += comparison_figures(tables, bands, out, **kw)
+        written += comparison_figures(tables, bands, out, **kw, bands_carry=bands_of(cmp))
     start = cmp.scenarios[0].start_quarter
     return {
         "scenarios": [
@@ -407,7 +426,11 @@ def write_backtest(
 
     out = folder.path
     vocab = res.scenario.vocab
-    note = band_note or default_band_note(res.replications)
+    note = band_note or (
+        f"{res.bands} ({res.replications} replications)"
+        if res.parameters is not None
+        else default_band_note(res.replications)
+    )
     runs = [
         {k: getattr(r, k) for k in ("name", "base_year", "horizon_last", "last_year")}
         for r in res.runs
@@ -464,6 +487,11 @@ def _backtest_figures(
         bands, runs, reference=res.reference, recent=res.recent,
         replications=res.replications, outdir=outdir, vocab=res.vocab, band_note=note,
     )  # fmt: skip
+def bands_of(cmp: Comparison) -> str:
+    """What a comparison's bands carry (:func:`sim.core.uncertainty.band_label`)."""
+    if cmp.parameters is None:
+        return band_label("fixed")
+    return band_label("posterior", cmp.parameters.n)
 
 
 def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:
@@ -480,3 +508,26 @@ def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:
         names.append(f"profile_{name}.csv")
     (path / "summary.json").write_text(json.dumps(res.summary, indent=2) + "\n", encoding="utf-8")
     return [*names, "summary.json"]
+
+
+def write_abc(folder: RunFolder, res: AbcResult) -> list[str]:
+    """Write an ABC calibration's tables, figure and summary; return the file names."""
+    from sim.report.study_figures import plot_prior_posterior  # noqa: PLC0415
+    from sim.report.tables import markdown_table  # noqa: PLC0415
+
+    path = folder.path
+    res.posterior.to_csv(path / "posterior.csv", index=False, float_format="%.6g")
+    res.prior_posterior.to_csv(path / "prior_posterior.csv", index=False)
+    res.generations.to_csv(path / "generations.csv", index=False)
+    res.particles.to_csv(path / "particles.csv", index=False, float_format="%.6g")
+    cols = ["parameter", "prior", "low", "high", "post_p05", "post_p50", "post_p95"]
+    cols += ["width_ratio", "identified"]
+    fmt = dict.fromkeys(cols[2:-1], ".3g")
+    folder.write_text("prior_posterior.md", markdown_table(res.prior_posterior[cols], fmt))
+    _save(plot_prior_posterior(res.posterior, res.prior_posterior), path / "prior_posterior.png")
+    text = json.dumps(res.summary, indent=2, default=float) + "\n"
+    (path / "summary.json").write_text(text, encoding="utf-8")
+    return [
+        "posterior.csv", "prior_posterior.csv", "prior_posterior.md", "generations.csv",
+        "particles.csv", "prior_posterior.png", "summary.json",
+    ]  # fmt: skip

@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.core.uncertainty import ParameterSample, band_label
 from sim.engine.ensemble import run_ensemble
 from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
@@ -68,7 +69,11 @@ _YEAR_RE = re.compile(r"^\s*(\d{4})")
 
 
 def simulate_trade_shares(
-    scenario: Scenario, replications: int, seed: int, executor: Any = None
+    scenario: Scenario,
+    replications: int,
+    seed: int,
+    executor: Any = None,
+    parameters: ParameterSample | None = None,
 ) -> pd.DataFrame:
     """Run ``replications`` replications and return the tidy ``trade_share`` rows.
 
@@ -77,6 +82,7 @@ def simulate_trade_shares(
         replications: ensemble size.
         seed: the ensemble's seed.
         executor: an executor for the ensemble's chunks, or None (in process).
+        parameters: per-replication parameter draws (None: the scenario's values).
 
     Returns:
         Tidy rows (:data:`sim.output.COLUMNS`) of the metric ``trade_share``.
@@ -87,6 +93,7 @@ def simulate_trade_shares(
         seed=seed,
         executor=executor,
         metrics=("trade_share",),
+        parameters=parameters,
     )
     ts = result.timeseries
     return ts[ts["metric"] == "trade_share"].reset_index(drop=True)
@@ -450,6 +457,7 @@ class BacktestResult:
         timings: seconds per stage (``simulate``, ``in_sample``).
         runs: the runs scored: the hindcast (carried on to the last reference year) and,
             unless skipped, the in-sample run.
+        parameters: the parameter sample the replications drew from (None: fixed).
     """
 
     scenario: Scenario
@@ -463,6 +471,14 @@ class BacktestResult:
     recent: pd.DataFrame
     timings: dict[str, float]
     runs: tuple[ScoredRun, ...] = ()
+    parameters: ParameterSample | None = None
+
+    @property
+    def bands(self) -> str:
+        """What the 5-95% bands carry (:func:`sim.core.uncertainty.band_label`)."""
+        if self.parameters is None:
+            return band_label("fixed")
+        return band_label("posterior", self.parameters.n)
 
     @property
     def vocab(self) -> Vocabulary:
@@ -507,13 +523,22 @@ def in_sample_run(path: str | Path, hindcast: Scenario) -> Scenario:
 
 
 def score_run(
-    scenario: Scenario, replications: int, seed: int, executor: Any, last_year: int
+    scenario: Scenario,
+    replications: int,
+    seed: int,
+    executor: Any,
+    last_year: int,
+    parameters: ParameterSample | None = None,
 ) -> tuple[pd.DataFrame, ScoredRun]:
-    """Simulate ``scenario`` carried on to ``last_year``; return its annual shares and run."""
+    """Simulate ``scenario`` carried on to ``last_year``; return its annual shares and run.
+
+    ``parameters``: per-replication parameter draws (None: the scenario's values).
+    """
     first = scenario.start_quarter // 4
     horizon_last = (scenario.start_quarter + scenario.steps - 1) // 4
     run = carried_on(scenario, last_year)
-    annual = annual_shares(simulate_trade_shares(run, replications, seed, executor=executor))
+    tidy = simulate_trade_shares(run, replications, seed, executor=executor, parameters=parameters)
+    annual = annual_shares(tidy)
     last = max(horizon_last, last_year)
     return annual, ScoredRun(scenario.name, first, horizon_last, last, summarise(annual))
 
@@ -548,6 +573,7 @@ def backtest(
     workers: int = 1,
     executor: Any = None,
     in_sample: str | Path | None = CALIBRATION_SCENARIO,
+    parameters: ParameterSample | None = None,
 ) -> BacktestResult:
     """Run the hindcast ensemble and compute the tables (nothing is written).
 
@@ -564,6 +590,8 @@ def backtest(
         executor: an executor for the ensemble's chunks (wins over ``workers``).
         in_sample: the scenario of the in-sample run scored on 2005-2010 (run with the
             hindcast's behaviour, same size and seed), or None to skip it.
+        parameters: per-replication parameter draws (:mod:`sim.core.uncertainty`);
+            None runs every replication on the scenario's values.
 
     Raises:
         ScenarioError: for bad input (keys ``replications``, ``workers``, ``seed``).
@@ -584,13 +612,13 @@ def backtest(
     with contextlib.ExitStack() as stack:
         if executor is None and workers > 1:
             executor = stack.enter_context(process_pool(workers))
-        annual, run = score_run(scenario, replications, seed, executor, last_ref)
+        annual, run = score_run(scenario, replications, seed, executor, last_ref, parameters)
         timings["simulate"] = round(time.perf_counter() - t0, 4)
         runs = [run]
         if in_sample is not None:
             t1 = time.perf_counter()
             sc = in_sample_run(in_sample, scenario)
-            runs.insert(0, score_run(sc, replications, seed, executor, 0)[1])
+            runs.insert(0, score_run(sc, replications, seed, executor, 0, parameters)[1])
             timings["in_sample"] = round(time.perf_counter() - t1, 4)
     years = range(run.base_year, run.horizon_last + 1)
     summary = run.summary[run.summary["year"].isin(list(years))].reset_index(drop=True)
@@ -607,4 +635,5 @@ def backtest(
         recent=recent,
         timings=timings,
         runs=tuple(runs),
+        parameters=parameters,
     )

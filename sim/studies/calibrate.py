@@ -751,3 +751,333 @@ def _summary(
         "loss_by_partner_best": by("partner", partners, best_errors),
         "loss_by_partner_persistence": by("partner", partners, pers),
     }
+
+
+# ----------------------------------------------------------------------------- ABC
+
+#: Priors of the ABC (``casim calibrate --method abc``): key path -> (kind, low, high),
+#: ``uniform`` or ``loguniform`` on [low, high]. The behavioural ranges bracket the
+#: values the grid search considered plausible (:data:`BOUNDS`, narrowed to where the
+#: hindcast runs without oscillating); the channel weights (trade is the numeraire:
+#: only ratios matter) span a factor of 3 either side of the channel fit of
+#: :mod:`sim.studies.channels` (assumption: that fit's own uncertainty is not
+#: quantified). docs/calibration.md discusses them.
+ABC_PRIORS: dict[str, tuple[str, float, float]] = {
+    "behaviour.price_sensitivity": ("loguniform", 1.0, 40.0),
+    "behaviour.alignment_sensitivity": ("uniform", 0.0, 20.0),
+    "behaviour.hedging": ("uniform", 0.0, 2.0),
+    "behaviour.eaeu_preference": ("uniform", 0.0, 2.0),
+    "behaviour.influence_decay": ("loguniform", 0.002, 0.5),
+    "behaviour.award_sensitivity": ("uniform", 0.0, 4.0),
+    "behaviour.channel_weights.investment": ("loguniform", 0.017, 0.16),
+    "behaviour.channel_weights.diplomacy": ("loguniform", 1.06, 9.5),
+    "behaviour.channel_weights.security": ("loguniform", 0.26, 2.4),
+    "behaviour.channel_weights.remittances": ("loguniform", 0.13, 1.15),
+    "behaviour.channel_weights.debt": ("loguniform", 5.2, 47.0),
+}
+#: Particles simulated per ABC generation (one replication each).
+ABC_PARTICLES = 4000
+#: ABC generations (the first samples the prior).
+ABC_GENERATIONS = 5
+#: Share of the prior sample kept by the first tolerance; later tolerances are the
+#: median distance of the previous generation's accepted particles.
+ABC_KEEP = 0.1
+#: Replications of the posterior predictive check.
+ABC_PREDICTIVE = 400
+
+
+def _to_unit(values: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    """Parameter values on the prior's uniform scale (log for log-uniform priors)."""
+    out = np.array(values, dtype=float, copy=True)
+    for j, k in enumerate(keys):
+        if ABC_PRIORS[k][0] == "loguniform":
+            out[:, j] = np.log(out[:, j])
+    return out
+
+
+def _from_unit(z: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    out = np.array(z, dtype=float, copy=True)
+    for j, k in enumerate(keys):
+        if ABC_PRIORS[k][0] == "loguniform":
+            out[:, j] = np.exp(out[:, j])
+    return out
+
+
+def _unit_bounds(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.array([ABC_PRIORS[k][1] for k in keys], dtype=float)
+    hi = np.array([ABC_PRIORS[k][2] for k in keys], dtype=float)
+    return _to_unit(lo[None], keys)[0], _to_unit(hi[None], keys)[0]
+
+
+def abc_distances(
+    scenario: Scenario, values: np.ndarray, keys: Sequence[str], seed: int, ref: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-particle distance (MAE, pp, over ``ref``) and zigzag (pp), one replication each.
+
+    Particle ``i`` is replication ``i`` of one ensemble whose replication ``i`` runs on
+    parameter row ``i`` (:class:`~sim.core.uncertainty.ParameterSample` ``by_id``): one
+    batched run simulates every particle.
+    """
+    from sim.core.uncertainty import sample_from_table  # noqa: PLC0415
+
+    sample = sample_from_table(pd.DataFrame(values, columns=list(keys)), by_id=True)
+    res = run_ensemble(
+        scenario, replications=len(values), seed=seed, metrics=("trade_share",), parameters=sample
+    )
+    raw, countries, partners = res.metric_array("trade_share")
+    vocab = scenario.vocab
+    arr = raw[:, :, [countries.index(s) for s in vocab.states]]
+    arr = arr[:, :, :, [partners.index(p) for p in vocab.partners]] * 100.0  # (R, T, S, B)
+    years = (scenario.start_quarter + np.arange(arr.shape[1])) // 4
+    annual = {int(y): arr[:, years == y].mean(axis=1) for y in np.unique(years)}
+    sim = np.stack(
+        [
+            annual[int(r.year)][:, vocab.states.index(r.country), vocab.partners.index(r.partner)]
+            for r in ref.itertuples(index=False)
+        ],
+        axis=1,
+    )  # (R, points)
+    dist = np.abs(sim - ref["share_pct"].to_numpy()[None]).mean(axis=1)
+    d = np.diff(arr, axis=1)
+    alt = np.sign(d[:, 1:]) * np.sign(d[:, :-1]) < 0
+    z = np.where(alt, np.minimum(np.abs(d[:, 1:]), np.abs(d[:, :-1])), 0.0)
+    zig = np.median(z, axis=1).reshape(len(values), -1).max(axis=1)
+    return dist, zig
+
+
+def _propose(
+    rng: np.random.Generator, pop: np.ndarray, w: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """``n`` proposals on the unit scale, redrawn outside the prior.
+
+    A weighted particle plus a Gaussian kernel of twice the population's covariance
+    (Beaumont et al. 2009).
+    """
+    cov = 2.0 * np.atleast_2d(np.cov(pop, rowvar=False, aweights=w))
+    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(lo)))
+    out = np.empty((0, len(lo)))
+    while len(out) < n:
+        pick = rng.choice(len(pop), size=2 * n, p=w)
+        z = pop[pick] + rng.standard_normal((2 * n, len(lo))) @ chol.T
+        out = np.vstack([out, z[((z >= lo) & (z <= hi)).all(axis=1)]])
+    return out[:n]
+
+
+def _pmc_weights(new: np.ndarray, pop: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Importance weights prior / proposal mixture (the prior is flat on the unit scale)."""
+    cov = 2.0 * np.atleast_2d(np.cov(pop, rowvar=False, aweights=w))
+    inv = np.linalg.inv(cov + 1e-12 * np.eye(new.shape[1]))
+    diff = new[:, None, :] - pop[None, :, :]
+    dens = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)) @ w
+    weights = 1.0 / np.maximum(dens, 1e-300)
+    return weights / weights.sum()
+
+
+def start_residuals(hindcast: Scenario, values: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    """Per-particle largest base-year residual (pp) of ``hindcast`` (batched calibration)."""
+    from sim.core.uncertainty import sample_from_table  # noqa: PLC0415
+
+    sample = sample_from_table(pd.DataFrame(values, columns=list(keys)), by_id=True)
+    model = GeoModel(scenario=hindcast, replications=len(values), collect=False, parameters=sample)
+    res = np.abs(model.calibration.residual) * 100.0
+    return res.reshape(len(values), -1).max(axis=1)
+
+
+@dataclass
+class AbcResult:
+    """What :func:`abc_calibrate` found.
+
+    Attributes:
+        posterior: one row per accepted particle of the last generation: ``draw``,
+            ``weight`` and one column per parameter (the ``sim/data/posterior.csv`` form).
+        generations: one row per generation: tolerance, proposals, accepted, effective
+            sample size, seconds.
+        prior_posterior: per parameter: prior bounds and quantiles, posterior quantiles,
+            the ratio of their 90% widths and whether it is identified.
+        particles: every simulated particle (generation, parameters, distance, zigzag,
+            accepted).
+        summary: the headline numbers (``summary.json``).
+    """
+
+    posterior: pd.DataFrame
+    generations: pd.DataFrame
+    prior_posterior: pd.DataFrame
+    particles: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def _admissible(
+    dist: np.ndarray,
+    zig: np.ndarray,
+    eps: float,
+    hindcast: Scenario | None,
+    z: np.ndarray,
+    keys: Sequence[str],
+) -> np.ndarray:
+    """Particles within ``eps`` that do not zigzag and (with a hindcast) start on its shares."""
+    ok = (dist <= eps) & (zig <= ZIGZAG_MAX)
+    if hindcast is not None and ok.any():
+        idx = np.flatnonzero(ok)
+        ok[idx] = start_residuals(hindcast, _from_unit(z[idx], keys), keys) <= RESIDUAL_MAX
+    return ok
+
+
+def abc_calibrate(
+    scenario: Scenario,
+    *,
+    seed: int = DEFAULT_SEED,
+    particles: int = ABC_PARTICLES,
+    generations: int = ABC_GENERATIONS,
+    keep: float = ABC_KEEP,
+    hindcast: Scenario | None = None,
+    progress: Progress | None = None,
+) -> AbcResult:  # long: the generation loop reads best in one piece
+    """ABC population Monte Carlo over :data:`ABC_PRIORS` on the calibration run.
+
+    Generation 0 samples ``particles`` vectors from the prior and keeps the ``keep``
+    share closest to the reference (tolerance ``eps_0``); each later generation
+    proposes ``particles`` vectors from the previous population (weighted particle plus
+    a Gaussian kernel of twice its covariance, on the prior's uniform scale), accepts
+    those within ``eps_t`` = the median distance of the previous population, and
+    weights them prior / proposal density (Beaumont, Cornuet, Marin and Robert 2009,
+    *Biometrika* 96: 983). Distance: the mean absolute error (pp) of one replication's
+    annual shares at the 150 reference points; a particle whose shares zigzag
+    (:data:`ZIGZAG_MAX`) or whose ``hindcast`` cannot start on its shares
+    (:data:`RESIDUAL_MAX`) is rejected. Every generation is one batched run.
+
+    Raises:
+        ValueError: if generation 0 accepts too few particles to go on (twice the number
+            of parameters).
+    """
+    keys = list(ABC_PRIORS)
+    lo, hi = _unit_bounds(keys)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xABC,)))
+    ref = reference_points(fit_years(scenario), scenario.vocab.target_partners)
+    z = lo + (hi - lo) * rng.random((particles, len(keys)))
+    gens, records = [], []
+    pop = w = prev_dist = None
+    for g in range(generations):
+        t0 = time.perf_counter()
+        if g > 0:
+            z = _propose(rng, pop, w, particles, lo, hi)
+        dist, zig = abc_distances(scenario, _from_unit(z, keys), keys, seed + g, ref)
+        ok_d = dist[zig <= ZIGZAG_MAX]
+        eps = float(np.quantile(ok_d, keep)) if g == 0 else float(np.median(prev_dist))
+        ok = _admissible(dist, zig, eps, hindcast, z, keys)
+        new_w = np.full(ok.sum(), 1.0 / max(ok.sum(), 1))
+        if g > 0:
+            new_w = _pmc_weights(z[ok], pop, w)
+        records.append(pd.DataFrame(_from_unit(z, keys), columns=keys).assign(
+            generation=g, distance=dist, zigzag=zig, accepted=ok))  # fmt: skip
+        if ok.sum() < 2 * len(keys):
+            break
+        pop, w, prev_dist = z[ok], new_w, dist[ok]
+        ess = float(1.0 / np.sum(w**2))
+        gens.append({"generation": g, "tolerance_pp": eps, "proposals": particles,
+                     "accepted": int(ok.sum()), "ess": ess,
+                     "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        _tick(progress, f"generation {g}")
+    if pop is None:
+        msg = (
+            f"generation 0 accepted fewer than {2 * len(keys)} of {particles} particles; "
+            "expected more particles"
+        )
+        raise ValueError(msg)
+    posterior = pd.DataFrame(_from_unit(pop, keys), columns=keys)
+    posterior.insert(0, "weight", w)
+    posterior.insert(0, "draw", np.arange(len(posterior)))
+    rows = prior_posterior_table(posterior, keys)
+    return AbcResult(
+        posterior=posterior,
+        generations=pd.DataFrame(gens),
+        prior_posterior=rows,
+        particles=pd.concat(records, ignore_index=True),
+        summary={"seed": seed, "particles": particles, "generations": len(gens),
+                 "keep": keep, "n_points": len(ref), "scenario": scenario.name,
+                 "final_tolerance_pp": gens[-1]["tolerance_pp"],
+                 "posterior_draws": len(posterior), "posterior_ess": gens[-1]["ess"]},
+    )  # fmt: skip
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    order = np.argsort(x)
+    cdf = np.cumsum(w[order]) / w.sum()
+    return np.interp(q, cdf - 0.5 * w[order] / w.sum(), x[order])
+
+
+#: A parameter counts as identified when its posterior 90% interval is at most this
+#: share of its prior's (on the prior's uniform scale).
+IDENTIFIED_RATIO = 0.5
+
+
+def prior_posterior_table(posterior: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per parameter: prior and posterior 5/50/95% quantiles, width ratio, identified."""
+    w = posterior["weight"].to_numpy()
+    out = []
+    for k in keys:
+        kind, lo, hi = ABC_PRIORS[k]
+        u = np.array([0.05, 0.5, 0.95])
+        prior_q = lo * (hi / lo) ** u if kind == "loguniform" else lo + (hi - lo) * u
+        post_q = _weighted_quantile(posterior[k].to_numpy(), w, [0.05, 0.5, 0.95])
+        scale = np.log if kind == "loguniform" else (lambda v: v)
+        span = scale(prior_q[2]) - scale(prior_q[0])
+        ratio = float((scale(post_q[2]) - scale(post_q[0])) / span)
+        out.append({"parameter": k, "prior": kind, "low": lo, "high": hi,
+                    "prior_p05": prior_q[0], "prior_p50": prior_q[1], "prior_p95": prior_q[2],
+                    "post_p05": post_q[0], "post_p50": post_q[1], "post_p95": post_q[2],
+                    "post_mean": float(np.average(posterior[k], weights=w)),
+                    "width_ratio": ratio, "identified": ratio <= IDENTIFIED_RATIO})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def posterior_predictive(
+    scenario: Scenario, posterior: pd.DataFrame, seed: int, replications: int = ABC_PREDICTIVE
+) -> dict[str, Any]:
+    """In-sample check: the calibration run with posterior draws against the reference.
+
+    Returns:
+        ``mae_pp`` (ensemble median), ``mae_persistence_pp``, ``coverage_90`` (share of
+        reference points inside the 5-95% band) and ``band_width_pp`` (mean width).
+    """
+    from sim.core.uncertainty import sample_from_table  # noqa: PLC0415
+
+    sample = sample_from_table(posterior)
+    res = run_ensemble(
+        scenario, replications=replications, seed=seed, metrics=("trade_share",),
+        parameters=sample,
+    )  # fmt: skip
+    raw, countries, partners = res.metric_array("trade_share")
+    vocab = scenario.vocab
+    years = (scenario.start_quarter + np.arange(raw.shape[1])) // 4
+    ref = reference_points(fit_years(scenario), vocab.target_partners)
+    sim = np.stack(
+        [
+            raw[:, years == r.year, countries.index(r.country), partners.index(r.partner)].mean(
+                axis=1
+            )
+            * 100.0
+            for r in ref.itertuples(index=False)
+        ],
+        axis=1,
+    )
+    lo, mid, hi = np.quantile(sim, [0.05, 0.5, 0.95], axis=0)
+    obs = ref["share_pct"].to_numpy()
+    err = np.abs(mid - obs)
+    pers = persistence_errors(ref, base_year=int(ref["year"].min()))
+    inside = (obs >= lo) & (obs <= hi)
+    state = ref["country"].to_numpy()
+    return {
+        "replications": replications,
+        "mae_pp": float(err.mean()),
+        "mae_persistence_pp": float(pers.mean()),
+        "coverage_90": float(inside.mean()),
+        "band_width_pp": float((hi - lo).mean()),
+        "by_state": {
+            s: {
+                "mae_pp": float(err[state == s].mean()),
+                "mae_persistence_pp": float(pers[state == s].mean()),
+                "coverage_90": float(inside[state == s].mean()),
+            }
+            for s in vocab.states
+        },
+    }

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.core.uncertainty import ParameterSample
 from sim.engine.ensemble import replication_id_array, run_ensemble
 from sim.engine.executors import run_aside
 from sim.engine.runfolder import check_seed
@@ -171,6 +172,7 @@ class Comparison:
         dates: ``(T,)`` first day of each quarter.
         metrics: metric name -> :class:`MetricValues`, in the order asked for.
         vocab: the actors of the compared scenarios (the labels of the axes).
+        parameters: the parameter sample the replications drew from (None: fixed).
     """
 
     labels: tuple[str, ...]
@@ -180,6 +182,7 @@ class Comparison:
     dates: np.ndarray
     metrics: Mapping[str, MetricValues] = field(default_factory=dict)
     vocab: Vocabulary = DEFAULT
+    parameters: ParameterSample | None = None
 
     @property
     def shares(self) -> np.ndarray:
@@ -248,6 +251,7 @@ def compare_scenarios(
     executor: Any = None,
     chunk_size: int | None = None,
     progress: bool = False,
+    parameters: ParameterSample | None = None,
 ) -> Comparison:
     """Run every scenario on the same replications and collect the given metrics.
 
@@ -260,6 +264,9 @@ def compare_scenarios(
         executor: a :mod:`concurrent.futures` executor for the chunks, or None.
         chunk_size: replications per model.
         progress: show a progress bar per scenario on stderr.
+        parameters: per-replication parameter draws (:mod:`sim.core.uncertainty`), the
+            same for every scenario: replication ``k`` has the same draw in all of
+            them (common random numbers). None: the scenarios' own values.
 
     Returns:
         The :class:`Comparison`.
@@ -282,7 +289,7 @@ def compare_scenarios(
     def values(sc: Scenario) -> dict[str, np.ndarray]:
         res = run_ensemble(
             sc, seed=seed, replication_ids=ids, executor=executor,
-            chunk_size=chunk_size, metrics=recorded, progress=progress,
+            chunk_size=chunk_size, metrics=recorded, progress=progress, parameters=parameters,
         )  # fmt: skip
         out = {}
         for name in names:
@@ -316,6 +323,7 @@ def compare_scenarios(
         dates=dates,
         metrics={n: metric_values(n, np.stack([a[n] for a in arrays]), vocab) for n in names},
         vocab=vocab,
+        parameters=parameters,
     )
 
 
