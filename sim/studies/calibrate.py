@@ -769,11 +769,11 @@ ABC_PRIORS: dict[str, tuple[str, float, float]] = {
     "behaviour.eaeu_preference": ("uniform", 0.0, 2.0),
     "behaviour.influence_decay": ("loguniform", 0.002, 0.5),
     "behaviour.award_sensitivity": ("uniform", 0.0, 4.0),
-    "behaviour.channel_weights.investment": ("loguniform", 0.017, 0.16),
-    "behaviour.channel_weights.diplomacy": ("loguniform", 1.06, 9.5),
-    "behaviour.channel_weights.security": ("loguniform", 0.26, 2.4),
-    "behaviour.channel_weights.remittances": ("loguniform", 0.13, 1.15),
-    "behaviour.channel_weights.debt": ("loguniform", 5.2, 47.0),
+    "behaviour.channel_weights.investment": ("loguniform", 0.157, 1.41),
+    "behaviour.channel_weights.diplomacy": ("loguniform", 1.35, 12.1),
+    "behaviour.channel_weights.security": ("loguniform", 0.0757, 0.681),
+    "behaviour.channel_weights.remittances": ("loguniform", 0.72, 6.48),
+    "behaviour.channel_weights.debt": ("loguniform", 6.8, 61.2),
 }
 #: Particles simulated per ABC generation (one replication each).
 ABC_PARTICLES = 4000
