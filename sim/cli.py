@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
-    add_uncertainty_options(run, "posterior with --replications, fixed for one replication")
+    add_uncertainty_options(run, "fixed")
     add_compare_parser(sub)
     add_backtest_parser(sub)
     add_calibrate_parser(sub)
@@ -317,7 +317,7 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         scenario=scenario,
         data_format=args.format,
-        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        parameter_uncertainty=args.parameter_uncertainty or "fixed",
         posterior=args.posterior,
     )
     print(folder)
@@ -356,7 +356,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "tables and dot figures read (default: the last quarter)",
     )
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
-    add_uncertainty_options(cmp, "posterior")
+    add_uncertainty_options(cmp, "fixed")
     cmp.set_defaults(func=cmd_compare)
 
 
@@ -375,7 +375,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scenarios=scenarios,
         metrics=args.metrics,
         at=args.at,
-        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        parameter_uncertainty=args.parameter_uncertainty or "fixed",
         posterior=args.posterior,
     )
     print(folder)

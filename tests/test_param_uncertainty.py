@@ -170,7 +170,8 @@ def test_missing_posterior_file_is_exit_2(tmp_path, capsys):
 def test_manifest_records_mode_and_hash(tmp_path):
     out = tmp_path / "run"
     code = main(["run", f"{SCENARIOS}/baseline.yaml", "--replications", "2", "--metrics",
-                 "gdp", "--no-plots", "--out", str(out)])  # fmt: skip
+                 "gdp", "--no-plots", "--parameter-uncertainty", "posterior",
+                 "--out", str(out)])  # fmt: skip
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["parameter_uncertainty"] == "posterior"
@@ -178,10 +179,19 @@ def test_manifest_records_mode_and_hash(tmp_path):
     assert len(manifest["posterior"]["sha256"]) == 64
 
 
+def test_run_and_compare_default_to_fixed(tmp_path):
+    out = tmp_path / "run"
+    code = main(["run", f"{SCENARIOS}/baseline.yaml", "--replications", "2", "--metrics",
+                 "gdp", "--no-plots", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert json.loads((out / "manifest.json").read_text())["parameter_uncertainty"] == "fixed"
+
+
 def test_set_holds_a_sampled_parameter(tmp_path):
     out = tmp_path / "run"
     args = ["run", f"{SCENARIOS}/baseline.yaml", "--replications", "2", "--metrics", "gdp"]
     args += ["--no-plots", "--set", "behaviour.hedging=0.3", "--out", str(out)]
+    args += ["--parameter-uncertainty", "posterior"]
     code = main(args)
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
