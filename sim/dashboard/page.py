@@ -82,9 +82,18 @@ def run_task(base: Any, edited: Any, n: int) -> Shown | None:
 
 
 @solara.lab.task(prefer_threaded=True)
-def warm_task() -> bool:
-    """Wait for the process's warm-up (started by the first page) to finish."""
-    return runner.warm_done(None)
+def warm_task(base: Any) -> bool:
+    """Wait for the process's warm-up (started by the first page) to finish.
+
+    Then build the table and a figure of the kept base against itself, so the first
+    run does not pay for their first use (imports: about a second).
+    """
+    done = runner.warm_done(None)
+    pair = runner.cached_pair(base)
+    if pair is not None:
+        diff_html(pair)
+        figure_json(pair, next(iter(VIEWS)))
+    return done
 
 
 @solara.component
@@ -222,10 +231,15 @@ def Results(  # noqa: N802 - Solara components are CamelCase
 
     fig = solara.use_memo(text, dependencies=[shown, view])
     n = len(pair.edited.replication_ids)
-    solara.Markdown(
-        f"**{n} replications** of *{pair.edited.scenario.name}* (edited) and "
-        f"*{pair.base.scenario.name}* (base), seed {pair.edited.seed}, common random "
-        f"numbers; ran in {pair.seconds:.2f} s ({pair.cpu_seconds:.2f} s of processor time)."
+    # HTML, not Markdown: solara's Markdown fetches KaTeX and mermaid from a CDN (offline:
+    # failed requests on every run).
+    edited_name = html.escape(pair.edited.scenario.name)
+    base_name = html.escape(pair.base.scenario.name)
+    solara.HTML(
+        tag="p",
+        unsafe_innerHTML=f"<b>{n} replications</b> of <i>{edited_name}</i> (edited) and "
+        f"<i>{base_name}</i> (base), seed {pair.edited.seed}, common random numbers; ran "
+        f"in {pair.seconds:.2f} s ({pair.cpu_seconds:.2f} s of processor time).",
     )
     solara.HTML(tag="div", unsafe_innerHTML=shown.table)
     with solara.Row():
@@ -293,21 +307,21 @@ def Page(  # noqa: N802 - Solara components are CamelCase
         if data:
             LeverForm(data, edits, errors, set_edits)
     with solara.Column():
-        solara.Markdown("## casim: what if?")
+        solara.HTML(tag="h2", unsafe_innerHTML="casim: what if?")
         for message in (load_error, base_error):
             if message:
                 solara.Error(message)
-        WarmNote(data is not None and base is not None)
+        WarmNote(base if data is not None else None)
         RunPanel(base, edited, reps, set_reps, errors, export_text, name)
 
 
 @solara.component
 def WarmNote(  # noqa: N802 - Solara components are CamelCase
-    loaded: bool,
+    base: Any,
 ) -> None:
     """A "warming up" note until the kernels are compiled and the base has run."""
-    solara.use_effect(lambda: warm_task() if loaded else None, [loaded])
-    if loaded and not runner.warm_done() and not warm_task.finished:
+    solara.use_effect(lambda: warm_task(base) if base is not None else None, [base])
+    if base is not None and not warm_task.finished:
         solara.Info(
             "warming up: compiling the model's kernels and running the base's "
             f"{runner.DEFAULT_REPLICATIONS} replications; a run started now waits for it"
@@ -349,7 +363,8 @@ def RunControls(  # noqa: N802 - Solara components are CamelCase
     if errors:
         solara.Warning(f"{len(errors)} field(s) hold a bad value and are left out of the run.")
     if run_task.pending:
-        solara.ProgressLinear(run_task.progress or True)
+        # A determinate bar: an indeterminate one animates, costing the browser's processor.
+        solara.ProgressLinear(run_task.progress or 0)
         solara.Text(f"running: {run_task.progress or 0:.0f}%")
     elif run_task.cancelled:
         solara.Info("cancelled")

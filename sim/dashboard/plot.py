@@ -53,9 +53,12 @@ async function render({ model, el }) {
     const fig = JSON.parse(text);
     Plotly.react(div, fig.data, fig.layout, { responsive: true, displaylogo: false });
   };
+  // A new figure comes with the run's other results: let the browser paint those
+  // (the difference table) first, then draw.
+  const later = () => requestAnimationFrame(() => setTimeout(draw, 0));
   draw();
-  model.on("change:figure", draw);
-  return () => { model.off("change:figure", draw); Plotly.purge(div); };
+  model.on("change:figure", later);
+  return () => { model.off("change:figure", later); Plotly.purge(div); };
 }
 export default { render };
 """

@@ -234,3 +234,11 @@ def start_warm(scenario: Scenario, base: Scenario) -> None:
 def warm_done(timeout: float | None = 0.0) -> bool:
     """Whether the warm-up has finished (waiting up to ``timeout`` seconds; None: forever)."""
     return _WARM.wait(timeout)
+
+
+def cached_pair(base: Scenario) -> PairResult | None:
+    """A kept run of ``base`` (any seed) paired with itself, or None if none is kept."""
+    digest = base.digest()
+    with _LOCK:
+        kept = [res for key, res in _CACHE.items() if key[0] == digest]
+    return PairResult(kept[-1], kept[-1], 0.0) if kept else None

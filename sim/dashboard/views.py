@@ -127,27 +127,30 @@ def grid(titles: list[str], title: str, *, share_x: bool = True) -> Figure:
 
 
 def band_traces(x: list[str], q: np.ndarray, k: int, style: dict[str, Any]) -> list[Figure]:
-    """Median line and 5-95% band on panel ``k``; ``q`` holds (lo, median, hi) rows (3, T).
+    """5-95% band (one filled outline) and median line on panel ``k``.
 
-    ``style``: ``colour``, ``name``, ``legend`` (show in the legend) and optionally
-    ``dash``.
+    ``q`` holds (lo, median, hi) rows (3, T); ``style``: ``colour``, ``name``, ``legend``
+    (show in the legend) and optionally ``dash``.
     """
     lo, med, hi = (values(row) for row in q)
     colour, name, s = style["colour"], style["name"], _axis(k)
-    common = {"type": "scatter", "x": x, "mode": "lines", "xaxis": f"x{s}", "yaxis": f"y{s}"}
-    edge = {**common, "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"}
+    common = {"type": "scatter", "mode": "lines", "xaxis": f"x{s}", "yaxis": f"y{s}"}
     return [
-        {**edge, "y": hi, "legendgroup": name},
         {
-            **edge,
-            "y": lo,
-            "fill": "tonexty",
+            **common,
+            "x": x + x[::-1],
+            "y": hi + lo[::-1],
+            "fill": "toself",
             "fillcolor": _rgba(colour, 0.15),
+            "line": {"width": 0},
             "name": f"{name} 5-95%",
             "legendgroup": name,
+            "showlegend": False,
+            "hoverinfo": "skip",
         },
         {
             **common,
+            "x": x,
             "y": med,
             "line": {"color": colour, "dash": style.get("dash", "solid"), "width": 1.8},
             "name": name,
