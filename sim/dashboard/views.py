@@ -90,18 +90,28 @@ def _axis(k: int) -> str:
     return "" if k == 0 else str(k + 1)
 
 
-def grid(titles: list[str], title: str, *, share_x: bool = True) -> Figure:
-    """An empty figure with one panel per title, :data:`NCOLS` a row, titles above."""
+def quarter_label(res: EnsembleResult, step: int) -> str:
+    """The quarter of ``step`` (negative: from the end) as ``2040Q4``."""
+    day = dates(res)[step]
+    return f"{day[:4]}Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
+def grid(titles: list[str], title: str, *, share_x: bool = True, gap_px: int = 64) -> Figure:
+    """An empty figure with one panel per title, :data:`NCOLS` a row, titles above.
+
+    ``gap_px``: room between rows for the tick labels and the next row's titles.
+    """
     rows = -(-len(titles) // NCOLS)
+    row_px = 216 + gap_px
     layout: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 14}},
-        "height": 280 * rows + 80,
+        "height": row_px * rows + 80,
         "hovermode": "x unified",
         "margin": {"t": 80, "l": 50, "r": 20, "b": 40},
         "legend": {"orientation": "h", "y": -0.05, "yanchor": "top"},
         "annotations": [],
     }
-    gap_x, gap_y = 0.04, 0.08 / rows
+    gap_x, gap_y = 0.04, gap_px / (row_px * rows)
     for k, text in enumerate(titles):
         row, col = divmod(k, NCOLS)
         x0, x1 = col / NCOLS + gap_x / 2, (col + 1) / NCOLS - gap_x / 2
@@ -240,7 +250,7 @@ def channel_figure(pair: PairResult, step: int = -1) -> Figure:
     """
     res = pair.edited
     names = [c for c in CHANNELS if f"influence_{c}" in res.layout.metrics]
-    quarter = dates(res)[step][:7]
+    quarter = quarter_label(res, step)
     _, states, holders = metric(res, "influence_share")
     colours = colour_map(holders, res.scenario.vocab)
     fig = grid(states, f"Channels of the influence share at {quarter}, % (medians)", share_x=False)
@@ -285,9 +295,9 @@ def route_flow_figure(pair: PairResult, step: int = -1) -> Figure | None:
     if not names:
         return None
     commodities = [m.removeprefix("route_flow_") for m in names]
-    quarter = dates(pair.edited)[step][:7]
+    quarter = quarter_label(pair.edited, step)
     title = f"Route flows at {quarter}, per year in the commodity's units (medians; pale: base)"
-    fig = grid(commodities, title, share_x=False)
+    fig = grid(commodities, title, share_x=False, gap_px=130)
     for k, (name, commodity) in enumerate(zip(names, commodities, strict=True)):
         colour = COMMODITY_COLOURS.get(commodity, "#777777")
         for label, res, alpha in (("base", pair.base, 0.35), ("edited", pair.edited, 1.0)):
