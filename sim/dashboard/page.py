@@ -143,18 +143,36 @@ def LeverForm(  # noqa: N802 - Solara components are CamelCase
     for lever in lv.levers(data):
         groups.setdefault(lever.group, []).append(lever)
     for group, items in groups.items():
-        with solara.Details(summary=group, expand=group.startswith("Budget")):
-            if group == "Named projects":
-                for i, pr in enumerate(data.get("projects", [])):
-                    solara.Switch(
-                        label=f"{pr['name']} on",
-                        value=i not in edits.projects_off,
-                        on_value=lambda on, i=i: on_switch(i, on),
-                    )
-            for lever in items:
-                LeverField(lever, edits.values.get(lever.key), errors.get(lever.key, ""), on_text)
+        LeverGroup(group, items, edits, errors, on_text)
+        if group == "Named projects":
+            for i, pr in enumerate(data.get("projects", [])):
+                solara.Switch(
+                    label=f"{pr['name']} on",
+                    value=i not in edits.projects_off,
+                    on_value=lambda on, i=i: on_switch(i, on),
+                )
     if "projects" in errors:
         solara.Error(errors["projects"])
+
+
+@solara.component
+def LeverGroup(  # noqa: N802 - Solara components are CamelCase
+    group: str, items: list[lv.Lever], edits: lv.Edits, errors: dict[str, str], on_text: Any
+) -> None:
+    """A group of levers behind a toggle; its fields are made only when it is open.
+
+    (Budgets open at first; making every field of every group slowed the first page.)
+    The toggle counts the group's changed and bad fields.
+    """
+    is_open, set_open = solara.use_state(group.startswith("Budget"))
+    changed = sum(lever.key in edits.values for lever in items)
+    bad = sum(lever.key in errors for lever in items)
+    notes = [f"{changed} changed"] * bool(changed) + [f"{bad} bad"] * bool(bad)
+    label = f"{'▾' if is_open else '▸'} {group}" + (f" ({', '.join(notes)})" if notes else "")
+    solara.Button(label, text=True, on_click=lambda: set_open(not is_open))
+    if is_open:
+        for lever in items:
+            LeverField(lever, edits.values.get(lever.key), errors.get(lever.key, ""), on_text)
 
 
 def diff_html(pair: runner.PairResult) -> str:

@@ -14,6 +14,7 @@ came by then. The server also serves plotly's ``plotly.min.js`` at
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 import time
@@ -75,6 +76,10 @@ def serve(
         from solara.server.starlette import app  # noqa: PLC0415
 
     _add_plotly_route(app)
+    # The page's module (pandas, pydantic, plotly) loads while the server starts answering.
+    threading.Thread(
+        target=importlib.import_module, args=(APP.split(":", maxsplit=1)[0],), daemon=True
+    ).start()
     settings.main.mode = "production"
     settings.telemetry.mixpanel_enable = False
     print(f"casim dashboard: http://localhost:{port}", flush=True)
