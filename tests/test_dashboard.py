@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +203,41 @@ def test_browser_raise_japan_for_uzbekistan(dashboard, tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_views_are_valid_plotly_figures_in_plain_json():
+    go = pytest.importorskip("plotly.graph_objects")
+    page = pytest.importorskip("sim.dashboard.page")
+    _, edited, _, errors = _edit({SPLIT_KEY: "0.5"}, file=BASELINE)
+    assert not errors
+    pair = runner.run_pair(load_scenario(BASELINE), edited, 6)
+    drawn = 0
+    for view in page.VIEWS:
+        text = page.figure_json(pair, view)
+        if text is None:
+            continue
+        fig = json.loads(text)  # strict JSON: no NaN, no numpy values
+        go.Figure(fig)  # plotly's own validation of every property
+        axes = {k.removeprefix("xaxis") for k in fig["layout"] if k.startswith("xaxis")}
+        assert fig["data"]
+        assert all(trace["xaxis"].removeprefix("x") in axes for trace in fig["data"])
+        assert all(
+            trace.get("hoverinfo") == "skip" or trace.get("hovertemplate") for trace in fig["data"]
+        )
+        drawn += 1
+    assert drawn >= 6
+    assert zipfile.ZipFile(io.BytesIO(page.figures_zip(page.figures(pair)))).namelist()
+
+
+def test_run_waits_for_the_base_being_kept():
+    base = load_scenario(BASELINE)
+    thread = threading.Thread(target=runner.prime, args=(base, base.seed, 5))
+    thread.start()
+    key = (base.digest(), base.seed, 5)
+    while key not in runner._INFLIGHT and key not in runner._CACHE:
+        time.sleep(0.01)
+    pair = runner.run_pair(base, base, 5)
+    thread.join()
+    assert runner.cached_pair(base) is not None
+    assert pair.base is runner.cached_pair(base).base
+    assert np.array_equal(pair.base.raw, pair.edited.raw)

@@ -5,25 +5,32 @@ Started by :func:`sim.dashboard.server.serve` (``casim dashboard``), or directly
 :mod:`sim.dashboard.server` name the scenario and base, the baseline by default).
 Every user input goes through :mod:`sim.dashboard.levers`, which turns bad input into
 the CLI's one-line message; the page shows it and never raises on it.
+
+The run's thread also builds the difference table and the first view's figure, so the
+results arrive in one update; figures are JSON text drawn by plotly.js in the browser
+(:mod:`sim.dashboard.plot`). Only the run panel reads the run's state, so progress
+updates redraw it and not the lever form. The first page starts the warm-up
+(:func:`sim.dashboard.runner.start_warm`) and notes it until it is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
-import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
 import plotly.io as pio
 import solara
 import solara.lab
 
 from sim.dashboard import levers as lv
 from sim.dashboard import runner, views
+from sim.dashboard.plot import Plot
 from sim.dashboard.server import BASE_ENV, SCENARIO_ENV, default_base
 from sim.scenario import ScenarioError, load_scenario
 from sim.scenario.load import resolve
@@ -44,17 +51,51 @@ def _choices(folder: Path, *extra: Path) -> list[str]:
     return sorted(files | {str(p.resolve()) for p in extra})
 
 
+@dataclass(frozen=True, eq=False)
+class Shown:
+    """A finished run with what the page shows first (compared by identity).
+
+    Attributes:
+        pair: the paired run.
+        table: the difference table's HTML.
+        figures: figure JSON text by view name (the first view; others are added as
+            they are shown).
+    """
+
+    pair: runner.PairResult
+    table: str
+    figures: dict[str, str | None]
+
+
 @solara.lab.task(prefer_threaded=True)
-def run_task(base: Any, edited: Any, n: int) -> runner.PairResult | None:
-    """Run the pair in a thread; progress and cancel through the task object."""
+def run_task(base: Any, edited: Any, n: int) -> Shown | None:
+    """Run the pair in a thread, then build the table and the first figure there."""
 
     def progress(share: float) -> None:
         run_task.progress = round(100 * share, 1)
 
     try:
-        return runner.run_pair(base, edited, n, progress, lambda: not run_task.is_current())
+        pair = runner.run_pair(base, edited, n, progress, lambda: not run_task.is_current())
     except runner.Cancelled:
         return None
+    first = next(iter(VIEWS))
+    return Shown(pair, diff_html(pair), {first: figure_json(pair, first)})
+
+
+@solara.lab.task(prefer_threaded=True)
+def warm_task(base: Any) -> bool:
+    """Wait for the process's warm-up (started by the first page) to finish.
+
+    Then build the table and a figure of the kept base against itself, so the first
+    run does not pay for their first use (imports: about a second).
+    """
+    done = runner.warm_done(None)
+    pair = runner.cached_pair(base)
+    with contextlib.suppress(Exception):  # only a head start: a run reports its own errors
+        if pair is not None:
+            diff_html(pair)
+            figure_json(pair, next(iter(VIEWS)))
+    return done
 
 
 @solara.component
@@ -102,18 +143,36 @@ def LeverForm(  # noqa: N802 - Solara components are CamelCase
     for lever in lv.levers(data):
         groups.setdefault(lever.group, []).append(lever)
     for group, items in groups.items():
-        with solara.Details(summary=group, expand=group.startswith("Budget")):
-            if group == "Named projects":
-                for i, pr in enumerate(data.get("projects", [])):
-                    solara.Switch(
-                        label=f"{pr['name']} on",
-                        value=i not in edits.projects_off,
-                        on_value=lambda on, i=i: on_switch(i, on),
-                    )
-            for lever in items:
-                LeverField(lever, edits.values.get(lever.key), errors.get(lever.key, ""), on_text)
+        LeverGroup(group, items, edits, errors, on_text)
+        if group == "Named projects":
+            for i, pr in enumerate(data.get("projects", [])):
+                solara.Switch(
+                    label=f"{pr['name']} on",
+                    value=i not in edits.projects_off,
+                    on_value=lambda on, i=i: on_switch(i, on),
+                )
     if "projects" in errors:
         solara.Error(errors["projects"])
+
+
+@solara.component
+def LeverGroup(  # noqa: N802 - Solara components are CamelCase
+    group: str, items: list[lv.Lever], edits: lv.Edits, errors: dict[str, str], on_text: Any
+) -> None:
+    """A group of levers behind a toggle; its fields are made only when it is open.
+
+    (Budgets open at first; making every field of every group slowed the first page.)
+    The toggle counts the group's changed and bad fields.
+    """
+    is_open, set_open = solara.use_state(group.startswith("Budget"))
+    changed = sum(lever.key in edits.values for lever in items)
+    bad = sum(lever.key in errors for lever in items)
+    notes = [f"{changed} changed"] * bool(changed) + [f"{bad} bad"] * bool(bad)
+    label = f"{'▾' if is_open else '▸'} {group}" + (f" ({', '.join(notes)})" if notes else "")
+    solara.Button(label, text=True, on_click=lambda: set_open(not is_open))
+    if is_open:
+        for lever in items:
+            LeverField(lever, edits.values.get(lever.key), errors.get(lever.key, ""), on_text)
 
 
 def diff_html(pair: runner.PairResult) -> str:
@@ -150,43 +209,59 @@ VIEWS: dict[str, Any] = {
 }
 
 
-def figure(pair: runner.PairResult, view: str) -> Any:
-    """One view's figure with plain JSON values (None when the run lacks its data)."""
-    fig = VIEWS[view](pair)
-    # Plain JSON values: the plotly widget cannot serialise numpy dates quickly.
-    return None if fig is None else go.Figure(json.loads(pio.to_json(fig)))
+def figure(pair: runner.PairResult, view: str) -> views.Figure | None:
+    """One view's figure dict (None when the run lacks its data)."""
+    return VIEWS[view](pair)
 
 
-def figures(pair: runner.PairResult) -> dict[str, Any]:
+def figure_json(pair: runner.PairResult, view: str) -> str | None:
+    """One view's figure as JSON text (None when the run lacks its data)."""
+    return views.to_json(figure(pair, view))
+
+
+def figures(pair: runner.PairResult) -> dict[str, views.Figure]:
     """Every view's figure (for the download)."""
     out = {name: figure(pair, name) for name in VIEWS}
     return {k: v for k, v in out.items() if v is not None}
 
 
-def figures_zip(figs: dict[str, Any]) -> bytes:
-    """The figures as interactive HTML files in a zip."""
+def figures_zip(figs: dict[str, views.Figure]) -> bytes:
+    """The figures as interactive HTML files in a zip (plotly.js from its CDN)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, fig in figs.items():
             slug = "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
-            zf.writestr(f"{slug}.html", fig.to_html(include_plotlyjs="cdn"))
+            page = pio.to_html(fig, include_plotlyjs="cdn", validate=False)
+            zf.writestr(f"{slug}.html", page)
     return buf.getvalue()
 
 
 @solara.component
 def Results(  # noqa: N802 - Solara components are CamelCase
-    pair: runner.PairResult, export_text: Any, name: str
+    shown: Shown, export_text: Any, name: str
 ) -> None:
     """The views and the downloads of a finished run."""
+    pair = shown.pair
     view, set_view = solara.use_state(next(iter(VIEWS)))
-    fig = solara.use_memo(lambda: figure(pair, view), dependencies=[pair, view])
+
+    def text() -> str | None:
+        if view not in shown.figures:
+            shown.figures[view] = figure_json(pair, view)
+        return shown.figures[view]
+
+    fig = solara.use_memo(text, dependencies=[shown, view])
     n = len(pair.edited.replication_ids)
-    solara.Markdown(
-        f"**{n} replications** of *{pair.edited.scenario.name}* (edited) and "
-        f"*{pair.base.scenario.name}* (base), seed {pair.edited.seed}, common random "
-        f"numbers; ran in {pair.seconds:.2f} s."
+    # HTML, not Markdown: solara's Markdown fetches KaTeX and mermaid from a CDN (offline:
+    # failed requests on every run).
+    edited_name = html.escape(pair.edited.scenario.name)
+    base_name = html.escape(pair.base.scenario.name)
+    solara.HTML(
+        tag="p",
+        unsafe_innerHTML=f"<b>{n} replications</b> of <i>{edited_name}</i> (edited) and "
+        f"<i>{base_name}</i> (base), seed {pair.edited.seed}, common random numbers; ran "
+        f"in {pair.seconds:.2f} s ({pair.cpu_seconds:.2f} s of processor time).",
     )
-    solara.HTML(tag="div", unsafe_innerHTML=diff_html(pair))
+    solara.HTML(tag="div", unsafe_innerHTML=shown.table)
     with solara.Row():
         solara.FileDownload(export_text, filename=f"{name}.yaml", label="Scenario YAML")
         solara.FileDownload(
@@ -203,7 +278,7 @@ def Results(  # noqa: N802 - Solara components are CamelCase
     if fig is None:
         solara.Info(f"{view}: not recorded by this model version")
     else:
-        solara.FigurePlotly(fig)
+        Plot(fig)
 
 
 def _load(path: str) -> tuple[dict | None, Any, str]:
@@ -237,6 +312,11 @@ def Page(  # noqa: N802 - Solara components are CamelCase
         set_scenario_file(path)
         set_edits(lv.Edits())
 
+    def warm() -> None:
+        if data is not None and base is not None:
+            runner.start_warm(load_scenario(scenario_file), base)
+
+    solara.use_effect(warm, [])
     solara.Title("casim dashboard")
     with solara.Sidebar():
         choices = _choices(Path(scenario_file).parent, Path(scenario_file), Path(base_file))
@@ -247,16 +327,40 @@ def Page(  # noqa: N802 - Solara components are CamelCase
         if data:
             LeverForm(data, edits, errors, set_edits)
     with solara.Column():
-        solara.Markdown("## casim: what if?")
+        solara.HTML(tag="h2", unsafe_innerHTML="casim: what if?")
         for message in (load_error, base_error):
             if message:
                 solara.Error(message)
-        RunControls(base, edited, reps, set_reps, errors)
-        pair = run_task.value if run_task.finished else None
-        if pair is not None:
-            Results(pair, export_text, name)
-        elif run_task.error:
-            solara.Error(f"error: {run_task.exception}")
+        WarmNote(base if data is not None else None)
+        RunPanel(base, edited, reps, set_reps, errors, export_text, name)
+
+
+@solara.component
+def WarmNote(  # noqa: N802 - Solara components are CamelCase
+    base: Any,
+) -> None:
+    """A "warming up" note until the kernels are compiled and the base has run."""
+    solara.use_effect(lambda: warm_task(base) if base is not None else None, [base])
+    if base is not None and not warm_task.finished:
+        solara.Info(
+            "warming up: compiling the model's kernels and running the base's "
+            f"{runner.DEFAULT_REPLICATIONS} replications; a run started now waits for it"
+        )
+
+
+@solara.component
+def RunPanel(  # noqa: N802 - Solara components are CamelCase
+    base: Any, edited: Any, reps: int, set_reps: Any, errors: dict, export_text: Any, name: str
+) -> None:
+    """Run controls and the latest results (kept on screen while the next run runs)."""
+    RunControls(base, edited, reps, set_reps, errors)
+    shown = run_task.value if run_task.finished else run_task.latest
+    if shown is not None:
+        Results(shown, export_text, name)
+    else:
+        Plot("")  # loads plotly.js while the user sets the levers
+    if run_task.error:
+        solara.Error(f"error: {run_task.exception}")
 
 
 @solara.component
@@ -279,7 +383,8 @@ def RunControls(  # noqa: N802 - Solara components are CamelCase
     if errors:
         solara.Warning(f"{len(errors)} field(s) hold a bad value and are left out of the run.")
     if run_task.pending:
-        solara.ProgressLinear(run_task.progress or True)
+        # A determinate bar: an indeterminate one animates, costing the browser's processor.
+        solara.ProgressLinear(run_task.progress or 0)
         solara.Text(f"running: {run_task.progress or 0:.0f}%")
     elif run_task.cancelled:
         solara.Info("cancelled")
