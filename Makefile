@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCENARIO ?= scenarios/baseline.yaml
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/casim run $(SCENARIO)
 
-test: $(VENV)/.installed-test
+# The dashboard's browser test drives Debian's chromium (Playwright cannot download browsers
+# here): install it when it is missing.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: $(VENV)/.installed-test chromium
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/python -m pytest
 
