@@ -321,7 +321,7 @@ def warm_up() -> float:
     segment_sum_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
     zero = np.zeros(1, dtype=np.int64)
     one = np.zeros((1, 1))
-    option_utilities(np.zeros((1, 1, 1)), one, np.zeros(1), 1.0, zero, zero, zero)
+    option_utilities(np.zeros((1, 1, 1)), one, one, np.ones(1), zero, zero, zero)
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
