@@ -399,11 +399,19 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     add_uncertainty_options(bt, "posterior")
+    bt.add_argument(
+        "--discrepancy",
+        choices=("on", "off"),
+        default="on",
+        help="on: the bands also carry the model's structural error (a random walk in "
+        "log-ratio space fitted on the in-sample run 2006-2010); off: noise and parameters "
+        "only (default: on)",
+    )
     bt.set_defaults(func=cmd_backtest)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    """``casim backtest [--replications N] [--seed S] [--out DIR]``."""
+    """``casim backtest [--replications N] [--seed S] [--out DIR] [--discrepancy on|off]``."""
     folder = runs.run_backtest(
         args.replications,
         args.seed,
@@ -412,6 +420,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         parameter_uncertainty=args.parameter_uncertainty or "posterior",
         posterior=args.posterior,
+        discrepancy=args.discrepancy == "on",
     )
     print(folder)
     return 0

@@ -404,6 +404,7 @@ def run_backtest(
     band_note: str | None = None,
     parameter_uncertainty: str = "posterior",
     posterior: str | Path | None = None,
+    discrepancy: bool = True,
 ) -> Path:
     """Run the hindcast ensemble and write its folder.
 
@@ -421,6 +422,8 @@ def run_backtest(
         parameter_uncertainty: ``posterior`` (default) or ``fixed``
             (:func:`parameter_sample`).
         posterior: the posterior sample file (default the shipped one).
+        discrepancy: widen the bands by the model discrepancy fitted in sample
+            (:mod:`sim.studies.discrepancy`; default on).
 
     Returns:
         The folder written.
@@ -454,8 +457,9 @@ def run_backtest(
     )  # fmt: skip
     with folder:
         res = bt.backtest(
-            sc, replications=replications, seed=folder.seed, workers=workers, parameters=sample
-        )
+            sc, replications=replications, seed=folder.seed, workers=workers, parameters=sample,
+            discrepancy=discrepancy,
+        )  # fmt: skip
         fields = write_backtest(folder, res, plots=plots, band_note=band_note)
         folder.write_manifest(
             base_manifest(res.scenario, path, [], res.seed)

@@ -192,6 +192,31 @@ def _runs_lines(points: pd.DataFrame, runs: Sequence[dict[str, Any]]) -> list[st
     return lines
 
 
+def _discrepancy_lines(fit: dict[str, Any] | None) -> list[str]:
+    """What the skill report says about the model-discrepancy term (nothing if off)."""
+    if not fit:
+        return []
+    sig = ", ".join(f"{k if k != '*' else 'all states'} {v:.3f}" for k, v in fit["sigma"].items())
+    h0, h1 = fit["h_fitted"]
+    y0, y1 = fit["years_fitted"]
+    offset = f", persistent offset beta = {fit['beta']:.3f}" if fit.get("offset") else ""
+    return [
+        "",
+        "Model discrepancy (the model's structural error, Kennedy and O'Hagan 2001): each "
+        "replication's shares are moved, in additive log-ratio space against the residual "
+        "partner (`ln(s_p / s_ROW)`), by its own random walk from the run's base year, "
+        "`d(h) = sigma (e_1 + ... + e_h) + tau u_h`, then mapped back (shares stay in [0, 1] "
+        "and sum to 1). The median is the model's. Fitted by maximum likelihood on the "
+        f"in-sample run's residuals ({fit['n_points']} points, {y0}-{y1}, leads h = {h0}-{h1} "
+        f"years): sigma per year {sig}; tau = {fit['tau']:.3f}{offset}; log-likelihood "
+        f"{fit['loglik']:.1f}, AIC {fit['aic']:.1f} (the lowest of sigma pooled or per state, "
+        "with or without an offset). **The fit is in sample and sees leads up to "
+        f"{h1} years; that the error keeps growing like a random walk to the hindcast's "
+        "longer leads (up to 14 years) is an assumption.** The in-sample coverage below is "
+        "therefore not a test of the band.",
+    ]
+
+
 def _skill_intro(meta: dict[str, Any], runs: Sequence[dict[str, Any]]) -> list[str]:
     last = max((r["horizon_last"] for r in runs), default=2020)
     return [
@@ -210,6 +235,7 @@ def _skill_intro(meta: dict[str, Any], runs: Sequence[dict[str, Any]]) -> list[s
         "Uncertainty it does not name (parameters, model structure, the reference data's "
         "method) is not in it, and its coverage below says how often the reference points "
         "fall inside it.",
+        *_discrepancy_lines(meta.get("discrepancy")),
         "",
         "## Runs and the points each can score",
         "",

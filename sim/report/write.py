@@ -419,8 +419,9 @@ def write_backtest(
             :func:`sim.studies.backtest.default_band_note` (stochastic noise only).
 
     Returns:
-        Manifest fields ``rows``, ``plots`` (file names), ``band_note``, ``skill_runs``
-        and ``skill`` (MAE, ratio and coverage per group of points).
+        Manifest fields ``rows``, ``plots`` (file names), ``band_note``, ``discrepancy``
+        (the fit the bands carry, or None), ``skill_runs`` and ``skill`` (MAE, ratio and
+        coverage per group of points).
     """
     from sim.studies.backtest import BANDS_COLUMNS, default_band_note  # noqa: PLC0415
 
@@ -428,9 +429,10 @@ def write_backtest(
     vocab = res.scenario.vocab
     note = band_note or (
         f"{res.bands} ({res.replications} replications)"
-        if res.parameters is not None
+        if res.parameters is not None or res.discrepancy is not None
         else default_band_note(res.replications)
     )
+    fit = res.discrepancy.to_dict() if res.discrepancy is not None else None
     runs = [
         {k: getattr(r, k) for k in ("name", "base_year", "horizon_last", "last_year")}
         for r in res.runs
@@ -440,7 +442,7 @@ def write_backtest(
         bands = res.summary[res.summary["partner"].isin(vocab.target_partners)]
         bands[list(BANDS_COLUMNS)].round(4).to_csv(out / "hindcast_bands.csv", index=False)
         meta = {"scenario": res.scenario.name, "replications": res.replications}
-        meta |= {"seed": res.seed, "band_note": note, "runs": runs}
+        meta |= {"seed": res.seed, "band_note": note, "runs": runs, "discrepancy": fit}
         folder.write_text("skill.md", skill_markdown(res.points, meta, vocab.powers, vocab))
         res.points.round(4).to_csv(out / "skill_points.csv", index=False)
         all_bands = skill_bands(res)
@@ -450,6 +452,7 @@ def write_backtest(
         "rows": len(res.hindcast),
         "plots": [p.name for p in written],
         "band_note": note,
+        "discrepancy": fit,
         "skill_runs": runs,
         "skill": skill_summary(res.points, vocab.powers),
     }

@@ -30,6 +30,7 @@ States and partners come from the scenario's vocabulary (``scenario.vocab``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ from typing import Any
 import pandas as pd
 
 from sim.core.uncertainty import ParameterSample, band_label
+from sim.studies.discrepancy import (
+    DISCREPANCY_NOTE,
+    DiscrepancyFit,
+    apply_discrepancy,
+    fit_best,
+    residuals,
+)
 from sim.engine.ensemble import run_ensemble
 from sim.engine.executors import process_pool
 from sim.engine.runfolder import check_seed
@@ -458,6 +466,8 @@ class BacktestResult:
         runs: the runs scored: the hindcast (carried on to the last reference year) and,
             unless skipped, the in-sample run.
         parameters: the parameter sample the replications drew from (None: fixed).
+        discrepancy: the model-discrepancy fit the bands carry (None: no discrepancy;
+            :mod:`sim.studies.discrepancy`).
     """
 
     scenario: Scenario
@@ -472,13 +482,19 @@ class BacktestResult:
     timings: dict[str, float]
     runs: tuple[ScoredRun, ...] = ()
     parameters: ParameterSample | None = None
+    discrepancy: DiscrepancyFit | None = None
 
     @property
     def bands(self) -> str:
         """What the 5-95% bands carry (:func:`sim.core.uncertainty.band_label`)."""
-        if self.parameters is None:
-            return band_label("fixed")
-        return band_label("posterior", self.parameters.n)
+        if self.discrepancy is None:
+            if self.parameters is None:
+                return band_label("fixed")
+            return band_label("posterior", self.parameters.n)
+        parts = ["stochastic noise", DISCREPANCY_NOTE]
+        if self.parameters is not None:
+            parts.insert(0, f"parameter uncertainty (posterior, {self.parameters.n} draws)")
+        return ", ".join(parts[:-1]) + f" and {parts[-1]}"
 
     @property
     def vocab(self) -> Vocabulary:
@@ -564,6 +580,42 @@ def score_points(
     )
 
 
+def predictive_summary(summary: pd.DataFrame, predictive: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with ``p05`` / ``p95`` from the predictive ensemble (model + discrepancy).
+
+    The median (``share_pct``) and ``mean`` stay the model ensemble's: the discrepancy is
+    zero-mean in log-ratio space and widens the bands only.
+    """
+    pred = summarise(predictive).set_index(["year", "country", "partner"])
+    out = summary.set_index(["year", "country", "partner"])
+    out[["p05", "p95"]] = pred.loc[out.index, ["p05", "p95"]].to_numpy()
+    return out.reset_index()
+
+
+def with_discrepancy(
+    runs: list[tuple[pd.DataFrame, ScoredRun]],
+    reference: pd.DataFrame,
+    seed: int,
+    vocab: Vocabulary,
+    fit: DiscrepancyFit | None = None,
+) -> tuple[list[ScoredRun], DiscrepancyFit]:
+    """The runs with bands that carry the model discrepancy, and the fit they used.
+
+    Unless ``fit`` is given, it is fitted (:func:`sim.studies.discrepancy.fit_best`) on
+    the first run's residuals over its base year + 1 to :data:`FIT_LAST_YEAR` (the
+    in-sample run).
+    """
+    if fit is None:
+        first = runs[0][1]
+        resid = residuals(first.summary, reference, first.base_year, FIT_LAST_YEAR, vocab)
+        fit = fit_best(resid)
+    out = []
+    for annual, run in runs:
+        pred = apply_discrepancy(annual, fit, seed, run.base_year, vocab)
+        out.append(dataclasses.replace(run, summary=predictive_summary(run.summary, pred)))
+    return out, fit
+
+
 def backtest(
     scenario: Scenario | str | Path = HINDCAST_SCENARIO,
     *,
@@ -574,6 +626,8 @@ def backtest(
     executor: Any = None,
     in_sample: str | Path | None = CALIBRATION_SCENARIO,
     parameters: ParameterSample | None = None,
+    discrepancy: bool = False,
+    discrepancy_fit: DiscrepancyFit | None = None,
 ) -> BacktestResult:
     """Run the hindcast ensemble and compute the tables (nothing is written).
 
@@ -592,15 +646,23 @@ def backtest(
             hindcast's behaviour, same size and seed), or None to skip it.
         parameters: per-replication parameter draws (:mod:`sim.core.uncertainty`);
             None runs every replication on the scenario's values.
+        discrepancy: widen the bands by the model discrepancy
+            (:mod:`sim.studies.discrepancy`), fitted on the in-sample run unless
+            ``discrepancy_fit`` is given. The medians do not change.
+        discrepancy_fit: a fit to use instead of fitting one.
 
     Raises:
-        ScenarioError: for bad input (keys ``replications``, ``workers``, ``seed``).
+        ScenarioError: for bad input (keys ``replications``, ``workers``, ``seed``,
+            ``discrepancy``: it needs the in-sample run or a fit).
     """
     source = scenario if not isinstance(scenario, Scenario) else scenario.name
     if replications < 1:
         raise ScenarioError(source, "replications", f"expected at least 1, got {replications}")
     if workers < 1:
         raise ScenarioError(source, "workers", f"expected a positive integer, got {workers}")
+    if discrepancy and in_sample is None and discrepancy_fit is None:
+        msg = "expected the in-sample run (to fit it on) or a fit"
+        raise ScenarioError(source, "discrepancy", msg)
     t0 = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides or [])
@@ -614,12 +676,19 @@ def backtest(
             executor = stack.enter_context(process_pool(workers))
         annual, run = score_run(scenario, replications, seed, executor, last_ref, parameters)
         timings["simulate"] = round(time.perf_counter() - t0, 4)
-        runs = [run]
+        scored = [(annual, run)]
         if in_sample is not None:
             t1 = time.perf_counter()
             sc = in_sample_run(in_sample, scenario)
-            runs.insert(0, score_run(sc, replications, seed, executor, 0, parameters)[1])
+            scored.insert(0, score_run(sc, replications, seed, executor, 0, parameters))
             timings["in_sample"] = round(time.perf_counter() - t1, 4)
+    fit = None
+    runs = [r for _, r in scored]
+    if discrepancy:
+        t2 = time.perf_counter()
+        runs, fit = with_discrepancy(scored, reference, seed, scenario.vocab, discrepancy_fit)
+        run = runs[-1]
+        timings["discrepancy"] = round(time.perf_counter() - t2, 4)
     years = range(run.base_year, run.horizon_last + 1)
     summary = run.summary[run.summary["year"].isin(list(years))].reset_index(drop=True)
     points = score_points(runs, reference, recent)
@@ -636,4 +705,5 @@ def backtest(
         timings=timings,
         runs=tuple(runs),
         parameters=parameters,
+        discrepancy=fit,
     )
