@@ -130,7 +130,8 @@ def test_backtest_fixed_is_todays_and_posterior_is_wider(posterior):
 def test_backtest_cli_fixed_equals_study_without_parameters(tmp_path):
     out = tmp_path / "bt"
     code = main(["backtest", "--replications", "4", "--seed", "2", "--no-plots",
-                 "--parameter-uncertainty", "fixed", "--out", str(out)])  # fmt: skip
+                 "--parameter-uncertainty", "fixed", "--discrepancy", "off",
+                 "--out", str(out)])  # fmt: skip
     assert code == 0
     res = backtest(replications=4, seed=2)
     written = pd.read_csv(out / "hindcast.csv")

@@ -40,6 +40,10 @@ from typing import Any
 import pandas as pd
 
 from sim.core.uncertainty import ParameterSample, band_label
+from sim.engine.ensemble import run_ensemble
+from sim.engine.executors import process_pool
+from sim.engine.runfolder import check_seed
+from sim.scenario import Scenario, ScenarioError, load_scenario, with_overrides
 from sim.studies.discrepancy import (
     DISCREPANCY_NOTE,
     DiscrepancyFit,
@@ -47,10 +51,6 @@ from sim.studies.discrepancy import (
     fit_best,
     residuals,
 )
-from sim.engine.ensemble import run_ensemble
-from sim.engine.executors import process_pool
-from sim.engine.runfolder import check_seed
-from sim.scenario import Scenario, ScenarioError, load_scenario, with_overrides
 from sim.vocab import DEFAULT, Vocabulary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
