@@ -54,6 +54,14 @@ def test_reexport_imports_hand_computed() -> None:
     assert np.allclose(got, [[[0.0, 0.0], [0.8, 0.0]]])  # 4 x 0.4 x (1 - 0.5)
 
 
+def test_supplier_mass_utility_hand_computed() -> None:
+    share = np.array([14.6, 1.7, np.nan])
+    base = np.array([7.3, 3.4, 5.0])
+    got = mechanisms.supplier_mass_utility(share, base, 2.0)
+    assert np.allclose(got, [2.0 * np.log(2.0), 2.0 * np.log(0.5), 0.0])  # no data: 0
+    assert np.allclose(mechanisms.supplier_mass_utility(base, base, 3.0), 0.0)
+
+
 def test_partial_adjustment_keeps_shares() -> None:
     prev, target = np.array([0.5, 0.5, 0.0]), np.array([0.1, 0.2, 0.7])
     got = mechanisms.partial_adjustment(prev, target, 0.25)
@@ -70,6 +78,23 @@ def test_joining_the_eaeu_raises_the_members_share_with_russia() -> None:
     low = run({"behaviour.eaeu_trade_cost": 0.0}).state.trade_share[:, kgz, rus]
     high = run({"behaviour.eaeu_trade_cost": 0.1}).state.trade_share[:, kgz, rus]
     assert (high > low + 1e-3).all()
+
+
+@pytest.mark.parametrize("state", [0, 1, 2, 3, 4])
+def test_chinas_world_export_share_raises_its_import_share(state: int) -> None:
+    """Supplier mass: the more China's share of world exports grows, the more it supplies."""
+    chn = 0
+    got = []
+    for late in (10.4, 12.0, 14.0):  # China's world export share from 2012 on (2010: 10.4)
+        path = {2010: 10.4, 2011: 10.4, 2012: late}
+        m = run(
+            {"behaviour.supplier_mass_elasticity": 1.0, "powers.CHN.export_share_path": path},
+            steps=12,
+        )
+        imports = m.state.imports_value[:, state]
+        got.append(imports[:, chn] / imports.sum(axis=1))
+    assert (got[1] > got[0] + 1e-4).all()
+    assert (got[2] > got[1] + 1e-4).all()
 
 
 def test_eaeu_preference_reaches_exports_too() -> None:

@@ -759,3 +759,35 @@ def partial_adjustment(previous: np.ndarray, target: np.ndarray, rate: float) ->
         Shares like ``target``.
     """
     return (1.0 - rate) * previous + rate * target
+
+
+def supplier_mass_utility(
+    share: np.ndarray, base: np.ndarray, elasticity: float | np.ndarray
+) -> np.ndarray:
+    r"""Import utility from a supplier's economic mass (gravity's exporter term).
+
+    In the structural gravity model a partner's exports to every destination scale with
+    its supply capacity: :math:`X_{pi} \propto Y_p\, E_i\, \tau_{pi}^{1-\sigma} /
+    (\Pi_p^{1-\sigma} P_i^{1-\sigma})` (Anderson and van Wincoop 2003, *Gravity with
+    gravitas*, American Economic Review 93(1): 170-192; Head and Mayer 2014, *Handbook of
+    International Economics* 4, ch. 3, for the exporter-mass elasticity near 1). In the
+    import logit this is a utility term, relative to the base year,
+
+    .. math:: u^{\mathrm{mass}}_{p,t} = \gamma \ln \frac{m_{p,t}}{m_{p,0}}
+
+    with :math:`m_p` partner :math:`p`'s share of world merchandise exports. It is 0 in
+    the base year, so the base-year calibration (ODD 7.13) is unchanged. A partner
+    without data (NaN) gets 0.
+
+    Args:
+        share: ``(..., B)`` world export shares this step (NaN: no data).
+        base: ``(..., B)`` the same in the base year.
+        elasticity: :math:`\gamma` (``behaviour.supplier_mass_elasticity``); a scalar
+            or an array broadcasting against the result.
+
+    Returns:
+        Utility terms like ``share``.
+    """
+    ok = np.isfinite(share) & np.isfinite(base) & (base > 0)
+    ratio = np.divide(share, base, out=np.ones_like(share, dtype=float), where=ok)
+    return elasticity * np.log(np.where(ok & (ratio > 0), ratio, 1.0))

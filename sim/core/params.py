@@ -242,6 +242,7 @@ class Params:
     production_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,))
     domestic_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,) shares)
     reexport_share: np.ndarray  # (S, B) bazaar re-exports as a share of the import bill
+    export_share: np.ndarray  # (T, B) partners' world export shares (%) by step, NaN: none
     trade_target: np.ndarray  # (S, B)
     inv0: np.ndarray  # (S, P)
     # influence channels by holder (ODD 7.15-7.16; units in docs/scenarios.md)
@@ -294,6 +295,7 @@ class Params:
     eaeu_trade_cost: float
     reexport_eaeu_loss: float
     import_adjustment: float
+    supplier_mass_elasticity: float | np.ndarray
     sanction_penalty: float
     influence_decay: float | np.ndarray
     diplomacy_decay: float
@@ -367,6 +369,7 @@ class Params:
         kw |= _channels(scenario)
         kw |= _routes(scenario)
         kw |= _behaviour(scenario)
+        kw["export_share"] = _export_share(scenario)
         kw |= _investment(kw)
         kw |= _schedules(scenario, kw["route_names"])
         kw["programme_outlay"] = _programme_outlay(scenario, kw)
@@ -409,6 +412,23 @@ def path_value(path: dict[int, float], year: int) -> float:
 def _per_step(path: dict[int, float], start_quarter: int, T: int) -> np.ndarray:
     """``(T,)`` values of an annual path at each step's calendar year."""
     return np.array([path_value(path, (start_quarter + t) // 4) for t in range(T)], dtype=float)
+
+
+def _export_share(sp: Scenario) -> np.ndarray:
+    """``(T, B)`` each partner's world export share (%) per step, NaN without a path.
+
+    Annual values are interpolated linearly by quarter (a year's value at its first
+    quarter); before the first and after the last listed year the end value holds.
+    """
+    v = sp.vocab
+    paths = [sp.powers[p].export_share_path for p in v.powers]
+    paths += [sp.markets[m].export_share_path for m in v.markets]
+    out = np.full((sp.steps, len(v.partners)), np.nan)
+    quarters = (sp.start_quarter + np.arange(sp.steps)) / 4.0
+    for b, path in enumerate(paths):
+        if path:
+            out[:, b] = [path_value(path, q) for q in quarters]
+    return out
 
 
 def _prices(sp: Scenario) -> dict:
@@ -595,6 +615,7 @@ def _behaviour(sp: Scenario) -> dict:
         "eaeu_trade_cost": b.eaeu_trade_cost,
         "reexport_eaeu_loss": b.reexport_eaeu_loss,
         "import_adjustment": b.import_adjustment,
+        "supplier_mass_elasticity": b.supplier_mass_elasticity,
         "sanction_penalty": b.sanction_penalty,
         "influence_decay": b.influence_decay,
         "diplomacy_decay": b.diplomacy_decay,

@@ -506,7 +506,9 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
 
     The import bill (``imports_to_gdp`` x GDP) is ordinary imports, spread over partners
-    by the import logit, moved toward it at ``import_adjustment`` per quarter
+    by the import logit (with each partner's supplier mass,
+    :func:`sim.core.mechanisms.supplier_mass_utility`), moved toward it at
+    ``import_adjustment`` per quarter
     (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
     their source (:func:`sim.core.mechanisms.reexport_imports`).
 
@@ -528,8 +530,11 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
         bill, params.reexport_share, state.eaeu, params.reexport_eaeu_loss
     )
     imports = bill * (1.0 - params.reexport_share.sum(axis=1))
+    mass = mechanisms.supplier_mass_utility(
+        params.export_share[t], params.export_share[0], per_rep(params.supplier_mass_elasticity, 3)
+    )
     shares = mechanisms.masked_softmax(
-        calib.import_alpha + import_terms(params, state),
+        calib.import_alpha + import_terms(params, state) + mass,
         np.ones(state.trade_share.shape, dtype=bool),
         axes=(2,),
     )

@@ -297,6 +297,8 @@ class PowerParams(Sourced):
     sector_bias: dict[Sector, Signed] = {}
     import_need: dict[Commodity, NonNeg] = {}
     demand: dict[Commodity, Signed] = {}
+    export_share_path: dict[int, Positive] = {}
+    """Share (%) of world merchandise exports by year: supplier mass (ODD 7.14)."""
     budget_split: BudgetSplit = {}
     learning_rate: Share = 0.2
     diplomacy_rate: NonNeg = 1.0
@@ -317,6 +319,8 @@ class MarketParams(Sourced):
 
     gdp: Positive
     demand: dict[Commodity, Signed] = {}
+    export_share_path: dict[int, Positive] = {}
+    """Share (%) of world merchandise exports by year: supplier mass (ODD 7.14)."""
 
 
 class Route(Sourced):
@@ -365,6 +369,8 @@ class Behaviour(Sourced):
     """Share of a state's bazaar re-export trade lost when it joins the EAEU."""
     import_adjustment: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     """Quarterly rate at which import shares move to their logit target (1: no inertia)."""
+    supplier_mass_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    """Gamma: import utility gains gamma ln(m_p(t) / m_p(0)), m the world export share."""
     sanction_penalty: NonNeg = 3.0
     influence_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     channel_weights: dict[Channel, NonNeg] = {}
