@@ -1,6 +1,6 @@
 """The 2010-2020 mechanisms: EAEU trade-cost preference, contract gas prices, domestic-use
-paths, bazaar re-exports, import inertia (hand-computed references, monotone effects,
-invariants)."""
+paths, bazaar re-exports, import inertia, take-or-pay floors, sanctions without secondary
+reach (hand-computed references, monotone effects, invariants)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,21 @@ def test_partial_adjustment_keeps_shares() -> None:
     got = mechanisms.partial_adjustment(prev, target, 0.25)
     assert np.allclose(got, [0.4, 0.425, 0.175])
     assert np.isclose(got.sum(), 1.0)
+
+
+def test_take_or_pay_offtake_hand_computed() -> None:
+    offtake = np.array([0.2, 0.5, 0.0]).reshape(1, 1, 1, 3)
+    floor = np.array([0.0, 0.0, 6.0]).reshape(1, 1, 3)
+    got = mechanisms.take_or_pay_offtake(offtake, floor, np.array([[[10.0]]]))
+    # floor share 6 / 10 = 0.6; the others share 0.4 in proportion (0.2 : 0.5)
+    assert np.allclose(got.ravel(), [0.4 * 2 / 7, 0.4 * 5 / 7, 0.6])
+    # floors beyond supply share it in proportion: 0.8 and 0.6 over 1.4
+    floor2 = np.array([0.0, 8.0, 6.0]).reshape(1, 1, 3)
+    got2 = mechanisms.take_or_pay_offtake(np.zeros_like(offtake), floor2, np.array([[[10.0]]]))
+    assert np.allclose(got2.ravel(), [0.0, 0.8 / 1.4, 0.6 / 1.4])
+    # no supply: the floor takes nothing and offtake is kept
+    got3 = mechanisms.take_or_pay_offtake(offtake, floor, np.array([[[0.0]]]))
+    assert np.allclose(got3, offtake)
 
 
 # ---------------------------------------------------------------- monotone effects
@@ -149,6 +164,35 @@ def test_more_domestic_use_means_less_uzbek_gas_exported() -> None:
     assert (
         high.state.exports_volume[:, uzb, gas].sum() < base.state.exports_volume[:, uzb, gas].sum()
     )
+
+
+@pytest.mark.parametrize("volume", [0.0, 4.0, 8.0])
+def test_a_larger_take_or_pay_floor_sends_more_uzbek_gas_to_russia(volume: float) -> None:
+    uzb, rus, gas = 1, 1, COMMODITIES.index("gas")
+    floor = {"states.UZB.contract_floor": {"RUS": {"gas": {2010: volume}}}}
+    lower = run({"states.UZB.contract_floor": {"RUS": {"gas": {2010: volume / 2}}}}, steps=20)
+    higher = run(floor, steps=20)
+    to_rus = [m.state.exports_volume[:, uzb, gas, rus] for m in (lower, higher)]
+    assert (to_rus[1] >= to_rus[0] - 1e-9).all()
+    if volume > 0:
+        assert (to_rus[1] > to_rus[0] + 1e-3).all()
+
+
+def test_sanctions_without_secondary_reach_keep_russias_import_share() -> None:
+    """The 2014 sanctions (2014Q3): without secondary reach Russia keeps more of KAZ imports."""
+    kaz, rus = 0, 1
+    path = "events"
+    base = run({}, steps=24)
+    events = [e.model_dump(exclude_none=True) for e in base.spec.events]
+    for e in events:
+        if e["type"] == "sanctions":
+            e["secondary"] = True
+    secondary = run({path: events}, steps=24)
+    share = [
+        m.state.imports_value[:, kaz, rus] / m.state.imports_value[:, kaz].sum(axis=1)
+        for m in (secondary, base)
+    ]
+    assert (share[1] > share[0] + 1e-3).all()
 
 
 # ---------------------------------------------------------------- invariants

@@ -79,6 +79,7 @@ class Sanction:
     by: tuple[bool, ...]
     severity: float
     duration: int | None
+    secondary: bool = True
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ class Params:
     reserves0: np.ndarray  # (S, C), inf where not given
     production_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,))
     domestic_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,) shares)
+    contract_floor: tuple[tuple[int, int, int, np.ndarray], ...]  # (s, c, buyer, (T,) volumes)
     reexport_share: np.ndarray  # (S, B) bazaar re-exports as a share of the import bill
     export_share: np.ndarray  # (T, B) partners' world export shares (%) by step, NaN: none
     trade_target: np.ndarray  # (S, B)
@@ -473,6 +475,17 @@ def _states(sp: Scenario) -> dict:
             (i, COMMODITIES.index(c), _per_step(path, sp.start_quarter, sp.steps))
             for i, x in enumerate(st)
             for c, path in x.domestic_use_path.items()
+        ),
+        "contract_floor": tuple(
+            (
+                i,
+                COMMODITIES.index(c),
+                v.partners.index(b),
+                _per_step(path, sp.start_quarter, sp.steps),
+            )
+            for i, x in enumerate(st)
+            for b, by_c in x.contract_floor.items()
+            for c, path in by_c.items()
         ),
         "reexport_share": np.array(
             [[x.reexport_share.get(b, 0.0) for b in v.partners] for x in st], dtype=float
@@ -741,7 +754,8 @@ def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventReco
             return RouteLoss(routes.index(ev.route), ev.capacity_loss, ev.duration_quarters)
         case "sanctions":
             by = tuple(b in ev.by for b in v.partners)
-            return Sanction(v.index("power", ev.target), by, ev.severity, ev.duration_quarters)
+            target = v.index("power", ev.target)
+            return Sanction(target, by, ev.severity, ev.duration_quarters, ev.secondary)
         case "price_shock":
             return PriceShock(COMMODITIES.index(ev.commodity), ev.size)
         case "bloc_join" | "bloc_leave":

@@ -264,6 +264,7 @@ class StateParams(Sourced):
     production_path: dict[Commodity, dict[int, NonNeg]] = {}
     domestic_use_path: dict[Commodity, dict[int, Share]] = {}  # annual domestic-use shares
     reexport_share: dict[Partner, Share] = {}  # bazaar re-exports: share of the import bill
+    contract_floor: dict[Partner, dict[Commodity, dict[int, NonNeg]]] = {}  # take-or-pay volumes
     blocs: list[Bloc] = []
     trade_targets: dict[TargetPartner, Annotated[float, Field(ge=0, le=100)]]
     investment_stock: dict[Power, NonNeg] = {}
@@ -455,6 +456,8 @@ class Sanctions(EventBase):
     by: list[Partner]
     severity: Share
     duration_quarters: Annotated[int, Field(ge=1, le=400)] | None = None
+    secondary: bool = True
+    """Whether third countries' trade with the target is penalised too (false: only transit)."""
 
 
 class PriceShock(EventBase):
