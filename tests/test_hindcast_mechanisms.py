@@ -11,6 +11,9 @@ import pytest
 
 from sim.core import mechanisms
 from sim.core.model import GeoModel
+from sim.core.params import Params
+from sim.scenario.load import load_scenario
+from sim.studies.backtest import carried_on, last_reference_year
 from sim.vocab import COMMODITIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,6 +196,39 @@ def test_sanctions_without_secondary_reach_keep_russias_import_share() -> None:
         for m in (secondary, base)
     ]
     assert (share[1] > share[0] + 1e-3).all()
+
+
+@pytest.mark.parametrize("name", ["hindcast_2005", "hindcast_2010"])
+def test_both_hindcasts_hold_the_take_or_pay_floors(name: str) -> None:
+    """Gazprom's Uzbek contract and Karachaganak gas to Orenburg bind in both hindcasts."""
+    params = Params.from_scenario(load_scenario(ROOT / "scenarios" / f"{name}.yaml"))
+    v, gas = params.vocab, COMMODITIES.index("gas")
+    rus = v.partners.index("RUS")
+    floors = {(v.states[s], c, b): values for s, c, b, values in params.contract_floor}
+    assert floors[("UZB", gas, rus)][0] > 0
+    kaz = floors[("KAZ", gas, rus)]
+    assert kaz[-1] > 0
+    if name == "hindcast_2005":  # Karachaganak's agreement dates from 2007
+        assert kaz[0] == 0
+        assert kaz[8] > 0
+
+
+def test_the_backtests_carried_on_years_follow_the_realised_paths() -> None:
+    """Prices listed to the last reference year; carried on, 2021-24 are not 2020's values."""
+    scenario = load_scenario(HINDCAST)
+    last = last_reference_year()
+    for c in ("oil", "gas"):
+        assert max(scenario.prices[c].path) >= last
+    params = Params.from_scenario(carried_on(scenario, last))
+    oil = dict(params.price_path)[COMMODITIES.index("oil")]
+    by_year = {(params.start_quarter + t) // 4: oil[t] for t in range(len(oil))}
+    assert by_year[2022] == scenario.prices["oil"].path[2022] != by_year[2020]
+    tkm = next(
+        values
+        for s, c, values in params.production_path
+        if params.vocab.states[s] == "TKM" and COMMODITIES[c] == "gas"
+    )
+    assert tkm[-1] != tkm[(2020 - 2010) * 4]
 
 
 # ---------------------------------------------------------------- invariants
