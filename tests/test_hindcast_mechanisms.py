@@ -1,6 +1,6 @@
 """The 2010-2020 mechanisms: EAEU trade-cost preference, contract gas prices, domestic-use
-paths, bazaar re-exports, import inertia (hand-computed references, monotone effects,
-invariants)."""
+paths, bazaar re-exports, import inertia, take-or-pay floors, sanctions without secondary
+reach (hand-computed references, monotone effects, invariants)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import pytest
 
 from sim.core import mechanisms
 from sim.core.model import GeoModel
+from sim.core.params import Params
+from sim.scenario.load import load_scenario
+from sim.studies.backtest import carried_on, last_reference_year
 from sim.vocab import COMMODITIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +57,34 @@ def test_reexport_imports_hand_computed() -> None:
     assert np.allclose(got, [[[0.0, 0.0], [0.8, 0.0]]])  # 4 x 0.4 x (1 - 0.5)
 
 
+def test_supplier_mass_utility_hand_computed() -> None:
+    share = np.array([14.6, 1.7, np.nan])
+    base = np.array([7.3, 3.4, 5.0])
+    got = mechanisms.supplier_mass_utility(share, base, 2.0)
+    assert np.allclose(got, [2.0 * np.log(2.0), 2.0 * np.log(0.5), 0.0])  # no data: 0
+    assert np.allclose(mechanisms.supplier_mass_utility(base, base, 3.0), 0.0)
+
+
 def test_partial_adjustment_keeps_shares() -> None:
     prev, target = np.array([0.5, 0.5, 0.0]), np.array([0.1, 0.2, 0.7])
     got = mechanisms.partial_adjustment(prev, target, 0.25)
     assert np.allclose(got, [0.4, 0.425, 0.175])
     assert np.isclose(got.sum(), 1.0)
+
+
+def test_take_or_pay_offtake_hand_computed() -> None:
+    offtake = np.array([0.2, 0.5, 0.0]).reshape(1, 1, 1, 3)
+    floor = np.array([0.0, 0.0, 6.0]).reshape(1, 1, 3)
+    got = mechanisms.take_or_pay_offtake(offtake, floor, np.array([[[10.0]]]))
+    # floor share 6 / 10 = 0.6; the others share 0.4 in proportion (0.2 : 0.5)
+    assert np.allclose(got.ravel(), [0.4 * 2 / 7, 0.4 * 5 / 7, 0.6])
+    # floors beyond supply share it in proportion: 0.8 and 0.6 over 1.4
+    floor2 = np.array([0.0, 8.0, 6.0]).reshape(1, 1, 3)
+    got2 = mechanisms.take_or_pay_offtake(np.zeros_like(offtake), floor2, np.array([[[10.0]]]))
+    assert np.allclose(got2.ravel(), [0.0, 0.8 / 1.4, 0.6 / 1.4])
+    # no supply: the floor takes nothing and offtake is kept
+    got3 = mechanisms.take_or_pay_offtake(offtake, floor, np.array([[[0.0]]]))
+    assert np.allclose(got3, offtake)
 
 
 # ---------------------------------------------------------------- monotone effects
@@ -70,6 +96,23 @@ def test_joining_the_eaeu_raises_the_members_share_with_russia() -> None:
     low = run({"behaviour.eaeu_trade_cost": 0.0}).state.trade_share[:, kgz, rus]
     high = run({"behaviour.eaeu_trade_cost": 0.1}).state.trade_share[:, kgz, rus]
     assert (high > low + 1e-3).all()
+
+
+@pytest.mark.parametrize("state", [0, 1, 2, 3, 4])
+def test_chinas_world_export_share_raises_its_import_share(state: int) -> None:
+    """Supplier mass: the more China's share of world exports grows, the more it supplies."""
+    chn = 0
+    got = []
+    for late in (10.4, 12.0, 14.0):  # China's world export share from 2012 on (2010: 10.4)
+        path = {2010: 10.4, 2011: 10.4, 2012: late}
+        m = run(
+            {"behaviour.supplier_mass_elasticity": 1.0, "powers.CHN.export_share_path": path},
+            steps=12,
+        )
+        imports = m.state.imports_value[:, state]
+        got.append(imports[:, chn] / imports.sum(axis=1))
+    assert (got[1] > got[0] + 1e-4).all()
+    assert (got[2] > got[1] + 1e-4).all()
 
 
 def test_eaeu_preference_reaches_exports_too() -> None:
@@ -124,6 +167,68 @@ def test_more_domestic_use_means_less_uzbek_gas_exported() -> None:
     assert (
         high.state.exports_volume[:, uzb, gas].sum() < base.state.exports_volume[:, uzb, gas].sum()
     )
+
+
+@pytest.mark.parametrize("volume", [0.0, 4.0, 8.0])
+def test_a_larger_take_or_pay_floor_sends_more_uzbek_gas_to_russia(volume: float) -> None:
+    uzb, rus, gas = 1, 1, COMMODITIES.index("gas")
+    floor = {"states.UZB.contract_floor": {"RUS": {"gas": {2010: volume}}}}
+    lower = run({"states.UZB.contract_floor": {"RUS": {"gas": {2010: volume / 2}}}}, steps=20)
+    higher = run(floor, steps=20)
+    to_rus = [m.state.exports_volume[:, uzb, gas, rus] for m in (lower, higher)]
+    assert (to_rus[1] >= to_rus[0] - 1e-9).all()
+    if volume > 0:
+        assert (to_rus[1] > to_rus[0] + 1e-3).all()
+
+
+def test_sanctions_without_secondary_reach_keep_russias_import_share() -> None:
+    """The 2014 sanctions (2014Q3): without secondary reach Russia keeps more of KAZ imports."""
+    kaz, rus = 0, 1
+    path = "events"
+    base = run({}, steps=24)
+    events = [e.model_dump(exclude_none=True) for e in base.spec.events]
+    for e in events:
+        if e["type"] == "sanctions":
+            e["secondary"] = True
+    secondary = run({path: events}, steps=24)
+    share = [
+        m.state.imports_value[:, kaz, rus] / m.state.imports_value[:, kaz].sum(axis=1)
+        for m in (secondary, base)
+    ]
+    assert (share[1] > share[0] + 1e-3).all()
+
+
+@pytest.mark.parametrize("name", ["hindcast_2005", "hindcast_2010"])
+def test_both_hindcasts_hold_the_take_or_pay_floors(name: str) -> None:
+    """Gazprom's Uzbek contract and Karachaganak gas to Orenburg bind in both hindcasts."""
+    params = Params.from_scenario(load_scenario(ROOT / "scenarios" / f"{name}.yaml"))
+    v, gas = params.vocab, COMMODITIES.index("gas")
+    rus = v.partners.index("RUS")
+    floors = {(v.states[s], c, b): values for s, c, b, values in params.contract_floor}
+    assert floors[("UZB", gas, rus)][0] > 0
+    kaz = floors[("KAZ", gas, rus)]
+    assert kaz[-1] > 0
+    if name == "hindcast_2005":  # Karachaganak's agreement dates from 2007
+        assert kaz[0] == 0
+        assert kaz[8] > 0
+
+
+def test_the_backtests_carried_on_years_follow_the_realised_paths() -> None:
+    """Prices listed to the last reference year; carried on, 2021-24 are not 2020's values."""
+    scenario = load_scenario(HINDCAST)
+    last = last_reference_year()
+    for c in ("oil", "gas"):
+        assert max(scenario.prices[c].path) >= last
+    params = Params.from_scenario(carried_on(scenario, last))
+    oil = dict(params.price_path)[COMMODITIES.index("oil")]
+    by_year = {(params.start_quarter + t) // 4: oil[t] for t in range(len(oil))}
+    assert by_year[2022] == scenario.prices["oil"].path[2022] != by_year[2020]
+    tkm = next(
+        values
+        for s, c, values in params.production_path
+        if params.vocab.states[s] == "TKM" and COMMODITIES[c] == "gas"
+    )
+    assert tkm[-1] != tkm[(2020 - 2010) * 4]
 
 
 # ---------------------------------------------------------------- invariants

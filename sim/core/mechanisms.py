@@ -707,6 +707,44 @@ def domestic_share(base: np.ndarray, path: tuple, t: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def take_or_pay_offtake(offtake: np.ndarray, floor: np.ndarray, supply: np.ndarray) -> np.ndarray:
+    r"""Offtake shares with contracted volume floors (take-or-pay) served first.
+
+    A long-term contract obliges the buyer to take at least a volume :math:`V_{scb}` a
+    year (or pay for it: take-or-pay; Creti and Villeneuve 2004, "Long-term contracts
+    and take-or-pay clauses in natural gas markets", *Energy Studies Review* 13(1)).
+    With exportable supply :math:`Q_{sc}`, the buyer's share of supply is at least the
+    floor's share while supply allows:
+
+    .. math:: f_{scb} = \min(V_{scb} / Q_{sc}, 1), \qquad
+              o'_{scb} = \max(o_{scb}, f_{scb})
+
+    Buyers without a floor keep their offtake, scaled down pro rata where the shares
+    would sum above 1; floors that alone exceed the supply share it in proportion to
+    :math:`f`. :func:`allocate_exports` then sends each share to its buyer first.
+
+    Args:
+        offtake: ``(R, S, C, B)`` offtake shares in force (contracts plus equity).
+        floor: ``(S, C, B)`` contracted volumes, units per year (0: none).
+        supply: ``(R, S, C)`` exportable supply, units per year.
+
+    Returns:
+        ``(R, S, C, B)`` offtake shares, each ``(s, c)`` summing to at most 1.
+    """
+    q = supply[..., None]
+    f = np.divide(floor, q, out=np.zeros(np.broadcast_shapes(floor.shape, q.shape)), where=q > 0)
+    f = np.clip(f, 0.0, 1.0)
+    has = floor > 0
+    fixed = np.where(has, np.maximum(offtake, f), 0.0)
+    rest = np.where(has, 0.0, offtake)
+    fixed_sum = fixed.sum(axis=-1, keepdims=True)
+    fixed = fixed / np.maximum(fixed_sum, 1.0)
+    room = np.clip(1.0 - fixed.sum(axis=-1, keepdims=True), 0.0, 1.0)
+    rest_sum = rest.sum(axis=-1, keepdims=True)
+    rest = rest * np.divide(room, rest_sum, out=np.ones_like(rest_sum), where=rest_sum > room)
+    return fixed + rest
+
+
 def reexport_imports(
     imports: np.ndarray, share: np.ndarray, member: np.ndarray, loss: float
 ) -> np.ndarray:
@@ -759,3 +797,35 @@ def partial_adjustment(previous: np.ndarray, target: np.ndarray, rate: float) ->
         Shares like ``target``.
     """
     return (1.0 - rate) * previous + rate * target
+
+
+def supplier_mass_utility(
+    share: np.ndarray, base: np.ndarray, elasticity: float | np.ndarray
+) -> np.ndarray:
+    r"""Import utility from a supplier's economic mass (gravity's exporter term).
+
+    In the structural gravity model a partner's exports to every destination scale with
+    its supply capacity: :math:`X_{pi} \propto Y_p\, E_i\, \tau_{pi}^{1-\sigma} /
+    (\Pi_p^{1-\sigma} P_i^{1-\sigma})` (Anderson and van Wincoop 2003, *Gravity with
+    gravitas*, American Economic Review 93(1): 170-192; Head and Mayer 2014, *Handbook of
+    International Economics* 4, ch. 3, for the exporter-mass elasticity near 1). In the
+    import logit this is a utility term, relative to the base year,
+
+    .. math:: u^{\mathrm{mass}}_{p,t} = \gamma \ln \frac{m_{p,t}}{m_{p,0}}
+
+    with :math:`m_p` partner :math:`p`'s share of world merchandise exports. It is 0 in
+    the base year, so the base-year calibration (ODD 7.13) is unchanged. A partner
+    without data (NaN) gets 0.
+
+    Args:
+        share: ``(..., B)`` world export shares this step (NaN: no data).
+        base: ``(..., B)`` the same in the base year.
+        elasticity: :math:`\gamma` (``behaviour.supplier_mass_elasticity``); a scalar
+            or an array broadcasting against the result.
+
+    Returns:
+        Utility terms like ``share``.
+    """
+    ok = np.isfinite(share) & np.isfinite(base) & (base > 0)
+    ratio = np.divide(share, base, out=np.ones_like(share, dtype=float), where=ok)
+    return elasticity * np.log(np.where(ok & (ratio > 0), ratio, 1.0))

@@ -79,6 +79,7 @@ class Sanction:
     by: tuple[bool, ...]
     severity: float
     duration: int | None
+    secondary: bool = True
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,9 @@ class Params:
     reserves0: np.ndarray  # (S, C), inf where not given
     production_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,))
     domestic_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,) shares)
+    contract_floor: tuple[tuple[int, int, int, np.ndarray], ...]  # (s, c, buyer, (T,) volumes)
     reexport_share: np.ndarray  # (S, B) bazaar re-exports as a share of the import bill
+    export_share: np.ndarray  # (T, B) partners' world export shares (%) by step, NaN: none
     trade_target: np.ndarray  # (S, B)
     inv0: np.ndarray  # (S, P)
     # influence channels by holder (ODD 7.15-7.16; units in docs/scenarios.md)
@@ -294,6 +297,7 @@ class Params:
     eaeu_trade_cost: float
     reexport_eaeu_loss: float
     import_adjustment: float
+    supplier_mass_elasticity: float | np.ndarray
     sanction_penalty: float
     influence_decay: float | np.ndarray
     diplomacy_decay: float
@@ -367,6 +371,7 @@ class Params:
         kw |= _channels(scenario)
         kw |= _routes(scenario)
         kw |= _behaviour(scenario)
+        kw["export_share"] = _export_share(scenario)
         kw |= _investment(kw)
         kw |= _schedules(scenario, kw["route_names"])
         kw["programme_outlay"] = _programme_outlay(scenario, kw)
@@ -411,6 +416,23 @@ def _per_step(path: dict[int, float], start_quarter: int, T: int) -> np.ndarray:
     return np.array([path_value(path, (start_quarter + t) // 4) for t in range(T)], dtype=float)
 
 
+def _export_share(sp: Scenario) -> np.ndarray:
+    """``(T, B)`` each partner's world export share (%) per step, NaN without a path.
+
+    Annual values are interpolated linearly by quarter (a year's value at its first
+    quarter); before the first and after the last listed year the end value holds.
+    """
+    v = sp.vocab
+    paths = [sp.powers[p].export_share_path for p in v.powers]
+    paths += [sp.markets[m].export_share_path for m in v.markets]
+    out = np.full((sp.steps, len(v.partners)), np.nan)
+    quarters = (sp.start_quarter + np.arange(sp.steps)) / 4.0
+    for b, path in enumerate(paths):
+        if path:
+            out[:, b] = [path_value(path, q) for q in quarters]
+    return out
+
+
 def _prices(sp: Scenario) -> dict:
     pr = [sp.prices[c] for c in COMMODITIES]
     return {
@@ -453,6 +475,17 @@ def _states(sp: Scenario) -> dict:
             (i, COMMODITIES.index(c), _per_step(path, sp.start_quarter, sp.steps))
             for i, x in enumerate(st)
             for c, path in x.domestic_use_path.items()
+        ),
+        "contract_floor": tuple(
+            (
+                i,
+                COMMODITIES.index(c),
+                v.partners.index(b),
+                _per_step(path, sp.start_quarter, sp.steps),
+            )
+            for i, x in enumerate(st)
+            for b, by_c in x.contract_floor.items()
+            for c, path in by_c.items()
         ),
         "reexport_share": np.array(
             [[x.reexport_share.get(b, 0.0) for b in v.partners] for x in st], dtype=float
@@ -595,6 +628,7 @@ def _behaviour(sp: Scenario) -> dict:
         "eaeu_trade_cost": b.eaeu_trade_cost,
         "reexport_eaeu_loss": b.reexport_eaeu_loss,
         "import_adjustment": b.import_adjustment,
+        "supplier_mass_elasticity": b.supplier_mass_elasticity,
         "sanction_penalty": b.sanction_penalty,
         "influence_decay": b.influence_decay,
         "diplomacy_decay": b.diplomacy_decay,
@@ -720,7 +754,8 @@ def _compile_event(ev: Any, v: Vocabulary, routes: tuple[str, ...]) -> EventReco
             return RouteLoss(routes.index(ev.route), ev.capacity_loss, ev.duration_quarters)
         case "sanctions":
             by = tuple(b in ev.by for b in v.partners)
-            return Sanction(v.index("power", ev.target), by, ev.severity, ev.duration_quarters)
+            target = v.index("power", ev.target)
+            return Sanction(target, by, ev.severity, ev.duration_quarters, ev.secondary)
         case "price_shock":
             return PriceShock(COMMODITIES.index(ev.commodity), ev.size)
         case "bloc_join" | "bloc_leave":

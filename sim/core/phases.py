@@ -46,7 +46,8 @@ NEVER = np.iinfo(np.int64).max
 def apply_events(params: Params, state: State, t: int) -> None:
     """ODD 7.1: lift lapsed sanctions and route losses, then apply this step's events.
 
-    Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``route_losses``,
+    Writes: ``sanction_severity``, ``sanction_by``, ``sanction_end``, ``sanction_secondary``,
+    ``route_losses``,
     ``dipl``, ``price_shock``, ``eaeu``, ``alliance``, ``arms``, ``route_cap``,
     ``valid``, ``contract_price``, ``budget``, ``aim_state``, ``aim_sector``, ``hedging``,
     ``imports_to_gdp``.
@@ -67,9 +68,10 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
                 state.dipl[:, s, p] += w
         case RouteLoss(route=k, loss=loss, duration=d):
             state.route_losses.append((k, loss, t + d))
-        case Sanction(target=p, by=by, severity=sev, duration=d):
+        case Sanction(target=p, by=by, severity=sev, duration=d, secondary=secondary):
             state.sanction_severity[p] = sev
             state.sanction_by[p] = by
+            state.sanction_secondary[p] = secondary
             state.sanction_end[p] = t + d if d is not None else NEVER
         case PriceShock(commodity=c, size=size):
             state.price_shock[c] += size
@@ -293,15 +295,20 @@ def planned_output(params: Params, state: State, t: int) -> np.ndarray:
 
 
 def sanction_terms(params: Params, state: State) -> tuple[np.ndarray, np.ndarray]:
-    """Utility penalties from sanctions: exports ``(B, K)`` and imports ``(B,)``."""
+    """Utility penalties from sanctions: exports ``(B, K)`` and imports ``(B,)``.
+
+    A sanction without ``secondary`` reach penalises only the sanctioning partners'
+    purchases over routes through the target, not the states' trade with the target.
+    """
     pen = params.sanction_penalty
     B, K = len(params.vocab.partners), len(params.route_names)
     exp_pen = np.zeros((B, K))
     imp_pen = np.zeros(B)
     for p in np.flatnonzero(state.sanction_severity > 0):
         sev = state.sanction_severity[p] * pen
-        exp_pen[p, :] -= sev
-        imp_pen[p] -= sev
+        if state.sanction_secondary[p]:
+            exp_pen[p, :] -= sev
+            imp_pen[p] -= sev
         exp_pen[np.ix_(state.sanction_by[p], params.transit[:, p])] -= 0.5 * sev
     return exp_pen, imp_pen
 
@@ -317,6 +324,7 @@ def trade_flows(
     route_alpha: np.ndarray | None = None,
     ceiling: np.ndarray | None = None,
     domestic: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ODD 7.11: ``(O, R)`` export flows over the real options and ``(R, S, C)`` shut-in.
 
@@ -332,7 +340,9 @@ def trade_flows(
     the base year's). A route with a contract price nets back ``pi (1 - cost)`` of the
     market price (:func:`sim.core.mechanisms.contract_factor`): it enters as the effective
     route cost ``1 - pi (1 - cost)``. EAEU members' exports to members get the customs
-    union's preference (:func:`sim.core.mechanisms.bloc_preference`).
+    union's preference (:func:`sim.core.mechanisms.bloc_preference`). ``floor`` is this
+    step's ``(S, C, B)`` contracted volumes (:func:`contract_floor`; none: no floors),
+    served first (:func:`sim.core.mechanisms.take_or_pay_offtake`).
     """
     opt = params.options
     supply = output * (1.0 - (params.domestic if domestic is None else domestic))
@@ -368,7 +378,21 @@ def trade_flows(
     if ceiling is not None:
         np.minimum(capacity, ceiling, out=capacity)
     enabled = state.valid[opt.s, opt.c, opt.b, opt.k]
-    return opt.allocate(supply, util, enabled, capacity, state.offtake[rows])
+    offtake = state.offtake[rows]
+    if floor is not None and floor.any():
+        offtake = mechanisms.take_or_pay_offtake(offtake, floor, supply)
+    return opt.allocate(supply, util, enabled, capacity, offtake)
+
+
+def contract_floor(params: Params, t: int) -> np.ndarray | None:
+    """``(S, C, B)`` contracted (take-or-pay) volumes at step ``t``; None without any."""
+    if not params.contract_floor:
+        return None
+    v = params.vocab
+    out = np.zeros((len(v.states), len(params.domestic[0]), len(v.partners)))
+    for s, c, b, values in params.contract_floor:
+        out[s, c, b] = values[t]
+    return out
 
 
 def contract_factors(state: State, rows: slice = slice(None)) -> np.ndarray:
@@ -449,6 +473,7 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
         route_alpha=calib.route_alpha,
         ceiling=ramp_limit(params, calib, state),
         domestic=mechanisms.domestic_share(params.domestic, params.domestic_path, t),
+        floor=contract_floor(params, t),
     )
     state.route_flow = route_volumes(params, flows)
     state.shut_in = shut_in
@@ -506,7 +531,9 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
 
     The import bill (``imports_to_gdp`` x GDP) is ordinary imports, spread over partners
-    by the import logit, moved toward it at ``import_adjustment`` per quarter
+    by the import logit (with each partner's supplier mass,
+    :func:`sim.core.mechanisms.supplier_mass_utility`), moved toward it at
+    ``import_adjustment`` per quarter
     (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
     their source (:func:`sim.core.mechanisms.reexport_imports`).
 
@@ -528,8 +555,11 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
         bill, params.reexport_share, state.eaeu, params.reexport_eaeu_loss
     )
     imports = bill * (1.0 - params.reexport_share.sum(axis=1))
+    mass = mechanisms.supplier_mass_utility(
+        params.export_share[t], params.export_share[0], per_rep(params.supplier_mass_elasticity, 3)
+    )
     shares = mechanisms.masked_softmax(
-        calib.import_alpha + import_terms(params, state),
+        calib.import_alpha + import_terms(params, state) + mass,
         np.ones(state.trade_share.shape, dtype=bool),
         axes=(2,),
     )

@@ -70,6 +70,8 @@ class State:
         eaeu: ``(S,)`` bool EAEU membership (bloc_join events).
         sanction_severity: ``(P,)``; sanction_by: ``(P, B)`` bool; sanction_end: ``(P,)``
             step at which each power's sanctions lapse.
+        sanction_secondary: ``(P,)`` bool, the sanction also penalises third countries'
+            trade with the target (the Central Asian states' sales to and imports from it).
         gdp: ``(R, S)`` GDP, USD bn per year.
         exports_volume: ``(R, S, C, B)`` exports, units per year.
         exports_value: ``(R, S, B)`` exports at world prices, USD bn per year.
@@ -120,6 +122,7 @@ class State:
     sanction_severity: np.ndarray
     sanction_by: np.ndarray
     sanction_end: np.ndarray
+    sanction_secondary: np.ndarray
     gdp: np.ndarray
     exports_volume: np.ndarray
     exports_value: np.ndarray
@@ -218,6 +221,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         sanction_severity=np.zeros(P),
         sanction_by=np.zeros((P, B), dtype=bool),
         sanction_end=np.full(P, np.iinfo(np.int64).max),
+        sanction_secondary=np.ones(P, dtype=bool),
         gdp=rep(params.gdp0[None]).astype(float),
         exports_volume=np.zeros((R, S, C, B)),
         exports_value=np.zeros((R, S, B)),

@@ -246,7 +246,7 @@ def _skill_intro(meta: dict[str, Any], runs: Sequence[dict[str, Any]]) -> list[s
         "statistics and other compilers' figures (`sim/data/trade_recent.csv`) are a "
         "different method (own declarations, not mirror data; some cover part of a year, see "
         f"`period`). Points after {last} are scored by the hindcast carried on past its "
-        "horizon, without dated events or realised prices and output there (a projection). "
+        "horizon: no dated events there, the paths the scenario lists past it (a projection). "
         "The held-back 2011-2020 DOTS series is scored outside this repository from "
         "`hindcast.csv` and `hindcast_bands.csv`.",
         "",

@@ -264,6 +264,7 @@ class StateParams(Sourced):
     production_path: dict[Commodity, dict[int, NonNeg]] = {}
     domestic_use_path: dict[Commodity, dict[int, Share]] = {}  # annual domestic-use shares
     reexport_share: dict[Partner, Share] = {}  # bazaar re-exports: share of the import bill
+    contract_floor: dict[Partner, dict[Commodity, dict[int, NonNeg]]] = {}  # take-or-pay volumes
     blocs: list[Bloc] = []
     trade_targets: dict[TargetPartner, Annotated[float, Field(ge=0, le=100)]]
     investment_stock: dict[Power, NonNeg] = {}
@@ -297,6 +298,8 @@ class PowerParams(Sourced):
     sector_bias: dict[Sector, Signed] = {}
     import_need: dict[Commodity, NonNeg] = {}
     demand: dict[Commodity, Signed] = {}
+    export_share_path: dict[int, Positive] = {}
+    """Share (%) of world merchandise exports by year: supplier mass (ODD 7.14)."""
     budget_split: BudgetSplit = {}
     learning_rate: Share = 0.2
     diplomacy_rate: NonNeg = 1.0
@@ -317,6 +320,8 @@ class MarketParams(Sourced):
 
     gdp: Positive
     demand: dict[Commodity, Signed] = {}
+    export_share_path: dict[int, Positive] = {}
+    """Share (%) of world merchandise exports by year: supplier mass (ODD 7.14)."""
 
 
 class Route(Sourced):
@@ -365,6 +370,8 @@ class Behaviour(Sourced):
     """Share of a state's bazaar re-export trade lost when it joins the EAEU."""
     import_adjustment: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     """Quarterly rate at which import shares move to their logit target (1: no inertia)."""
+    supplier_mass_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    """Gamma: import utility gains gamma ln(m_p(t) / m_p(0)), m the world export share."""
     sanction_penalty: NonNeg = 3.0
     influence_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     channel_weights: dict[Channel, NonNeg] = {}
@@ -449,6 +456,8 @@ class Sanctions(EventBase):
     by: list[Partner]
     severity: Share
     duration_quarters: Annotated[int, Field(ge=1, le=400)] | None = None
+    secondary: bool = True
+    """Whether third countries' trade with the target is penalised too (false: only transit)."""
 
 
 class PriceShock(EventBase):

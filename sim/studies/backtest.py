@@ -254,7 +254,7 @@ def point_sample(year: int, base_year: int, horizon_last: int) -> str:
     """Whether a point of ``year`` is the run's base year, in sample, out of sample or beyond.
 
     In sample: up to :data:`FIT_LAST_YEAR` (the fit's years); projection: after the
-    scenario's own horizon (no dated events or realised paths there).
+    scenario's own horizon (no dated events there; paths only where the scenario lists them).
     """
     if year == base_year:
         return BASE_YEAR
@@ -524,8 +524,10 @@ def last_reference_year(
 def carried_on(scenario: Scenario, last_year: int) -> Scenario:
     """``scenario`` with its horizon carried on to the end of ``last_year`` (if later).
 
-    The years added have no dated events and no realised paths (the scenario's prices and
-    output follow their own processes there); the simulated years before are unchanged.
+    The years added have no dated events (the scenario lists none after its horizon). Its
+    annual paths (prices, output, domestic use, contract floors, export shares) continue
+    where they list later years (``hindcast_2010.yaml`` lists realised prices to 2024) and
+    hold their last value after that; the simulated years before are unchanged.
     """
     if last_year <= (scenario.start_quarter + scenario.steps - 1) // 4:
         return scenario
