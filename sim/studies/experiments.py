@@ -132,12 +132,12 @@ def decode(exp: Experiment, raw: np.ndarray) -> pd.DataFrame:
         else:
             cols[key] = raw[:, j]
     frame = pd.DataFrame(cols)
-    for key in frame.columns:  # numeric lists stay numeric
-        with contextlib.suppress(ValueError, TypeError):
-            if frame[key].dtype == object and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in frame[key]
-            ):
-                frame[key] = frame[key].astype(float)
+    for key, f in exp.factors.items():  # a list of numbers stays numeric (ints stay ints)
+        if isinstance(f, Choices) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in f.values
+        ):
+            ints = all(isinstance(v, int) for v in f.values)
+            frame[key] = frame[key].astype("int64" if ints else "float64")
     return frame
 
 
@@ -314,7 +314,7 @@ def _chunks(
     cmp_mask = tuple(k in plan.on_compare for k in plan.fast)
     chunks: list[ExperimentChunk] = []
     for points in groups.values():
-        sets = dict(zip(plan.slow, plan.design.loc[points[0], list(plan.slow)], strict=True))
+        sets = {k: _plain(plan.design[k].iloc[points[0]]) for k in plan.slow}
         sc = with_overrides(scenario, sets, exp.origin()) if sets else scenario
         cmp_sets = {k: v for k, v in sets.items() if k in plan.on_compare}
         cmp = compare
