@@ -16,6 +16,7 @@ first and that time is printed on its own.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +24,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from sim.report.experiment_runs import run_experiment_folder, run_sensitivity
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-EXPERIMENT = Path(__file__).resolve().parent.parent / "scenarios/experiments/japan_levers.yaml"
+from sim.report.experiment_runs import run_experiment_folder, run_sensitivity  # noqa: E402
+
+EXPERIMENT = ROOT / "scenarios/experiments/japan_levers.yaml"
 
 
 def main() -> None:
