@@ -54,13 +54,16 @@ def plot_sensitivity(table: pd.DataFrame, outcome: str, ax: Axes | None = None) 
     return fig
 
 
-def plot_prim_trajectory(trajectory: pd.DataFrame, chosen: int, ax: Axes | None = None) -> Figure:
+def plot_prim_trajectory(
+    trajectory: pd.DataFrame, chosen: int, ax: Axes | None = None, title: str = ""
+) -> Figure:
     """PRIM's peeling trajectory: coverage against density, coloured by restricted inputs.
 
     Args:
         trajectory: ``coverage``, ``density``, ``res_dim`` per peeling step (``id``).
         chosen: the ``id`` of the chosen box (circled).
         ax: axes to draw on (default: a new figure).
+        title: the condition, for the title.
     """
     fig, ax = figure_and_axes(ax, (5.5, 4.2))
     points = ax.scatter(
@@ -82,7 +85,9 @@ def plot_prim_trajectory(trajectory: pd.DataFrame, chosen: int, ax: Axes | None 
         zorder=4,
         label=f"chosen box {chosen}",
     )
-    fig.colorbar(points, ax=ax, label="inputs restricted")
+    bar = fig.colorbar(points, ax=ax, label="inputs restricted")
+    bar.set_ticks(range(int(trajectory["res_dim"].max()) + 1))
+    ax.set_title(f"PRIM peeling trajectory{': ' + title if title else ''}", fontsize=10)
     ax.set_xlabel("coverage (share of the cases of interest inside the box)")
     ax.set_ylabel("density (share of the box's points that are cases)")
     ax.set_xlim(0, 1.02)

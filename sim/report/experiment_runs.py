@@ -301,17 +301,18 @@ def run_discover(
         raise ScenarioError(folder, "where", str(err)) from None
     res.trajectory.to_csv(folder / "prim_trajectory.csv", index=False)
     res.limits.to_csv(folder / "prim_box.csv", index=False)
-    plot_prim_trajectory(res.trajectory, res.chosen).savefig(
-        folder / "prim_trajectory.png", dpi=130
-    )
     row = res.trajectory.loc[res.trajectory["id"] == res.chosen].iloc[0]
     cond = f"{outcome} {op} {value:g}"
-    (folder / "prim_box.yaml").write_text(_box_yaml(res, manifest, cond, row), encoding="utf-8")
+    plot_prim_trajectory(res.trajectory, res.chosen, title=cond).savefig(
+        folder / "prim_trajectory.png", dpi=130
+    )
+    box_text = _box_yaml(res, manifest, cond, row, table)
+    (folder / "prim_box.yaml").write_text(box_text, encoding="utf-8")
     md = [
         f"# PRIM: {cond}", "",
         f"{res.cases} of {res.points} design points match. Chosen box {res.chosen}: coverage "
         f"{row['coverage']:.2f}, density {row['density']:.2f}, mass {row['mass']:.2f}.", "",
-        markdown_table(res.limits[res.limits["restricted"]].drop(columns="restricted")),
+        markdown_table(_restricted(res.limits), {"low": ".4g", "high": ".4g"}),
     ]  # fmt: skip
     (folder / "prim.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return [
@@ -319,12 +320,27 @@ def run_discover(
     ]
 
 
-def _box_yaml(res: Any, manifest: dict[str, Any], cond: str, row: Any) -> str:
-    """The chosen box as ``--set``-ready key paths (middle values, ranges in comments)."""
+def _restricted(limits: pd.DataFrame) -> pd.DataFrame:
+    """The restricted rows of a box, without empty columns."""
+    rows = limits[limits["restricted"]].drop(columns="restricted")
+    return rows.dropna(axis=1, how="all")
+
+
+#: An input with at most this many distinct values is read as a list of values.
+LISTED = 20
+
+
+def _box_yaml(res: Any, manifest: dict[str, Any], cond: str, row: Any, table: pd.DataFrame) -> str:
+    """The chosen box as ``--set``-ready key paths (middle values, ranges in comments).
+
+    A listed input (few distinct values) takes the admitted value nearest the box's
+    middle, so the fragment stays a valid scenario.
+    """
+    scenario = os.path.normpath(manifest["scenario_file"])
     head = [
         f"# PRIM box for {cond} in experiment {manifest['experiment']}",
         f"# coverage {row['coverage']:.2f}, density {row['density']:.2f}; restricted inputs only.",
-        f"# Apply to {manifest['scenario_file']} (e.g. with casim run --set KEY=VALUE).",
+        f"# Apply to {scenario} (e.g. with casim run --set KEY=VALUE).",
         f'assumption: "experiment {manifest["experiment_file"]}: PRIM box for {cond}"',
     ]
     body: dict[str, Any] = {}
@@ -333,8 +349,15 @@ def _box_yaml(res: Any, manifest: dict[str, Any], cond: str, row: Any) -> str:
         if r.values is not None:
             body[r.parameter] = r.values[0]
             notes.append(f"# {r.parameter}: one of {list(r.values)}")
+            continue
+        middle = (r.low + r.high) / 2
+        seen = sorted(table[r.parameter].unique())
+        inside = [v for v in seen if r.low <= v <= r.high]
+        if len(seen) <= LISTED and inside:
+            body[r.parameter] = min(inside, key=lambda v: abs(v - middle)).item()
+            notes.append(f"# {r.parameter}: one of {[v.item() for v in inside]}")
         else:
-            body[r.parameter] = round((r.low + r.high) / 2, 6)
+            body[r.parameter] = round(middle, 6)
             notes.append(f"# {r.parameter}: {r.low:.4g} .. {r.high:.4g}")
     text = yaml.safe_dump({"set": body}, sort_keys=False) if body else "set: {}\n"
     return "\n".join(head + notes) + "\n" + text

@@ -588,9 +588,11 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8) -> PrimResu
         msg = f"expected some but not all design points to match, got {int(y.sum())} of {len(y)}"
         raise ValueError(msg)
     x = x.copy()
-    for col in x.columns:
+    for col in x.columns:  # strings as categories; integers as floats (PRIM pastes halves)
         if x[col].dtype == object:
             x[col] = x[col].astype(str).astype("category")
+        elif pd.api.types.is_integer_dtype(x[col]):
+            x[col] = x[col].astype(float)
     with warnings.catch_warnings():  # EMA Workbench 3.0 on pandas 3: local, known warnings
         warnings.filterwarnings("ignore", message=".*ipyparallel.*")
         warnings.filterwarnings("ignore", message="The inplace keyword")
