@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def plan_of(path: Path, chunk: int | None = None) -> study.ExperimentPlan:
         ({"samples": 0}, "samples"),
         ({"outcomes": [{"name": "x", "metric": "gdp", "country": "KAZ", "vs": "compare_to"}]}, ""),
         ({"scenario": "missing.yaml"}, ""),
+        ({"outcomes": [{"name": "x", "metric": "gdp", "country": "KAZ", "stat": "p99"}]}, "stat"),
     ],
 )  # fmt: skip
 def test_malformed_experiment_exits_2_with_one_line_and_writes_nothing(
@@ -78,6 +80,21 @@ def test_malformed_experiment_exits_2_with_one_line_and_writes_nothing(
     assert err.startswith("error: ")
     assert key in err
     assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["exp.yaml"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--scheduler", "nowhere"], ["--resume"], ["--chunk-size", "0"], ["--workers", "0"]],
+)
+def test_bad_run_flags_exit_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    path = write_experiment(tmp_path)
+    out = [] if "--resume" in flags else ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) if flags[-1] == "0" else contextlib.nullcontext():
+        assert main(["experiment", "run", str(path), *out, *flags]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
     assert [p.name for p in tmp_path.iterdir()] == ["exp.yaml"]
 
 

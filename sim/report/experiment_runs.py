@@ -122,6 +122,9 @@ def run_experiment_folder(
     exp, scenario, compare = load_experiment(file)
     if workers < 1:
         raise ScenarioError(file, "workers", f"expected a positive integer, got {workers}")
+    if scheduler is not None and scheduler != "local" and "://" not in scheduler:
+        msg = f"expected local or a scheduler address like tcp://HOST:8786, got {scheduler!r}"
+        raise ScenarioError(file, "scheduler", msg)
     if resume and out is None:
         raise ScenarioError(file, "resume", "expected an output folder (--out) to resume into")
     from sim.studies import experiments as study  # noqa: PLC0415 - heavy imports
