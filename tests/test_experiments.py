@@ -14,7 +14,7 @@ import yaml
 
 from sim.cli import main
 from sim.engine.distributed import dask_executor
-from sim.report.experiment_runs import parts_folder, run_experiment_folder
+from sim.report.experiment_runs import parts_folder, run_experiment_folder, run_sensitivity
 from sim.scenario import ScenarioError, with_overrides
 from sim.scenario.experiment import load_experiment
 from sim.studies import experiments as study
@@ -259,3 +259,13 @@ def test_sensitivity_and_discover_write_their_files(
     assert set(box["set"]) <= {"powers.JPN.budget", "behaviour.channel_weights.trade"}
     assert main(["experiment", "discover", str(out), "--outcome", "nope", "--where", ">1"]) == 2
     assert main(["experiment", "discover", str(out), "--outcome", "oil", "--where", "~1"]) == 2
+
+
+def test_morris_experiment_gets_elementary_effects(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, sampler="morris", samples=3, replications=2)
+    out = run_experiment_folder(path, out=tmp_path / "run")
+    assert len(pd.read_parquet(out / "experiments.parquet")) == 3 * (2 + 1)
+    run_sensitivity(out)
+    table = pd.read_csv(out / "sensitivity_oil.csv")
+    assert {"mu_star", "sigma"} <= set(table.columns)
+    assert np.allclose(table["mu_star"], 0.0)  # the oil price depends on neither input
