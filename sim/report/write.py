@@ -487,8 +487,6 @@ def _backtest_figures(
         bands, runs, reference=res.reference, recent=res.recent,
         replications=res.replications, outdir=outdir, vocab=res.vocab, band_note=note,
     )  # fmt: skip
-
-
 def bands_of(cmp: Comparison) -> str:
     """What a comparison's bands carry (:func:`sim.core.uncertainty.band_label`)."""
     if cmp.parameters is None:
