@@ -72,6 +72,10 @@ FLAGS: dict[str, str] = {
     "parameter_uncertainty": "--parameter-uncertainty",
     "posterior": "--posterior",
     "particles": "--particles",
+    "scheduler": "--scheduler",
+    "resume": "--resume",
+    "outcome": "--outcome",
+    "where": "--where",
 }
 
 
@@ -152,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_parser(sub)
     add_plot_parser(sub)
     add_runs_parser(sub)
+    add_experiment_parser(sub)
 
     val = sub.add_parser("validate", help="check a scenario and print its resolved form")
     val.add_argument("scenario", help="scenario YAML file")
@@ -588,6 +593,74 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     else:
         sys.stdout.write(catalog.runs_table(rows))
+    return 0
+
+
+def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
+    """``casim experiment run | sensitivity | discover`` (see :mod:`sim.report.experiment_runs`)."""
+    exp = sub.add_parser(
+        "experiment",
+        help="sampled experiments: run, global sensitivity, scenario discovery",
+        description="Run an experiment file (scenarios/experiments/, docs/experiments.md), "
+        "then rank its inputs (sensitivity) or find the conditions of an outcome (discover).",
+    )
+    esub = exp.add_subparsers(dest="action", required=True, metavar="ACTION",
+                              parser_class=OneLineParser)  # fmt: skip
+    run = esub.add_parser("run", help="run an experiment file and write a run folder")
+    run.add_argument("file", metavar="FILE", help="experiment YAML file")
+    run.add_argument("--out", default=None, help="run folder (must not exist or be empty)")
+    run.add_argument(
+        "--workers", type=_workers, default=1,
+        help="worker processes, or local Dask workers with --scheduler local (default 1; 2 there)",
+    )  # fmt: skip
+    run.add_argument(
+        "--scheduler", default=None, metavar="local|tcp://HOST:PORT",
+        help="run chunks on Dask: a new local cluster, or an existing scheduler",
+    )  # fmt: skip
+    run.add_argument("--resume", action="store_true", help="reuse the parts of a killed run")
+    run.add_argument("--chunk-size", type=_positive, default=None,
+                     help="design-point replications per model (default 1000)")  # fmt: skip
+    run.set_defaults(func=cmd_experiment_run)
+    sens = esub.add_parser("sensitivity", help="Sobol or Morris indices of each outcome")
+    sens.add_argument("run_dir", metavar="DIR", help="a folder of casim experiment run")
+    sens.set_defaults(func=cmd_experiment_sensitivity)
+    disc = esub.add_parser("discover", help="PRIM box of the points where an outcome holds")
+    disc.add_argument("run_dir", metavar="DIR", help="a folder of casim experiment run")
+    disc.add_argument("--outcome", required=True, help="outcome name")
+    disc.add_argument("--where", required=True, help='condition, e.g. ">= 0.02"')
+    disc.add_argument("--threshold", type=float, default=0.8,
+                      help="least density of the chosen box (default 0.8)")  # fmt: skip
+    disc.set_defaults(func=cmd_experiment_discover)
+
+
+def cmd_experiment_run(args: argparse.Namespace) -> int:
+    """``casim experiment run FILE``: print the run folder."""
+    from sim.report.experiment_runs import run_experiment_folder  # noqa: PLC0415
+
+    print(
+        run_experiment_folder(
+            args.file, out=args.out, workers=args.workers, scheduler=args.scheduler,
+            resume=args.resume, chunk_size=args.chunk_size, progress=sys.stderr.isatty(),
+        )
+    )  # fmt: skip
+    return 0
+
+
+def cmd_experiment_sensitivity(args: argparse.Namespace) -> int:
+    """``casim experiment sensitivity DIR``: print the files written."""
+    from sim.report.experiment_runs import run_sensitivity  # noqa: PLC0415
+
+    for path in run_sensitivity(args.run_dir):
+        print(path)
+    return 0
+
+
+def cmd_experiment_discover(args: argparse.Namespace) -> int:
+    """``casim experiment discover DIR --outcome NAME --where COND``: print the files."""
+    from sim.report.experiment_runs import run_discover  # noqa: PLC0415
+
+    for path in run_discover(args.run_dir, args.outcome, args.where, args.threshold):
+        print(path)
     return 0
 
 

@@ -11,9 +11,11 @@ Each document's fenced blocks run in order in a fresh working folder (with a cop
 
 Long examples run at reduced sizes: ``--replications``/``replications=`` at most 3 (2
 for 1,000 and more), ``--workers`` at most 2, ``casim run`` and ``backtest`` without
-plots (``casim plot`` and ``compare`` still draw), ``casim calibrate`` on the quick grid
-with one replication, 2 bootstrap draws and 2 refinement steps. ``results/<name>/<run-id>``
-stands for the newest folder under ``results/<name>/``. A block preceded by
+plots (``casim plot`` and ``compare`` still draw), ``casim experiment run`` on a copy of its
+file with at most 8 samples and 2 replications (and no ``--scheduler``), ``casim calibrate``
+on the quick grid with one replication, 2 bootstrap draws and 2 refinement steps.
+``results/<name>/<run-id>`` stands for the newest folder under ``results/<name>/``.
+A block preceded by
 ``<!-- example: skip (reason) -->`` is not run; any other command is an error, so a new
 kind of example must be taught here or skipped explicitly.
 """
@@ -89,6 +91,11 @@ def reduce_argv(argv: list[str]) -> list[str]:
         if arg == "--workers":
             out[i + 1] = str(min(int(out[i + 1]), 2))
     command = out[0]
+    if out[:2] == ["experiment", "run"]:
+        shrink_experiment(Path(out[2]))
+        if "--scheduler" in out:  # a Dask cluster is tested in tests/test_experiments.py
+            i = out.index("--scheduler")
+            del out[i : i + 2]
     if command in {"run", "backtest"} and "--no-plots" not in out:
         out.append("--no-plots")
     if command == "calibrate":
@@ -102,6 +109,16 @@ def reduce_argv(argv: list[str]) -> list[str]:
             if flag not in out:
                 out += [flag, value]
     return out
+
+
+def shrink_experiment(path: Path) -> None:
+    """An experiment file of the working folder at test size (8 samples, 2 replications)."""
+    import yaml  # noqa: PLC0415
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["samples"] = min(int(data.get("samples", 8)), 8)
+    data["replications"] = min(int(data.get("replications", 2)), 2)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 def casim_argv(line: str) -> list[str] | None:

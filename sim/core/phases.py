@@ -88,7 +88,7 @@ def _apply_event(params: Params, state: State, ev: object, t: int) -> None:
         case RoutePrice(route=k, commodity=c, price=price):
             state.contract_price[k, c] = price
         case BudgetChange(power=p, budget=b, split=split):
-            state.budget[p] = b
+            state.budget[..., p] = b  # (P,) or (R, P) when budgets are sampled
             if split is not None:
                 state.aim_state[p], state.aim_sector[p] = split
         case Reform(state=s, hedging=h, imports_to_gdp=m):
@@ -168,9 +168,8 @@ def set_programme_budgets(params: Params, state: State, t: int) -> None:
 
     Writes: ``programme_budget``.
     """
-    state.programme_budget[:] = np.maximum(state.budget / 4.0 - params.programme_outlay[t], 0.0)[
-        None, :
-    ]
+    # budget is (P,), or (R, P) when an experiment samples it per replication
+    state.programme_budget[:] = np.maximum(state.budget / 4.0 - params.programme_outlay[t], 0.0)
 
 
 # ------------------------------------------------------------------ 7.7, 7.8 projects

@@ -61,7 +61,8 @@ class State:
         learned_bias: ``(R, P, S, SEC)`` the powers' learned allocation bias.
         pipeline: ``(R, max_lead, P, S, SEC)`` accepted money by due slot, USD bn.
         programme_budget: ``(R, P)`` programme money this quarter, USD bn.
-        budget: ``(P,)`` annual programme budgets (budget_change events).
+        budget: ``(P,)`` annual programme budgets (budget_change events); ``(R, P)`` when
+            sampled per replication (:mod:`sim.core.uncertainty`).
         aim_state: ``(P, S)`` budget shares aimed at a state (budget_split).
         aim_sector: ``(P, S, SEC)`` budget shares aimed at a (state, sector).
         project_status: ``(R, J)`` named project 0 open, 1 completed, 2 failed.

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core.noise import N_STREAMS
-from sim.vocab import CHANNELS
+from sim.vocab import CHANNELS, POWERS
 
 if TYPE_CHECKING:
     from sim.core.params import Params
@@ -49,6 +49,9 @@ FIELDS: dict[str, tuple[str, int | None]] = {
     "behaviour.award_sensitivity": ("award_sensitivity", None),
     "behaviour.route_ramp": ("route_ramp", None),
     **{f"behaviour.channel_weights.{ch}": ("channel_weights", i) for i, ch in enumerate(CHANNELS)},
+    # initial annual programme budgets, (R, P) in Params and State (experiments sample them;
+    # a budget_change event still replaces them); the column is the power's vocabulary index
+    **{f"powers.{p}.budget": ("budget0", i) for i, p in enumerate(POWERS)},
 }
 #: Admissible range of each sampled parameter (the schema's, made finite).
 SUPPORT: dict[str, tuple[float, float]] = {
@@ -60,6 +63,7 @@ SUPPORT: dict[str, tuple[float, float]] = {
     "behaviour.award_sensitivity": (0.0, 100.0),
     "behaviour.route_ramp": (0.0, 1.0),
     **{f"behaviour.channel_weights.{ch}": (0.0, 1000.0) for ch in CHANNELS},
+    **{f"powers.{p}.budget": (0.0, 1000.0) for p in POWERS},
 }
 #: Modes of ``--parameter-uncertainty``.
 MODES = ("posterior", "fixed")
@@ -130,6 +134,32 @@ class ParameterSample:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class SlotSample:
+    """Design rows of an experiment, one per model slot (:mod:`sim.studies.experiments`).
+
+    A model running several design points at once has replication ids that repeat
+    (``0..R-1`` once per point: the same noise for every point); slot ``s`` takes row
+    ``rows[s]`` of :attr:`values` whatever its id and the seed.
+
+    Attributes:
+        keys: key paths in :data:`FIELDS`.
+        values: ``(points, len(keys))`` design values.
+        rows: ``(slots,)`` the design row of each slot of the model.
+    """
+
+    keys: tuple[str, ...]
+    values: np.ndarray
+    rows: np.ndarray
+
+    def rows_for(self, seed: int, ids: np.ndarray) -> np.ndarray:  # noqa: ARG002 - protocol
+        """The design row of each slot (``ids`` must be the model's slots, in order)."""
+        if len(ids) != len(self.rows):
+            msg = f"expected {len(self.rows)} replication ids (one per slot), got {len(ids)}"
+            raise ValueError(msg)
+        return np.asarray(self.rows, dtype=np.int64)
+
+
 def sample_from_table(
     frame: pd.DataFrame, source: str = "", digest: str = "", *, by_id: bool = False
 ) -> ParameterSample:
@@ -187,6 +217,8 @@ def apply_draws(params: Params, sample: ParameterSample, rows: np.ndarray) -> Pa
     R = len(rows)
     for j, key in enumerate(sample.keys):
         name, col = FIELDS[key]
+        if name == "budget0":  # the power's index in this scenario's vocabulary
+            col = params.vocab.powers.index(key.split(".")[1])
         if col is None:
             updates[name] = sample.values[rows, j].copy()
             continue
