@@ -300,8 +300,100 @@ def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B
             f[i] = supply[j] * (free[j] * p[i] + off[sub[i]] * p_route[i])
 
 
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """``a[start:start + n].sum()`` in numpy's pairwise order (bit for bit, ``n <= 128``)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[start + i]
+        return res
+    r = a[start : start + 8].copy()
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[start + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+# long: one row's whole fit in one loop body, mirroring sim.core.state._fit_routes_reference.
+@numba.njit(cache=True, nogil=True)
+def fit_route_constants(  # pragma: no cover - compiled; checked against the reference
+    base: np.ndarray,
+    pref: np.ndarray,
+    cost: np.ndarray,
+    beta: np.ndarray,
+    route_alpha: np.ndarray,
+    supply: np.ndarray,
+    capacity: np.ndarray,
+    opts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    alloc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    targets: tuple[np.ndarray, np.ndarray],
+    sizes: tuple[int, int, int],
+) -> np.ndarray:
+    """The base-year route fit (ODD 7.13 step 1) of each row, one row at a time.
+
+    Args:
+        base: ``(n, O)`` static option utilities without the route constants.
+        pref: ``(n, S, B)`` partner terms.
+        cost: ``(n, K)`` effective route costs.
+        beta: ``(n,)`` or ``(1,)`` price sensitivity.
+        route_alpha: ``(n, SCK)`` route constants, updated in place.
+        supply: ``(n, SC)`` exportable supply.
+        capacity: ``(n, KC)`` route capacities.
+        opts: each option's ``s``, ``b``, ``k`` and ``sck`` index, and ``enabled``.
+        alloc: ``group_start``, ``group_sc``, ``sub``, ``kc`` of the allocation and an
+            empty ``(0, 0)`` offtake.
+        targets: ``(T,)`` flat ``SCK`` positions with a target share, and the targets.
+        sizes: ``(K, passes, rounds)``.
+
+    Returns:
+        ``(n, O)`` flows, each row's from its last allocation.
+    """
+    s, b, k, sck, enabled = opts
+    group_start, group_sc, sub, kc, off = alloc
+    pos, target = targets
+    K, passes, rounds = sizes
+    n, n_opt = base.shape
+    flows = np.empty((n, n_opt))
+    util = np.empty((1, n_opt))
+    vol = np.zeros(route_alpha.shape[1])
+    share = np.empty(len(pos))
+    for r in range(n):
+        bt = beta[r if beta.shape[0] > 1 else 0]
+        for _ in range(rounds):
+            for o in range(n_opt):
+                st = base[r, o] + route_alpha[r, sck[o]]
+                term = bt * (1.0 - cost[r, k[o]])
+                util[0, o] = term + pref[r, s[o], b[o]] + st
+            f, _ = allocate_export_options(util, enabled, supply[r : r + 1], capacity[r : r + 1],
+                                           off, group_start, group_sc, sub, kc, passes)  # fmt: skip
+            flows[r] = f[0]
+            if len(pos) == 0:
+                break
+            vol[:] = 0.0
+            for o in range(n_opt):
+                vol[sck[o]] += f[0, o]
+            worst = 0.0
+            for j in range(len(pos)):
+                total = _pairwise_sum(vol, (pos[j] // K) * K, K)
+                share[j] = vol[pos[j]] / total if total > 0 else 0.0
+                worst = max(worst, abs(share[j] - target[j]))
+            if not worst >= 1e-6:
+                break
+            for j in range(len(pos)):
+                route_alpha[r, pos[j]] += math.log(target[j] / max(share[j], 1e-12))
+    return flows
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
-           "allocate_export_options", "_overloaded", "_offtake_flows")  # fmt: skip
+           "allocate_export_options", "_overloaded", "_offtake_flows", "_pairwise_sum",
+           "fit_route_constants")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -328,4 +420,10 @@ def warm_up() -> float:
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
+    fit_route_constants(
+        one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
+        (zero, zero, zero, zero, np.ones(1, dtype=bool)),
+        (np.array([0, 1]), zero, zero, zero, np.zeros((0, 0))),
+        (zero, np.ones(1)), (1, 4, 1),
+    )  # fmt: skip
     return time.perf_counter() - t0

@@ -351,8 +351,8 @@ def trade_flows(
         util = kernels.option_utilities(
             np.ascontiguousarray(state.partner_pref[rows]),
             np.ascontiguousarray(cost),
-            np.atleast_2d(static),
-            np.atleast_1d(np.asarray(beta, dtype=float)).ravel(),
+            np.ascontiguousarray(np.atleast_2d(static), dtype=float),
+            np.array(beta, dtype=float, ndmin=1).ravel(),
             opt.s,
             opt.b,
             opt.k,

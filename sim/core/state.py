@@ -376,6 +376,53 @@ def _fit_routes(
     output: np.ndarray,
     rows: np.ndarray,
 ) -> np.ndarray:
+    """:func:`_fit_routes_reference`, compiled (:func:`sim.core.kernels.fit_route_constants`).
+
+    The kernel does the reference's floating-point operations in its order (bit for bit
+    up to ``exp`` and ``log``; ``tests/test_kernels.py``). ``CASIM_KERNELS=0`` runs the
+    reference.
+    """
+    kernels = mechanisms.compiled()
+    if kernels is None or state.offtake[rows].any():
+        return _fit_routes_reference(
+            params, state, export_alpha, route_alpha, active, output=output, rows=rows
+        )
+    opt, sub = params.options, rows[active]
+    exp_pen, _ = phases.sanction_terms(params, state)
+    bloc = phases.eaeu_terms(params, state, sub)
+    base = params.demand[opt.c, opt.b] + export_alpha[active][..., opt.s, opt.b]
+    base = base + exp_pen[opt.b, opt.k] + bloc[..., opt.s, opt.b]
+    beta = phases.per_rep(params.price_sensitivity, 2, sub)
+    supply = output[active] * (1.0 - params.domestic)
+    has = np.isfinite(params.route_base_share)
+    ra = route_alpha[active].reshape(len(active), -1)
+    flows = kernels.fit_route_constants(
+        np.array(np.broadcast_to(base, (len(active), opt.n)), dtype=float, order="C"),
+        np.ascontiguousarray(state.partner_pref[sub]),
+        np.ascontiguousarray(phases.effective_route_cost(state, sub), dtype=float),
+        np.array(beta, dtype=float, ndmin=1).ravel(),
+        ra,
+        np.ascontiguousarray(supply.reshape(len(active), -1), dtype=float),
+        np.ascontiguousarray(state.route_cap[sub].reshape(len(active), -1), dtype=float),
+        (opt.s, opt.b, opt.k, opt.sck, state.valid[opt.s, opt.c, opt.b, opt.k]),
+        (opt.group_start, opt.group_ids, opt.sub, opt.kc, np.zeros((0, 0))),
+        (np.flatnonzero(has), params.route_base_share[has]),
+        (opt.shape[3], 4, 100),
+    )
+    route_alpha[active] = ra.reshape(route_alpha[active].shape)
+    return flows.T
+
+
+def _fit_routes_reference(
+    params: Params,
+    state: State,
+    export_alpha: np.ndarray,
+    route_alpha: np.ndarray,
+    active: np.ndarray,
+    *,
+    output: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray:
     """Fit the route constants of the ``active`` rows (in place) to the base-year shares.
 
     ``export_alpha`` ``(n, S, B)``, ``route_alpha`` ``(n, S, C, K)`` and ``output``
