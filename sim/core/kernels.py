@@ -70,25 +70,38 @@ def segment_sum_rows(  # pragma: no cover - compiled
 def option_utilities(  # pragma: no cover - compiled; checked against the reference
     partner_pref: np.ndarray,
     route_cost: np.ndarray,
-    static: np.ndarray,
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     price_sensitivity: np.ndarray,
     s: np.ndarray,
+    c: np.ndarray,
     b: np.ndarray,
     k: np.ndarray,
 ) -> np.ndarray:
     """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``.
 
-    ``static`` is ``(1, O)`` (shared) or ``(R, O)``; ``price_sensitivity`` (beta) is
-    ``(1,)`` (shared) or ``(R,)``, one value per replication.
+    The static term is summed here in the reference's order: ``demand + export
+    constant + sanction penalty + customs-union preference + route constant``.
+    ``parts`` are ``demand`` ``(C, B)``, the export constants ``(1|R, S, B)``, the
+    sanction penalties ``(B, K)``, the customs-union terms ``(1|R, S, B)`` and the route
+    constants ``(1|R, S, C, K)`` (``(0, 1, 1, 1)``: none); a leading 1 is shared by
+    every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
-    R, n_opt = partner_pref.shape[0], static.shape[1]
+    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    R, n_opt = partner_pref.shape[0], len(s)
+    with_routes = route_alpha.shape[0] > 0
     out = np.empty((R, n_opt))
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
-        st = static[r if static.shape[0] > 1 else 0]
+        ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
+        bl = bloc[r if bloc.shape[0] > 1 else 0]
         for o in range(n_opt):
+            st = demand[c[o], b[o]] + ea[s[o], b[o]]
+            st = st + exp_pen[b[o], k[o]]
+            st = st + bl[s[o], b[o]]
+            if with_routes:
+                st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
             term = beta * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + st[o]
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + st
     return out
 
 
@@ -413,7 +426,11 @@ def warm_up() -> float:
     segment_sum_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
     zero = np.zeros(1, dtype=np.int64)
     one = np.zeros((1, 1))
-    option_utilities(np.zeros((1, 1, 1)), one, one, np.ones(1), zero, zero, zero)
+    three, four = np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
+    for routes in (np.zeros((0, 1, 1, 1)), four):
+        option_utilities(
+            three, one, (one, three, one, three, routes), np.ones(1), zero, zero, zero, zero
+        )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
