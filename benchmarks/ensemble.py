@@ -40,7 +40,7 @@ from sim.core import kernels  # noqa: E402
 from sim.core.model import GeoModel  # noqa: E402
 from sim.engine.ensemble import DEFAULT_CHUNK_SIZE, run_ensemble  # noqa: E402
 from sim.engine.executors import process_pool  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.scenario import Scenario, load_scenario  # noqa: E402
 
 
 def peak_rss_mib() -> tuple[float, float]:
@@ -85,8 +85,12 @@ def compare_speed(args: argparse.Namespace) -> None:
         best_sim = min(best_sim, res.timings_s["simulate"] / args.replications)
         del res
 
+    build = construction_ms(scenario, args.replications)
     per_model = best_batch * 1e3
-    print(f"mesa.batch_run, {args.batch_run} models x 1 replication: {per_model:8.2f} ms/rep")
+    print(
+        f"mesa.batch_run, {args.batch_run} models x 1 replication: {per_model:8.2f} ms/rep "
+        f"(model construction {build['one']:.1f} ms of it, the rest {steps} steps collected)"
+    )
     print(
         f"run_ensemble, {args.replications} replications "
         f"(chunks of {args.chunk_size or min(args.replications, DEFAULT_CHUNK_SIZE)}), "
@@ -97,8 +101,35 @@ def compare_speed(args: argparse.Namespace) -> None:
         f"ratio (batch_run / run_ensemble, per replication, best of {args.rounds}): "
         f"{best_batch / best_ens:.1f}x"
     )
+    print(
+        f"GeoModel construction (Params, noise, base-year calibration): {build['one']:.1f} ms "
+        f"for 1 replication; {build['fixed']:.0f} ms for {args.replications} with the "
+        f"scenario's parameters, {build['posterior']:.0f} ms with posterior draws "
+        f"({build['distinct']} distinct rows calibrated)"
+    )
+    print(
+        f"numba kernels after the runs: {kernels.cache_report()} (0 compiled: warm_up covers all)"
+    )
     own, _ = peak_rss_mib()
     print(f"peak RSS {own:.0f} MiB")
+
+
+def construction_ms(scenario: Scenario, replications: int) -> dict[str, float]:
+    """Milliseconds to build a ``GeoModel``: one replication (best of 5), and a chunk."""
+    from sim.core import uncertainty  # noqa: PLC0415
+    from sim.core.state import distinct_rows  # noqa: PLC0415
+
+    def timed(**kw: object) -> tuple[float, GeoModel]:
+        t0 = time.perf_counter()
+        model = GeoModel(scenario=scenario, collect=False, rng=scenario.seed, **kw)  # type: ignore[arg-type]
+        return (time.perf_counter() - t0) * 1e3, model
+
+    one = min(timed(replications=1)[0] for _ in range(5))
+    fixed = timed(replications=replications)[0]
+    sample = uncertainty.load_sample(uncertainty.POSTERIOR_FILE)
+    posterior, model = timed(replications=replications, parameters=sample)
+    distinct = len(distinct_rows(model.params, model.R)[0])
+    return {"one": one, "fixed": fixed, "posterior": posterior, "distinct": distinct}
 
 
 def hold(args: argparse.Namespace) -> None:
@@ -121,6 +152,7 @@ def hold(args: argparse.Namespace) -> None:
 
 def compare_run(args: argparse.Namespace) -> None:
     """``casim compare`` of two scenarios end to end, with its stages."""
+    from sim.core import uncertainty  # noqa: PLC0415
     from sim.report.runs import run_compare  # noqa: PLC0415
 
     paths = [args.scenario, str(ROOT / "scenarios" / "china_bri_push.yaml")]
@@ -133,6 +165,19 @@ def compare_run(args: argparse.Namespace) -> None:
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_s"].items())
     print(f"casim compare, 2 scenarios x {args.replications} replications: {wall:.2f} s wall")
     print(f"stages: {stages}")
+    builds = []
+    for path in paths:
+        t0 = time.perf_counter()
+        GeoModel(
+            scenario=path, replications=args.replications, collect=False,
+            parameters=uncertainty.load_sample(uncertainty.POSTERIOR_FILE),
+        )  # fmt: skip
+        builds.append(f"{Path(path).stem} {time.perf_counter() - t0:.2f} s")
+    print(
+        "of simulate, building each scenario's model (posterior draws, base-year "
+        f"calibration): {', '.join(builds)}; the scenarios run side by side (2 processes)"
+    )
+    print(f"numba kernels after the runs: {kernels.cache_report()}")
     own, _ = peak_rss_mib()
     print(f"peak RSS {own:.0f} MiB")
 

@@ -81,3 +81,51 @@ def test_baseline_run_with_kernels_matches_the_numpy_reference(
     assert fast.keys() == slow.keys()
     for name in fast:
         np.testing.assert_allclose(fast[name], slow[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("n", [3, 8, 12, 21, 64])
+def test_pairwise_sum_is_numpys_sum_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.random((50, n)) * 10.0 ** rng.integers(-6, 6, size=(50, n))
+    for row in values:
+        assert kernels._pairwise_sum(row, 0, n) == row.sum()
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_calibration_kernel_matches_the_numpy_reference(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool
+) -> None:
+    """Base-year route fit compiled and in numpy: the same constants, shares and loads."""
+    from sim.core import uncertainty  # noqa: PLC0415
+
+    sample = uncertainty.load_sample(uncertainty.POSTERIOR_FILE) if sampled else None
+
+    def build() -> GeoModel:
+        return GeoModel(
+            scenario=baseline_loaded, replications=6, rng=5, collect=False, parameters=sample
+        )
+
+    fast = build().calibration
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    slow = build().calibration
+    for name in ("export_alpha", "import_alpha", "route_alpha", "route_residual", "route_load0"):
+        np.testing.assert_allclose(
+            getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=1e-12, err_msg=name
+        )
+
+
+def test_calibration_of_a_row_does_not_depend_on_the_others(baseline_loaded: Scenario) -> None:
+    """Per-replication calibration: a replication's constants alone equal those in a batch."""
+    from sim.core import uncertainty  # noqa: PLC0415
+
+    sample = uncertainty.load_sample(uncertainty.POSTERIOR_FILE)
+    batch = GeoModel(
+        scenario=baseline_loaded, replication_ids=[3, 9, 3, 40], rng=5, collect=False,
+        parameters=sample,
+    ).calibration  # fmt: skip
+    alone = GeoModel(
+        scenario=baseline_loaded, replication_ids=[9], rng=5, collect=False, parameters=sample
+    ).calibration
+    for name in ("export_alpha", "import_alpha", "route_alpha", "route_load0"):
+        np.testing.assert_array_equal(getattr(batch, name)[1], getattr(alone, name)[0])
+        np.testing.assert_array_equal(getattr(batch, name)[0], getattr(batch, name)[2])

@@ -70,25 +70,38 @@ def segment_sum_rows(  # pragma: no cover - compiled
 def option_utilities(  # pragma: no cover - compiled; checked against the reference
     partner_pref: np.ndarray,
     route_cost: np.ndarray,
-    static: np.ndarray,
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     price_sensitivity: np.ndarray,
     s: np.ndarray,
+    c: np.ndarray,
     b: np.ndarray,
     k: np.ndarray,
 ) -> np.ndarray:
     """``(R, O)`` export utilities: ``beta (1 - route cost) + partner term + static``.
 
-    ``static`` is ``(1, O)`` (shared) or ``(R, O)``; ``price_sensitivity`` (beta) is
-    ``(1,)`` (shared) or ``(R,)``, one value per replication.
+    The static term is summed here in the reference's order: ``demand + export
+    constant + sanction penalty + customs-union preference + route constant``.
+    ``parts`` are ``demand`` ``(C, B)``, the export constants ``(1|R, S, B)``, the
+    sanction penalties ``(B, K)``, the customs-union terms ``(1|R, S, B)`` and the route
+    constants ``(1|R, S, C, K)`` (``(0, 1, 1, 1)``: none); a leading 1 is shared by
+    every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
-    R, n_opt = partner_pref.shape[0], static.shape[1]
+    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    R, n_opt = partner_pref.shape[0], len(s)
+    with_routes = route_alpha.shape[0] > 0
     out = np.empty((R, n_opt))
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
-        st = static[r if static.shape[0] > 1 else 0]
+        ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
+        bl = bloc[r if bloc.shape[0] > 1 else 0]
         for o in range(n_opt):
+            st = demand[c[o], b[o]] + ea[s[o], b[o]]
+            st = st + exp_pen[b[o], k[o]]
+            st = st + bl[s[o], b[o]]
+            if with_routes:
+                st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
             term = beta * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + st[o]
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + st
     return out
 
 
@@ -300,8 +313,100 @@ def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B
             f[i] = supply[j] * (free[j] * p[i] + off[sub[i]] * p_route[i])
 
 
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """``a[start:start + n].sum()`` in numpy's pairwise order (bit for bit, ``n <= 128``)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[start + i]
+        return res
+    r = a[start : start + 8].copy()
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[start + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+# long: one row's whole fit in one loop body, mirroring sim.core.state._fit_routes_reference.
+@numba.njit(cache=True, nogil=True)
+def fit_route_constants(  # pragma: no cover - compiled; checked against the reference
+    base: np.ndarray,
+    pref: np.ndarray,
+    cost: np.ndarray,
+    beta: np.ndarray,
+    route_alpha: np.ndarray,
+    supply: np.ndarray,
+    capacity: np.ndarray,
+    opts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    alloc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    targets: tuple[np.ndarray, np.ndarray],
+    sizes: tuple[int, int, int],
+) -> np.ndarray:
+    """The base-year route fit (ODD 7.13 step 1) of each row, one row at a time.
+
+    Args:
+        base: ``(n, O)`` static option utilities without the route constants.
+        pref: ``(n, S, B)`` partner terms.
+        cost: ``(n, K)`` effective route costs.
+        beta: ``(n,)`` or ``(1,)`` price sensitivity.
+        route_alpha: ``(n, SCK)`` route constants, updated in place.
+        supply: ``(n, SC)`` exportable supply.
+        capacity: ``(n, KC)`` route capacities.
+        opts: each option's ``s``, ``b``, ``k`` and ``sck`` index, and ``enabled``.
+        alloc: ``group_start``, ``group_sc``, ``sub``, ``kc`` of the allocation and an
+            empty ``(0, 0)`` offtake.
+        targets: ``(T,)`` flat ``SCK`` positions with a target share, and the targets.
+        sizes: ``(K, passes, rounds)``.
+
+    Returns:
+        ``(n, O)`` flows, each row's from its last allocation.
+    """
+    s, b, k, sck, enabled = opts
+    group_start, group_sc, sub, kc, off = alloc
+    pos, target = targets
+    K, passes, rounds = sizes
+    n, n_opt = base.shape
+    flows = np.empty((n, n_opt))
+    util = np.empty((1, n_opt))
+    vol = np.zeros(route_alpha.shape[1])
+    share = np.empty(len(pos))
+    for r in range(n):
+        bt = beta[r if beta.shape[0] > 1 else 0]
+        for _ in range(rounds):
+            for o in range(n_opt):
+                st = base[r, o] + route_alpha[r, sck[o]]
+                term = bt * (1.0 - cost[r, k[o]])
+                util[0, o] = term + pref[r, s[o], b[o]] + st
+            f, _ = allocate_export_options(util, enabled, supply[r : r + 1], capacity[r : r + 1],
+                                           off, group_start, group_sc, sub, kc, passes)  # fmt: skip
+            flows[r] = f[0]
+            if len(pos) == 0:
+                break
+            vol[:] = 0.0
+            for o in range(n_opt):
+                vol[sck[o]] += f[0, o]
+            worst = 0.0
+            for j in range(len(pos)):
+                total = _pairwise_sum(vol, (pos[j] // K) * K, K)
+                share[j] = vol[pos[j]] / total if total > 0 else 0.0
+                worst = max(worst, abs(share[j] - target[j]))
+            if not worst >= 1e-6:
+                break
+            for j in range(len(pos)):
+                route_alpha[r, pos[j]] += math.log(target[j] / max(share[j], 1e-12))
+    return flows
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
-           "allocate_export_options", "_overloaded", "_offtake_flows")  # fmt: skip
+           "allocate_export_options", "_overloaded", "_offtake_flows", "_pairwise_sum",
+           "fit_route_constants")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -321,11 +426,21 @@ def warm_up() -> float:
     segment_sum_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 1)
     zero = np.zeros(1, dtype=np.int64)
     one = np.zeros((1, 1))
-    option_utilities(np.zeros((1, 1, 1)), one, one, np.ones(1), zero, zero, zero)
+    three, four = np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
+    for routes in (np.zeros((0, 1, 1, 1)), four):
+        option_utilities(
+            three, one, (one, three, one, three, routes), np.ones(1), zero, zero, zero, zero
+        )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
+    fit_route_constants(
+        one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
+        (zero, zero, zero, zero, np.ones(1, dtype=bool)),
+        (np.array([0, 1]), zero, zero, zero, np.zeros((0, 0))),
+        (zero, np.ones(1)), (1, 4, 1),
+    )  # fmt: skip
     return time.perf_counter() - t0

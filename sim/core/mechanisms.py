@@ -187,7 +187,8 @@ class ExportOptions:
     def __init__(self, valid: np.ndarray) -> None:
         S, C, B, K = valid.shape
         self.shape = (S, C, B, K)
-        s, c, b, k = np.nonzero(valid)  # sorted by (s, c, b, k)
+        # sorted by (s, c, b, k); contiguous, so the kernels compile one signature
+        s, c, b, k = (np.ascontiguousarray(a) for a in np.nonzero(valid))
         self.s, self.c, self.b, self.k = s, c, b, k
         self.n = len(s)
         o = np.arange(self.n)

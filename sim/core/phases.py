@@ -34,6 +34,8 @@ from sim.core.params import (
 from sim.vocab import CHANNELS, COMMODITIES, MONEY_CHANNELS, SECTORS
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from sim.core.params import Params
     from sim.core.state import Calibration, State
 
@@ -347,26 +349,19 @@ def trade_flows(
     supply = output * (1.0 - (params.domestic if domestic is None else domestic))
     exp_pen, _ = sanction_terms(params, state)
     bloc = eaeu_terms(params, state, rows)
-    static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b]
-    static = static + exp_pen[opt.b, opt.k] + bloc[..., opt.s, opt.b]
-    if route_alpha is not None:
-        static = static + route_alpha[..., opt.s, opt.c, opt.k]
     beta = per_rep(params.price_sensitivity, 2, rows)
     # Built replication-major, (R, O), and used through its (O, R) transpose: the
     # compiled allocation reads one replication's options contiguously.
     kernels = mechanisms.compiled()
     cost = effective_route_cost(state, rows)
     if kernels is not None:
-        util = kernels.option_utilities(
-            np.ascontiguousarray(state.partner_pref[rows]),
-            np.ascontiguousarray(cost),
-            np.atleast_2d(static),
-            np.atleast_1d(np.asarray(beta, dtype=float)).ravel(),
-            opt.s,
-            opt.b,
-            opt.k,
-        ).T
+        parts = (export_alpha, exp_pen, bloc, route_alpha)
+        util = compiled_utilities(kernels, params, state, parts, beta, cost, rows).T
     else:
+        static = params.demand[opt.c, opt.b] + export_alpha[..., opt.s, opt.b]
+        static = static + exp_pen[opt.b, opt.k] + bloc[..., opt.s, opt.b]
+        if route_alpha is not None:
+            static = static + route_alpha[..., opt.s, opt.c, opt.k]
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
         route_cost = np.take(cost, opt.k, axis=1)  # (R, O)
         util = (beta * (1.0 - route_cost) + pref + np.atleast_2d(static)).T
@@ -392,6 +387,45 @@ def contract_floor(params: Params, t: int) -> np.ndarray | None:
     for s, c, b, values in params.contract_floor:
         out[s, c, b] = values[t]
     return out
+
+
+def compiled_utilities(
+    kernels: ModuleType,
+    params: Params,
+    state: State,
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
+    beta: float | np.ndarray,
+    cost: np.ndarray,
+    rows: slice | np.ndarray,
+) -> np.ndarray:
+    """``(R, O)`` option utilities of :func:`trade_flows` from the compiled kernel.
+
+    ``parts`` are the export constants, sanction penalties, customs-union terms and
+    route constants (or None) as :func:`trade_flows` has them; the kernel sums the
+    static term in the numpy branch's order (:func:`sim.core.kernels.option_utilities`).
+    """
+    export_alpha, exp_pen, bloc, route_alpha = parts
+    opt = params.options
+    S, B = export_alpha.shape[-2:]
+    routes = np.zeros((0, 1, 1, 1)) if route_alpha is None else route_alpha
+    # Writable C-ordered float copies (calibration constants are read-only), so that
+    # the kernel is compiled for one signature only (kernels.warm_up).
+    return kernels.option_utilities(
+        np.ascontiguousarray(state.partner_pref[rows]),
+        np.ascontiguousarray(cost, dtype=float),
+        (
+            np.array(params.demand, dtype=float, order="C"),
+            np.array(export_alpha.reshape(-1, S, B), dtype=float, order="C"),
+            np.array(exp_pen, dtype=float, order="C"),
+            np.array(np.reshape(bloc, (-1, S, B)), dtype=float, order="C"),
+            np.array(routes.reshape(-1, *routes.shape[-3:]), dtype=float, order="C"),
+        ),
+        np.array(beta, dtype=float, ndmin=1).ravel(),
+        opt.s,
+        opt.c,
+        opt.b,
+        opt.k,
+    )
 
 
 def contract_factors(state: State, rows: slice = slice(None)) -> np.ndarray:

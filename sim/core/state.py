@@ -250,9 +250,11 @@ def calibrate(params: Params, state: State) -> Calibration:
     Deterministic. With scenario-wide (scalar) behavioural parameters it is identical
     across replications and computed on the first replication of the initial
     ``state``; with per-replication parameters (:mod:`sim.core.uncertainty`) every
-    replication gets its own constants (arrays with a leading ``R``), all rows fitted
-    at once, each row updated only while it has not converged, so a row's constants do
-    not depend on the other rows.
+    replication gets its own constants (arrays with a leading ``R``). Replications
+    with the same parameter values get the same constants, so each distinct parameter
+    row is fitted once (:func:`distinct_rows`), and the rows are fitted together,
+    each round computing only the rows still being fitted, so a row's constants do not
+    depend on the other rows.
 
     1. Routes: where a scenario gives base-year route shares (``routes.<K>.base_share``),
        raise each targeted route's constant for that state and commodity by
@@ -271,24 +273,42 @@ def calibrate(params: Params, state: State) -> Calibration:
     So the model starts on the observed pattern; ``residual`` and ``route_residual``
     hold what is left.
     """
-    per_row = per_replication(params)
-    rows = slice(None) if per_row else slice(0, 1)
+    if per_replication(params):
+        rows, inverse = distinct_rows(params, state.R)
+        out = [a[inverse] for a in _calibrate_rows(params, state, rows)]
+    else:
+        out = [a[0] for a in _calibrate_rows(params, state, np.zeros(1, dtype=np.int64))]
+    for a in out:
+        a.flags.writeable = False
+    return Calibration(*out)
+
+
+def _calibrate_rows(params: Params, state: State, rows: np.ndarray) -> list[np.ndarray]:
+    """:func:`calibrate` of the replications ``rows``: its six arrays, one row each."""
     output = phases.planned_output(params, state, 0)[rows]
-    n = output.shape[0]
-    avail = np.ones((n, len(params.route_names)))
+    n = len(rows)
     m = params.imports_to_gdp0 * params.gdp0
     export_alpha = np.zeros((n, len(params.vocab.states), len(params.vocab.partners)))
     route_alpha = np.zeros((n, *params.route_base_share.shape))
-    fit = partial(_fit_routes, params, state, output=output, avail=avail, rows=rows)
+    fit = partial(_fit_routes, params, state, export_alpha, route_alpha, output=output, rows=rows)
+    flows = x = None
+    active = np.arange(n)  # rows some partner's exports still exceed
     for _ in range(50):
-        flows = fit(export_alpha, route_alpha)
-        x = phases.export_values(params, state, flows, rows)  # (n, S, B)
-        limit = 0.9 * params.trade_target * (x.sum(axis=2) + m)[:, :, None]
-        excess = x > limit * (1 + 1e-6)
+        f = fit(active)
+        xa = phases.export_values(params, state, f, rows[active])  # (active, S, B)
+        if flows is None or x is None:
+            flows, x = f, xa  # the first round computes every row
+        else:
+            flows[:, active], x[active] = f, xa
+        limit = 0.9 * params.trade_target * (xa.sum(axis=2) + m)[:, :, None]
+        excess = xa > limit * (1 + 1e-6)
         if not excess.any():
             break
-        ratio = np.divide(limit, x, out=np.ones_like(x), where=excess)
-        export_alpha += np.log(np.maximum(ratio, 1e-12))
+        ratio = np.divide(limit, xa, out=np.ones_like(xa), where=excess)
+        export_alpha[active] += np.log(np.maximum(ratio, 1e-12))
+        active = active[excess.any(axis=(1, 2))]
+    assert flows is not None
+    assert x is not None
     reexp = mechanisms.reexport_imports(
         m[None], params.reexport_share, state.eaeu, params.reexport_eaeu_loss
     )[0]  # (S, B)
@@ -308,12 +328,23 @@ def calibrate(params: Params, state: State) -> Calibration:
     target = params.route_base_share
     route_residual = np.where(np.isfinite(target), route_shares(volume) - target, 0.0)
     load0 = volume.sum(axis=1).transpose(0, 2, 1)  # (n, K, C)
-    out = [export_alpha, import_alpha, residual, route_alpha, route_residual, load0]
-    if not per_row:
-        out = [a[0] for a in out]
-    for a in out:
-        a.flags.writeable = False
-    return Calibration(*out)
+    return [export_alpha, import_alpha, residual, route_alpha, route_residual, load0]
+
+
+def distinct_rows(params: Params, R: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replications with distinct behavioural parameters, and each replication's one.
+
+    Returns:
+        ``(rows, inverse)``: the first replication of each distinct parameter row, and
+        for each of the ``R`` replications the position of its row in ``rows``.
+    """
+    cols = [np.broadcast_to(np.asarray(getattr(params, n), float), (R,)) for n in _SAMPLED_SCALARS]
+    weights = np.asarray(params.channel_weights, dtype=float)
+    key = np.column_stack(
+        [*cols, np.broadcast_to(weights.reshape(-1, weights.shape[-1]), (R, weights.shape[-1]))]
+    )
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return first.astype(np.int64), inverse.reshape(-1)
 
 
 def per_replication(params: Params) -> bool:
@@ -345,40 +376,98 @@ def _fit_routes(
     state: State,
     export_alpha: np.ndarray,
     route_alpha: np.ndarray,
+    active: np.ndarray,
     *,
     output: np.ndarray,
-    avail: np.ndarray,
-    rows: slice,
+    rows: np.ndarray,
 ) -> np.ndarray:
-    """Fit the ``(n, S, C, K)`` route constants (in place) to the base-year route shares.
+    """:func:`_fit_routes_reference`, compiled (:func:`sim.core.kernels.fit_route_constants`).
 
-    Each round multiplies every targeted route's weight in the logit by target / share
-    (iterative proportional fitting) in the rows not yet within 1e-6 of every target;
-    untargeted routes keep constant 0 and share the rest. Stops when every row has
-    converged, or after 100 rounds (a target beyond a route's capacity stays unmet:
-    ``route_residual``). Returns the flows.
+    The kernel does the reference's floating-point operations in its order (bit for bit
+    up to ``exp`` and ``log``; ``tests/test_kernels.py``). ``CASIM_KERNELS=0`` runs the
+    reference.
+    """
+    kernels = mechanisms.compiled()
+    if kernels is None or state.offtake[rows].any():
+        return _fit_routes_reference(
+            params, state, export_alpha, route_alpha, active, output=output, rows=rows
+        )
+    opt, sub = params.options, rows[active]
+    exp_pen, _ = phases.sanction_terms(params, state)
+    bloc = phases.eaeu_terms(params, state, sub)
+    base = params.demand[opt.c, opt.b] + export_alpha[active][..., opt.s, opt.b]
+    base = base + exp_pen[opt.b, opt.k] + bloc[..., opt.s, opt.b]
+    beta = phases.per_rep(params.price_sensitivity, 2, sub)
+    supply = output[active] * (1.0 - params.domestic)
+    has = np.isfinite(params.route_base_share)
+    ra = route_alpha[active].reshape(len(active), -1)
+    flows = kernels.fit_route_constants(
+        np.array(np.broadcast_to(base, (len(active), opt.n)), dtype=float, order="C"),
+        np.ascontiguousarray(state.partner_pref[sub]),
+        np.ascontiguousarray(phases.effective_route_cost(state, sub), dtype=float),
+        np.array(beta, dtype=float, ndmin=1).ravel(),
+        ra,
+        np.ascontiguousarray(supply.reshape(len(active), -1), dtype=float),
+        np.ascontiguousarray(state.route_cap[sub].reshape(len(active), -1), dtype=float),
+        (opt.s, opt.b, opt.k, opt.sck, state.valid[opt.s, opt.c, opt.b, opt.k]),
+        (opt.group_start, opt.group_ids, opt.sub, opt.kc, np.zeros((0, 0))),
+        (np.flatnonzero(has), params.route_base_share[has]),
+        (opt.shape[3], 4, 100),
+    )
+    route_alpha[active] = ra.reshape(route_alpha[active].shape)
+    return flows.T
+
+
+def _fit_routes_reference(
+    params: Params,
+    state: State,
+    export_alpha: np.ndarray,
+    route_alpha: np.ndarray,
+    active: np.ndarray,
+    *,
+    output: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """Fit the route constants of the ``active`` rows (in place) to the base-year shares.
+
+    ``export_alpha`` ``(n, S, B)``, ``route_alpha`` ``(n, S, C, K)`` and ``output``
+    ``(n, S, C)`` hold the ``n`` rows being calibrated, replications ``rows`` of the
+    state. Each round multiplies every targeted route's weight in the logit by target /
+    share (iterative proportional fitting) in the rows not yet within 1e-6 of every
+    target, re-allocating only those rows; untargeted routes keep constant 0 and share
+    the rest. Stops when every row has converged, or after 100 rounds (a target beyond
+    a route's capacity stays unmet: ``route_residual``). Returns the ``(O, active)``
+    flows, each row's from its last allocation.
     """
     target = params.route_base_share
     has = np.isfinite(target)
-    one = export_alpha.shape[0] == 1
+    flows: np.ndarray | None = None
+    pending = np.arange(len(active))  # positions in ``active`` not yet converged
     for _ in range(100):
-        flows, _ = phases.trade_flows(
+        sub = active[pending]
+        f, _ = phases.trade_flows(
             params,
             state,
-            export_alpha[0] if one else export_alpha,
-            output,
-            avail,
-            rows,
-            route_alpha=route_alpha[0] if one else route_alpha,
+            export_alpha[sub],
+            output[sub],
+            np.ones((len(sub), len(params.route_names))),
+            rows[sub],
+            route_alpha=route_alpha[sub],
         )
+        if flows is None:
+            flows = f  # the first round computes every active row
+        else:
+            flows[:, pending] = f
         if not has.any():
             break
-        share = route_shares(phases.route_volumes(params, flows))[:, has]  # (n, targets)
+        share = route_shares(phases.route_volumes(params, f))[:, has]  # (pending, targets)
         open_rows = np.abs(share - target[has]).max(axis=1) >= 1e-6
         if not open_rows.any():
             break
         step = np.log(target[has] / np.maximum(share[open_rows], 1e-12))
-        sub = route_alpha[open_rows]
-        sub[:, has] += step
-        route_alpha[open_rows] = sub
+        moved = route_alpha[sub[open_rows]]
+        moved[:, has] += step
+        route_alpha[sub[open_rows]] = moved
+        pending = pending[open_rows]
+    assert flows is not None
     return flows
