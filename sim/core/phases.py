@@ -586,8 +586,9 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
 
     The import bill (``imports_to_gdp`` x GDP) is ordinary imports, spread over partners
-    by the import logit (:func:`import_shares`: one, or one per goods group; with each partner's supplier mass,
-    :func:`sim.core.mechanisms.supplier_mass_utility`), moved toward it at
+    by the import logit (:func:`import_shares`: one, or one per goods group; with each
+    partner's supplier mass, :func:`sim.core.mechanisms.supplier_mass_utility`), moved
+    toward it at
     ``import_adjustment`` per quarter
     (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
     their source (:func:`sim.core.mechanisms.reexport_imports`).
