@@ -830,3 +830,107 @@ def supplier_mass_utility(
     ok = np.isfinite(share) & np.isfinite(base) & (base > 0)
     ratio = np.divide(share, base, out=np.ones_like(share, dtype=float), where=ok)
     return elasticity * np.log(np.where(ok & (ratio > 0), ratio, 1.0))
+
+
+def import_group_weights(
+    base: np.ndarray,
+    income_ratio: np.ndarray,
+    price_ratio: np.ndarray,
+    income_elasticity: np.ndarray,
+    price_elasticity: np.ndarray,
+) -> np.ndarray:
+    r"""Shares of the import bill by goods group, moved by income and the fuel price.
+
+    Each group's bill grows with the importer's income at its income elasticity and
+    with its price index at its price elasticity; the total bill stays
+    :math:`m_s Y_s` (ODD 7.12), so the groups' shares are
+
+    .. math:: w_{s,g,t} = \frac{w_{s,g,0}\,(Y_{s,t}/Y_{s,0})^{\eta_g}\,(p_t/p_0)^{\varepsilon_g}}
+        {\sum_{g'} w_{s,g',0}\,(Y_{s,t}/Y_{s,0})^{\eta_{g'}}\,(p_t/p_0)^{\varepsilon_{g'}}}
+
+    Food's income elasticity is below 1 (Engel's law; Seale and Regmi 2006, *Review of
+    Income and Wealth* 52(2): 185-203, about 0.5-0.7 for low- and middle-income
+    countries); the fuel bill's value follows the oil price (:math:`\varepsilon = 1`,
+    constant volumes at given income).
+
+    Args:
+        base: ``(S, G)`` base-year group shares of the import bill (rows sum to 1).
+        income_ratio: ``(R, S)`` GDP over base-year GDP.
+        price_ratio: ``(R, G)`` each group's price index over its base value (1: none).
+        income_elasticity: ``(G,)`` :math:`\eta_g`.
+        price_elasticity: ``(G,)`` :math:`\varepsilon_g`.
+
+    Returns:
+        ``(R, S, G)`` group shares, rows summing to 1.
+    """
+    inc = np.maximum(income_ratio, 1e-9)[:, :, None] ** income_elasticity
+    price = np.maximum(price_ratio, 1e-9)[:, None, :] ** price_elasticity
+    raw = base[None] * inc * price
+    return raw / raw.sum(axis=2, keepdims=True)
+
+
+def grouped_import_shares(
+    util: np.ndarray, log_prior: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    r"""Import shares by partner when each goods group has its own partner logit.
+
+    Group :math:`g` is sourced by a logit whose utility adds the log of the group's
+    base-year partner shares :math:`\pi_{s,g,b}` (trade statistics by product group) to
+    the partner terms common to all groups; the partner's share of the bill is the
+    weighted mixture (a logit per group, as a mixed logit over goods; Berry,
+    Levinsohn and Pakes 1995, *Econometrica* 63(4): 841-890):
+
+    .. math:: \mu_{s,b} = \sum_g w_{s,g}\,\frac{\pi_{s,g,b}\,e^{u_{s,b}}}
+        {\sum_{b'} \pi_{s,g,b'}\,e^{u_{s,b'}}}
+
+    Args:
+        util: ``(R, S, B)`` partner utility (calibrated constants plus the other terms).
+        log_prior: ``(S, G, B)`` :math:`\ln \pi_{s,g,b}`.
+        weights: ``(R, S, G)`` group shares of the bill (:func:`import_group_weights`).
+
+    Returns:
+        ``(R, S, B)`` partner shares of the bill, rows summing to 1.
+    """
+    u = util[:, :, None, :] + log_prior[None]
+    e = np.exp(u - u.max(axis=3, keepdims=True))
+    p = e / e.sum(axis=3, keepdims=True)
+    return np.einsum("rsg,rsgb->rsb", weights, p)
+
+
+def fit_grouped_constants(
+    target: np.ndarray,
+    log_prior: np.ndarray,
+    weights: np.ndarray,
+    tol: float = 1e-13,
+    max_iter: int = 5000,
+) -> np.ndarray:
+    r"""Partner utilities that make the grouped import shares hit their targets.
+
+    Berry's (1994, *RAND Journal of Economics* 25(2): 242-262) contraction for a mixed
+    logit: starting from :math:`u = \ln q`,
+
+    .. math:: u_{s,b} \leftarrow u_{s,b} + \ln q_{s,b} - \ln \mu_{s,b}(u)
+
+    with :math:`\mu` of :func:`grouped_import_shares`, until
+    :math:`\max |\mu - q| <` ``tol``. Each group's within-group partner shares stay its
+    prior tilted by one factor :math:`e^{u_b}` per partner (biproportional fitting).
+    With one group, or priors equal across groups, :math:`u = \ln q` at once.
+
+    Args:
+        target: ``(N, S, B)`` target partner shares of the bill, all positive.
+        log_prior: ``(S, G, B)`` log group priors (finite).
+        weights: ``(N, S, G)`` base-year group shares.
+        tol: tolerance on the shares.
+        max_iter: most rounds.
+
+    Returns:
+        ``(N, S, B)`` utilities :math:`u` (only up to a constant per row).
+    """
+    log_q = np.log(target)
+    u = log_q.copy()
+    for _ in range(max_iter):
+        mu = grouped_import_shares(u, log_prior, weights)
+        if np.max(np.abs(mu - target)) < tol:
+            break
+        u = u + log_q - np.log(mu)
+    return u

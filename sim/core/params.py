@@ -244,6 +244,12 @@ class Params:
     domestic_path: tuple[tuple[int, int, np.ndarray], ...]  # (state, commodity, (T,) shares)
     contract_floor: tuple[tuple[int, int, int, np.ndarray], ...]  # (s, c, buyer, (T,) volumes)
     reexport_share: np.ndarray  # (S, B) bazaar re-exports as a share of the import bill
+    # goods groups of the import bill (ODD 7.12); G = 0: one import logit
+    import_weight0: np.ndarray  # (S, G) base-year group shares of ordinary imports
+    import_log_prior: np.ndarray  # (S, G, B) log partner shares within each group
+    import_income_el: np.ndarray  # (G,) income elasticities
+    import_price_el: np.ndarray  # (G,) price elasticities
+    import_price_c: np.ndarray  # (G,) int commodity indexing each group's price, -1: none
     export_share: np.ndarray  # (T, B) partners' world export shares (%) by step, NaN: none
     trade_target: np.ndarray  # (S, B)
     inv0: np.ndarray  # (S, P)
@@ -372,6 +378,7 @@ class Params:
         kw |= _routes(scenario)
         kw |= _behaviour(scenario)
         kw["export_share"] = _export_share(scenario)
+        kw |= _import_groups(scenario)
         kw |= _investment(kw)
         kw |= _schedules(scenario, kw["route_names"])
         kw["programme_outlay"] = _programme_outlay(scenario, kw)
@@ -414,6 +421,38 @@ def path_value(path: dict[int, float], year: int) -> float:
 def _per_step(path: dict[int, float], start_quarter: int, T: int) -> np.ndarray:
     """``(T,)`` values of an annual path at each step's calendar year."""
     return np.array([path_value(path, (start_quarter + t) // 4) for t in range(T)], dtype=float)
+
+
+def _import_groups(sp: Scenario) -> dict[str, np.ndarray]:
+    """Goods groups of the import bill (ODD 7.12): base weights, log partner priors.
+
+    A state without ``import_composition`` gets equal weights and equal priors (its
+    import logit is then the single logit). A partner's share within a group is floored
+    at 0.1% (every partner can supply every group) and the row renormalised.
+    """
+    v, groups = sp.vocab, list(sp.import_groups)
+    S, G, B = len(v.states), len(groups), len(v.partners)
+    weight, prior = np.full((S, G), 1.0 / max(G, 1)), np.ones((S, G, B))
+    for i, s in enumerate(v.states):
+        comp = sp.states[s].import_composition
+        if not comp:
+            continue
+        weight[i] = [comp[g].share if g in comp else 0.0 for g in groups]
+        for j, g in enumerate(groups):
+            part = comp[g].partners if g in comp else {}
+            row = [part.get(b, 0.0) for b in v.target_partners]
+            prior[i, j] = [*row, max(1.0 - sum(row), 0.0)]
+    prior = np.maximum(prior / prior.sum(axis=2, keepdims=True), 1e-3)
+    spec = [sp.import_groups[g] for g in groups]
+    return {
+        "import_weight0": weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12),
+        "import_log_prior": np.log(prior / prior.sum(axis=2, keepdims=True)),
+        "import_income_el": np.array([x.income_elasticity for x in spec], dtype=float),
+        "import_price_el": np.array([x.price_elasticity for x in spec], dtype=float),
+        "import_price_c": np.array(
+            [COMMODITIES.index(x.price) if x.price else -1 for x in spec], dtype=np.int64
+        ),
+    }
 
 
 def _export_share(sp: Scenario) -> np.ndarray:

@@ -560,12 +560,35 @@ def import_terms(params: Params, state: State) -> np.ndarray:
     return state.partner_pref + eaeu + imp_pen[None, None, :]
 
 
+def import_shares(params: Params, state: State, util: np.ndarray) -> np.ndarray:
+    """``(R, S, B)`` partner shares of ordinary imports, ODD 7.12 (reads only).
+
+    One logit over ``util``; with goods groups (``import_groups``) a logit per group,
+    each with its partner priors, mixed by the group shares of the bill, which move
+    with GDP and each group's price (:func:`sim.core.mechanisms.import_group_weights`,
+    :func:`sim.core.mechanisms.grouped_import_shares`).
+    """
+    if params.import_weight0.shape[1] == 0:
+        return mechanisms.masked_softmax(util, np.ones(util.shape, dtype=bool), axes=(2,))
+    c = np.maximum(params.import_price_c, 0)
+    ratio = np.where(params.import_price_c >= 0, state.price[:, c] / params.price0[c], 1.0)
+    weights = mechanisms.import_group_weights(
+        params.import_weight0,
+        state.gdp / params.gdp0,
+        ratio,
+        params.import_income_el,
+        params.import_price_el,
+    )
+    return mechanisms.grouped_import_shares(util, params.import_log_prior, weights)
+
+
 def update_economy(params: Params, calib: Calibration, state: State, t: int) -> None:
     """ODD 7.12, 7.14: GDP from resource value added and spillover; imports; trade shares.
 
     The import bill (``imports_to_gdp`` x GDP) is ordinary imports, spread over partners
-    by the import logit (with each partner's supplier mass,
-    :func:`sim.core.mechanisms.supplier_mass_utility`), moved toward it at
+    by the import logit (:func:`import_shares`: one, or one per goods group; with each
+    partner's supplier mass, :func:`sim.core.mechanisms.supplier_mass_utility`), moved
+    toward it at
     ``import_adjustment`` per quarter
     (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
     their source (:func:`sim.core.mechanisms.reexport_imports`).
@@ -591,11 +614,7 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     mass = mechanisms.supplier_mass_utility(
         params.export_share[t], params.export_share[0], per_rep(params.supplier_mass_elasticity, 3)
     )
-    shares = mechanisms.masked_softmax(
-        calib.import_alpha + import_terms(params, state) + mass,
-        np.ones(state.trade_share.shape, dtype=bool),
-        axes=(2,),
-    )
+    shares = import_shares(params, state, calib.import_alpha + import_terms(params, state) + mass)
     if params.import_adjustment < 1.0 and t > 0:
         ordinary = state.imports_value - state.reexports_value
         total = ordinary.sum(axis=2, keepdims=True)

@@ -316,19 +316,37 @@ def _calibrate_rows(params: Params, state: State, rows: np.ndarray) -> list[np.n
     known = x + reexp  # (n, S, B)
     want = params.trade_target * (known.sum(axis=2) + m)[:, :, None] - known
     want = np.maximum(want, 1e-3 * np.maximum(m, 1e-9)[:, None])
-    log_share = np.log(want / want.sum(axis=2, keepdims=True))
     other_terms = phases.import_terms(params, state)[rows]
-    import_alpha = log_share - other_terms
+    import_alpha = _fit_imports(params, want / want.sum(axis=2, keepdims=True)) - other_terms
     # Base-year trade shares the calibrated model reproduces, minus the targets.
-    imp = mechanisms.masked_softmax(
-        import_alpha + other_terms, np.ones_like(x, dtype=bool), axes=(2,)
-    )
+    imp = _base_import_shares(params, import_alpha + other_terms)
     residual = mechanisms.trade_shares(x, imp * m[:, None] + reexp) - params.trade_target
     volume = phases.route_volumes(params, flows)  # (n, S, C, K)
     target = params.route_base_share
     route_residual = np.where(np.isfinite(target), route_shares(volume) - target, 0.0)
     load0 = volume.sum(axis=1).transpose(0, 2, 1)  # (n, K, C)
     return [export_alpha, import_alpha, residual, route_alpha, route_residual, load0]
+
+
+def _fit_imports(params: Params, target: np.ndarray) -> np.ndarray:
+    """Import utilities that reproduce the ``(n, S, B)`` target import mix.
+
+    One logit: the log shares. Goods groups (ODD 7.12): Berry's contraction over the
+    groups' partner priors at the base-year group shares
+    (:func:`sim.core.mechanisms.fit_grouped_constants`).
+    """
+    if params.import_weight0.shape[1] == 0:
+        return np.log(target)
+    w0 = np.broadcast_to(params.import_weight0, (target.shape[0], *params.import_weight0.shape))
+    return mechanisms.fit_grouped_constants(target, params.import_log_prior, w0)
+
+
+def _base_import_shares(params: Params, util: np.ndarray) -> np.ndarray:
+    """``(n, S, B)`` import mix at the base-year group shares (one logit without groups)."""
+    if params.import_weight0.shape[1] == 0:
+        return mechanisms.masked_softmax(util, np.ones(util.shape, dtype=bool), axes=(2,))
+    w0 = np.broadcast_to(params.import_weight0, (util.shape[0], *params.import_weight0.shape))
+    return mechanisms.grouped_import_shares(util, params.import_log_prior, w0)
 
 
 def distinct_rows(params: Params, R: int) -> tuple[np.ndarray, np.ndarray]:

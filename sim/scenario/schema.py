@@ -251,6 +251,27 @@ class PriceProcess(Sourced):
     path: dict[int, Positive] | None = None
 
 
+class ImportComposition(Node):
+    """A goods group's base-year share of a state's imports and its partner shares (ODD 7.12)."""
+
+    share: Share
+    partners: dict[TargetPartner, Share] = {}  # the rest of the group comes from OTH
+
+    @model_validator(mode="after")
+    def _partners_sum(self) -> Self:
+        if sum(self.partners.values()) > 1.0 + 1e-9:
+            raise ValueError("partners: shares sum above 1")
+        return self
+
+
+class ImportGroup(Sourced):
+    """How a goods group's import bill moves: income and price elasticities (ODD 7.12)."""
+
+    income_elasticity: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
+    price: Commodity | None = None  # the commodity whose price indexes the group's bill
+    price_elasticity: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
+
+
 class StateParams(Sourced):
     """A Central Asian state in the base year."""
 
@@ -265,6 +286,7 @@ class StateParams(Sourced):
     domestic_use_path: dict[Commodity, dict[int, Share]] = {}  # annual domestic-use shares
     reexport_share: dict[Partner, Share] = {}  # bazaar re-exports: share of the import bill
     contract_floor: dict[Partner, dict[Commodity, dict[int, NonNeg]]] = {}  # take-or-pay volumes
+    import_composition: dict[str, ImportComposition] = {}  # by goods group (import_groups)
     blocs: list[Bloc] = []
     trade_targets: dict[TargetPartner, Annotated[float, Field(ge=0, le=100)]]
     investment_stock: dict[Power, NonNeg] = {}
@@ -278,6 +300,13 @@ class StateParams(Sourced):
     bases: dict[Holder, NonNeg] = {}  # military presence index (1 = a division-size base)
     remittances: dict[Holder, NonNeg] = {}  # USD bn per year received
     debt: dict[Holder, NonNeg] = {}  # USD bn public external debt owed
+
+    @model_validator(mode="after")
+    def _composition_sum(self) -> Self:
+        total = sum(g.share for g in self.import_composition.values())
+        if self.import_composition and abs(total - 1.0) > 0.01:
+            raise ValueError(f"import_composition: shares sum to {total:.3f}, expected 1")
+        return self
 
     @model_validator(mode="after")
     def _targets_sum(self) -> Self:
@@ -614,6 +643,7 @@ class Scenario(Sourced):
     projects: list[Project] = []
     events: list[Event] = []
     disruptions: list[StochasticDisruption] = []
+    import_groups: dict[str, ImportGroup] = {}  # goods groups of the import bill (ODD 7.12)
     _vocab: Vocabulary = PrivateAttr(default=DEFAULT)
 
     @model_validator(mode="after")
@@ -652,6 +682,15 @@ class Scenario(Sourced):
                 raise ValueError(f"disruptions.{i}.route: {_unknown(d.route, self.routes)}")
         self._check_value_added()
         self._check_base_shares()
+        for code, st in self.states.items():
+            for g in st.import_composition:
+                if g not in self.import_groups:
+                    known = ", ".join(self.import_groups) or "none"
+                    msg = (
+                        f"states.{code}.import_composition.{g}: not one of import_groups "
+                        f"(known: {known})"
+                    )
+                    raise ValueError(msg)
         for code, p in self.powers.items():
             if p.corridor is not None and p.corridor not in self.routes:
                 raise ValueError(f"powers.{code}.corridor: {_unknown(p.corridor, self.routes)}")
