@@ -151,35 +151,46 @@ def hold(args: argparse.Namespace) -> None:
 
 
 def compare_run(args: argparse.Namespace) -> None:
-    """``casim compare`` of two scenarios end to end, with its stages."""
+    """``casim compare`` of two scenarios end to end, with its stages.
+
+    First as ``casim compare A B --replications N`` runs by default (the library's
+    default parameter uncertainty, ``fixed``), then with posterior draws.
+    """
     from sim.core import uncertainty  # noqa: PLC0415
-    from sim.report.runs import run_compare  # noqa: PLC0415
+    from sim.report.runs import PARAMETER_UNCERTAINTY, run_compare  # noqa: PLC0415
 
     paths = [args.scenario, str(ROOT / "scenarios" / "china_bri_push.yaml")]
     kernels.warm_up()
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        t0 = time.perf_counter()
-        folder = run_compare(paths, replications=args.replications, out=Path(tmp) / "cmp")
-        wall = time.perf_counter() - t0
-        manifest = json.loads((folder / "manifest.json").read_text())
-    stages = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_s"].items())
-    print(f"casim compare, 2 scenarios x {args.replications} replications: {wall:.2f} s wall")
-    print(f"stages: {stages}")
-    builds = []
-    for path in paths:
-        t0 = time.perf_counter()
-        GeoModel(
-            scenario=path, replications=args.replications, collect=False,
-            parameters=uncertainty.load_sample(uncertainty.POSTERIOR_FILE),
-        )  # fmt: skip
-        builds.append(f"{Path(path).stem} {time.perf_counter() - t0:.2f} s")
-    print(
-        "of simulate, building each scenario's model (posterior draws, base-year "
-        f"calibration): {', '.join(builds)}; the scenarios run side by side (2 processes)"
-    )
+    default = PARAMETER_UNCERTAINTY["compare"]
+    for n, mode in enumerate(dict.fromkeys((default, "posterior"))):
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            kw = {} if n == 0 else {"parameter_uncertainty": mode}  # first: the default
+            t0 = time.perf_counter()
+            folder = run_compare(paths, replications=args.replications, out=Path(tmp) / "c", **kw)
+            wall = time.perf_counter() - t0
+            manifest = json.loads((folder / "manifest.json").read_text())
+        stages = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_s"].items())
+        print(
+            f"casim compare, 2 scenarios x {args.replications} replications, parameters "
+            f"{manifest['parameter_uncertainty']}{' (default)' if n == 0 else ''}: "
+            f"{wall:.2f} s wall ({stages})"
+        )
+    for mode in dict.fromkeys((default, "posterior")):
+        builds = []
+        sample = (
+            uncertainty.load_sample(uncertainty.POSTERIOR_FILE) if mode == "posterior" else None
+        )
+        for path in paths:
+            t0 = time.perf_counter()
+            GeoModel(
+                scenario=path, replications=args.replications, collect=False, parameters=sample
+            )
+            builds.append(f"{Path(path).stem} {time.perf_counter() - t0:.2f} s")
+        print(f"  of simulate, building each model ({mode} parameters): {', '.join(builds)}")
+    print("  (the scenarios run side by side in 2 processes; tables and figures in 3)")
     print(f"numba kernels after the runs: {kernels.cache_report()}")
-    own, _ = peak_rss_mib()
-    print(f"peak RSS {own:.0f} MiB")
+    own, children = peak_rss_mib()
+    print(f"peak RSS {own:.0f} MiB (largest child {children:.0f} MiB)")
 
 
 def big_run(args: argparse.Namespace) -> None:

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from sim.studies.compare import Window
 
 
+#: ``parameter_uncertainty`` of each command when the caller does not say (the CLI's
+#: defaults too): ``fixed`` (the scenario's values) or ``posterior``.
+PARAMETER_UNCERTAINTY = {"run": "fixed", "compare": "fixed", "backtest": "posterior"}
+
+
 def parameter_sample(
     mode: str,
     posterior: str | Path | None,
@@ -103,7 +108,7 @@ def run_single(
     results: str | Path = "results",
     plots: bool = True,
     data_format: str = "parquet",
-    parameter_uncertainty: str = "fixed",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["run"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run one replication of a scenario and write its run folder.
@@ -170,7 +175,7 @@ def run_ensemble_folder(
     progress: bool = False,
     scenario: Scenario | None = None,
     data_format: str = "parquet",
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["run"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run an ensemble of a scenario file and write its run folder.
@@ -307,7 +312,7 @@ def run_compare(
     scenarios: Sequence[Scenario] | None = None,
     metrics: Sequence[str] | None = None,
     at: str | None = None,
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["compare"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run scenarios with common random numbers and write one comparison folder.
@@ -402,7 +407,7 @@ def run_backtest(
     plots: bool = True,
     workers: int = 1,
     band_note: str | None = None,
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["backtest"],
     posterior: str | Path | None = None,
     discrepancy: bool = True,
 ) -> Path:
