@@ -334,8 +334,8 @@ def run_compare(
     scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
     check_horizons(paths, scenarios)
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
-    from sim.engine.executors import process_pool  # noqa: PLC0415
-    from sim.report.write import write_comparison  # noqa: PLC0415
+    from sim.engine.executors import Standby, process_pool  # noqa: PLC0415
+    from sim.report.compare_files import FIGURE_MODULES, write_comparison  # noqa: PLC0415
     from sim.studies import compare  # noqa: PLC0415
 
     if replications is None and replication_ids is None:
@@ -368,6 +368,8 @@ def run_compare(
     )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
+        # Two processes that import matplotlib while the scenarios run, then draw.
+        standby = [stack.enter_context(Standby(*FIGURE_MODULES)) for _ in range(2)]
         with folder.timed("simulate"):
             cmp = compare.compare_scenarios(
                 scenarios,
@@ -379,7 +381,7 @@ def run_compare(
                 metrics=names,
                 parameters=sample,
             )
-        fields = write_comparison(folder, cmp, paths, window)
+        fields = write_comparison(folder, cmp, paths, window, standby)
         folder.write_manifest(
             {
                 "kind": "compare",
