@@ -18,6 +18,7 @@ import os
 import pickle
 import select
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -262,7 +263,10 @@ class Standby:
     """
 
     def __init__(self, *modules: str) -> None:
-        """Fork the child and let it import ``modules``."""
+        """Fork the child and let it import ``modules``.
+
+        A name ``module:function`` also calls ``module.function()`` (a warm-up).
+        """
         self.pid = 0
         if not fork_is_safe():
             return
@@ -275,9 +279,12 @@ class Standby:
                 os.close(self._task)
                 os.close(self._result)
                 for name in modules:
-                    __import__(name)
-                with os.fdopen(task_read, "rb") as pipe:
-                    task = pipe.read().decode()
+                    module, _, call = name.partition(":")
+                    __import__(module)
+                    if call:
+                        getattr(sys.modules[module], call)()
+                with os.fdopen(task_read, "rb") as pipe:  # one line: later forks hold
+                    task = pipe.readline().decode().strip()  # the write end open too
                 if task:
                     with open(task, "rb") as f:
                         fn = pickle.load(f)
@@ -303,7 +310,7 @@ class Standby:
             with os.fdopen(fd, "wb") as f:
                 pickle.dump(fn, f, pickle.HIGHEST_PROTOCOL)
             with os.fdopen(self._task, "wb") as pipe:
-                pipe.write(task.encode())
+                pipe.write(task.encode() + b"\n")
         except (OSError, pickle.PicklingError, AttributeError, TypeError):
             with contextlib.suppress(OSError):
                 os.close(self._task)
@@ -325,7 +332,8 @@ class Standby:
     def close(self) -> None:
         """Stop a child that was given nothing (it leaves without running anything)."""
         if self.pid:
-            os.close(self._task)  # end of input: the child exits
+            with os.fdopen(self._task, "wb") as pipe:  # an empty line: the child exits
+                pipe.write(b"\n")
             os.close(self._result)
             os.waitpid(self.pid, 0)
             self.pid = 0

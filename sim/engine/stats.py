@@ -112,3 +112,10 @@ def unpaired_interval(
         lo[m0 : m0 + rows] = _linear(pool, interval[0])
         hi[m0 : m0 + rows] = _linear(pool, interval[1])
     return lo.reshape(a.shape[1:]), hi.reshape(a.shape[1:])
+
+
+def warm_up() -> None:
+    """Load (or compile) the kernel now: the first call in a process takes about a second."""
+    if ENABLED:
+        values = np.arange(6.0).reshape(3, 2)
+        unpaired_interval(values, values + 1.0, "level", 2, (0.05, 0.95))

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from sim.engine.runfolder import RunFolder
     from sim.studies.compare import Comparison, Window
 
-#: What the forked drawing processes import while they wait.
-FIGURE_MODULES = ("sim.report.study_figures",)
+#: What the forked drawing processes import (and warm up) while they wait.
+FIGURE_MODULES = ("sim.report.study_figures", "sim.engine.stats:warm_up")
 
 
 def _difference_files(cmp: Comparison, out: Path) -> tuple[list[Path], float]:
