@@ -320,6 +320,27 @@ def test_run_aside_returns_the_result_or_runs_it_here() -> None:
     assert run_aside(fails_in_a_child)() == 7  # the child failed: computed here
 
 
+def test_standby_runs_one_task_in_its_child_or_here() -> None:
+    import functools  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from sim.engine.executors import Standby, fork_is_safe  # noqa: PLC0415
+
+    forks = fork_is_safe()
+    with Standby("json") as first, Standby("sim.engine.stats:warm_up") as second:
+        # The second child was forked after the first's pipes: it must not block the first.
+        assert (first.submit(os.getpid)() != os.getpid()) == forks  # ran in the child
+        doubled = functools.partial(np.multiply, np.arange(3), 2)
+        assert second.submit(doubled)().tolist() == [0, 2, 4]
+
+    def local() -> int:  # a local function does not pickle: it runs here
+        return os.getpid()
+
+    assert Standby().submit(local)() == os.getpid()
+    with Standby():  # closed without a task: its child leaves
+        pass
+
+
 # ------------------------------------------------------------------- metrics, units, windows
 
 

@@ -60,39 +60,38 @@ def _difference_files(cmp: Comparison, out: Path) -> tuple[list[Path], float]:
     return written, tables_done
 
 
-def _influence_files(
-    cmp: Comparison, out: Path, at_tables: Mapping[str, pd.DataFrame]
-) -> tuple[list[Path], float]:
-    """Influence bands, rank crossings, ``influence.png`` and the dot figures.
-
-    The influence files only with influence shares; ``compare_<metric>.png`` of every
-    metric from ``at_tables``.
+def _influence_files(cmp: Comparison, out: Path) -> tuple[list[Path], float]:
+    """Influence bands, rank crossings (``.csv``, ``.md``) and ``influence.png``.
 
     Returns:
         The files, and when the last table was written (:func:`time.perf_counter`).
     """
-    from sim.report.study_figures import (  # noqa: PLC0415 - matplotlib
-        plot_at_differences,
-        plot_influence_comparison,
-    )
+    from sim.report.study_figures import plot_influence_comparison  # noqa: PLC0415
 
-    written, bands = [], None
-    if "influence_share" in cmp.metrics:
-        bands, cross = influence_bands(cmp), rank_crossings(cmp)
-        for name, table in (("influence_bands.csv", bands), ("crossings.csv", cross)):
-            table.to_csv(out / name, index=False)
-            written.append(out / name)
-        text = crossings_markdown(cross, cmp)
-        written.append(out / "crossings.md")
-        written[-1].write_text(text, encoding="utf-8")
+    bands, cross = influence_bands(cmp), rank_crossings(cmp)
+    written = []
+    for name, table in (("influence_bands.csv", bands), ("crossings.csv", cross)):
+        table.to_csv(out / name, index=False)
+        written.append(out / name)
+    written.append(out / "crossings.md")
+    written[-1].write_text(crossings_markdown(cross, cmp), encoding="utf-8")
     tables_done = time.perf_counter()
-    carry, n = bands_of(cmp), len(cmp.replication_ids)
-    if bands is not None:
-        fig = plot_influence_comparison(bands, seed=cmp.seed, replications=n, vocab=cmp.vocab)
-        written.append(_save(fig, out / "influence.png", carry))
+    n = len(cmp.replication_ids)
+    fig = plot_influence_comparison(bands, seed=cmp.seed, replications=n, vocab=cmp.vocab)
+    written.append(_save(fig, out / "influence.png", bands_of(cmp)))
+    return written, tables_done
+
+
+def _dot_figures(
+    cmp: Comparison, out: Path, at_tables: Mapping[str, pd.DataFrame]
+) -> tuple[list[Path], float]:
+    """``compare_<metric>.png`` of every metric, from its ``at_<metric>`` table."""
+    from sim.report.study_figures import plot_at_differences  # noqa: PLC0415 - matplotlib
+
+    tables_done, n, written = time.perf_counter(), len(cmp.replication_ids), []
     for metric, at in at_tables.items():
         fig = plot_at_differences(at, replications=n, vocab=cmp.vocab)
-        written.append(_save(fig, out / f"compare_{metric}.png", carry))
+        written.append(_save(fig, out / f"compare_{metric}.png", bands_of(cmp)))
     return written, tables_done
 
 
@@ -109,8 +108,8 @@ def write_comparison(
     ``differences_<metric>.csv`` (every quarter) and their figures; ``compare.md`` with
     every metric's table; with influence shares also ``influence_bands.csv``,
     ``influence.png`` and the rank crossings (``crossings.csv`` / ``.md``). The
-    differences (tables and figures) and the influence files with the dot figures go
-    to two forked processes (``standby``, forked early so that they have imported
+    differences (tables and figure), the influence files and the dot figures go to
+    three forked processes (``standby``, forked early so that they have imported
     matplotlib meanwhile; forked here if not given) while this one writes the rest.
     Timings: ``write`` until every table is written, ``plots`` the rest.
 
@@ -119,7 +118,7 @@ def write_comparison(
         cmp: the comparison.
         paths: the scenario files, in comparison order (for the manifest).
         window: the quarter or window the tables and dot figures read.
-        standby: up to two :class:`~sim.engine.executors.Standby` children to use.
+        standby: up to three :class:`~sim.engine.executors.Standby` children to use.
 
     Returns:
         Manifest fields ``scenarios``, ``metrics``, ``at`` (label, first and last quarter,
@@ -127,12 +126,12 @@ def write_comparison(
         ``interval``, ``unpaired_shifts`` and ``files`` (relative to the folder, sorted).
     """
     out, started = folder.path, time.perf_counter()
-    helpers = [*standby, *(Standby() for _ in range(2 - len(standby)))]
-    differences = helpers[0].submit(functools.partial(_difference_files, cmp, out))
+    helpers = [*standby, *(Standby() for _ in range(3 - len(standby)))]
+    tasks = [helpers[0].submit(functools.partial(_difference_files, cmp, out))]
+    if "influence_share" in cmp.metrics:
+        tasks.append(helpers[1].submit(functools.partial(_influence_files, _influence(cmp), out)))
     at_tables = {m: at_table(cmp, m, window) for m in cmp.metrics}
-    influence = helpers[1].submit(
-        functools.partial(_influence_files, _influence_only(cmp), out, at_tables)
-    )
+    tasks.append(helpers[2].submit(functools.partial(_dot_figures, _light(cmp), out, at_tables)))
     written = []
     for metric, table in at_tables.items():
         table.to_csv(out / f"at_{metric}.csv", index=False)
@@ -143,19 +142,25 @@ def write_comparison(
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
         folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
     tables_done = [time.perf_counter()]
-    for done in (differences, influence):
+    for done in tasks:
         files, when = done()
         written += files
         tables_done.append(when)
+    for helper in helpers:
+        helper.close()  # one given nothing (no influence shares) leaves
     folder.timings["write"] = round(max(tables_done) - started, 4)
     folder.timings["plots"] = round(time.perf_counter() - max(tables_done), 4)
     return comparison_fields(cmp, paths, window, written, out)
 
 
-def _influence_only(cmp: Comparison) -> Comparison:
+def _influence(cmp: Comparison) -> Comparison:
     """``cmp`` with only its influence shares (what :func:`_influence_files` reads)."""
-    keep = {m: v for m, v in cmp.metrics.items() if m == "influence_share"}
-    return dataclasses.replace(cmp, metrics=keep)
+    return dataclasses.replace(cmp, metrics={"influence_share": cmp.metrics["influence_share"]})
+
+
+def _light(cmp: Comparison) -> Comparison:
+    """``cmp`` without its values (:func:`_dot_figures` reads only the labels)."""
+    return dataclasses.replace(cmp, metrics={})
 
 
 def comparison_fields(

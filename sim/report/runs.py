@@ -368,8 +368,8 @@ def run_compare(
     )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
-        # Two processes that import matplotlib while the scenarios run, then draw.
-        standby = [stack.enter_context(Standby(*FIGURE_MODULES)) for _ in range(2)]
+        # Processes that import matplotlib while the scenarios run, then draw.
+        standby = [stack.enter_context(Standby(*FIGURE_MODULES)) for _ in range(3)]
         with folder.timed("simulate"):
             cmp = compare.compare_scenarios(
                 scenarios,
