@@ -7,6 +7,7 @@ Usage::
     python benchmarks/ensemble.py --big --workers 2
     python benchmarks/ensemble.py --hold          # 1,000 replications held as labelled data
     python benchmarks/ensemble.py --compare       # casim compare, 2 scenarios x 1,000
+    python benchmarks/ensemble.py --memory        # peak RSS of casim run, 1,000..15,000
 
 Run each mode in a fresh process: peak RSS is the process's.
 
@@ -40,6 +41,7 @@ from sim.core import kernels  # noqa: E402
 from sim.core.model import GeoModel  # noqa: E402
 from sim.engine.ensemble import DEFAULT_CHUNK_SIZE, run_ensemble  # noqa: E402
 from sim.engine.executors import process_pool  # noqa: E402
+from sim.engine.store import MEMORY_STORE_BYTES  # noqa: E402
 from sim.scenario import Scenario, load_scenario  # noqa: E402
 
 
@@ -151,35 +153,69 @@ def hold(args: argparse.Namespace) -> None:
 
 
 def compare_run(args: argparse.Namespace) -> None:
-    """``casim compare`` of two scenarios end to end, with its stages."""
+    """``casim compare`` of two scenarios end to end, with its stages.
+
+    First as ``casim compare A B --replications N`` runs by default (the library's
+    default parameter uncertainty, ``fixed``), then with posterior draws.
+    """
     from sim.core import uncertainty  # noqa: PLC0415
-    from sim.report.runs import run_compare  # noqa: PLC0415
+    from sim.report.runs import PARAMETER_UNCERTAINTY, run_compare  # noqa: PLC0415
 
     paths = [args.scenario, str(ROOT / "scenarios" / "china_bri_push.yaml")]
     kernels.warm_up()
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        t0 = time.perf_counter()
-        folder = run_compare(paths, replications=args.replications, out=Path(tmp) / "cmp")
-        wall = time.perf_counter() - t0
-        manifest = json.loads((folder / "manifest.json").read_text())
-    stages = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_s"].items())
-    print(f"casim compare, 2 scenarios x {args.replications} replications: {wall:.2f} s wall")
-    print(f"stages: {stages}")
-    builds = []
-    for path in paths:
-        t0 = time.perf_counter()
-        GeoModel(
-            scenario=path, replications=args.replications, collect=False,
-            parameters=uncertainty.load_sample(uncertainty.POSTERIOR_FILE),
-        )  # fmt: skip
-        builds.append(f"{Path(path).stem} {time.perf_counter() - t0:.2f} s")
-    print(
-        "of simulate, building each scenario's model (posterior draws, base-year "
-        f"calibration): {', '.join(builds)}; the scenarios run side by side (2 processes)"
-    )
+    default = PARAMETER_UNCERTAINTY["compare"]
+    for n, mode in enumerate(dict.fromkeys((default, "posterior"))):
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            kw = {} if n == 0 else {"parameter_uncertainty": mode}  # first: the default
+            t0 = time.perf_counter()
+            folder = run_compare(paths, replications=args.replications, out=Path(tmp) / "c", **kw)
+            wall = time.perf_counter() - t0
+            manifest = json.loads((folder / "manifest.json").read_text())
+        stages = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_s"].items())
+        print(
+            f"casim compare, 2 scenarios x {args.replications} replications, parameters "
+            f"{manifest['parameter_uncertainty']}{' (default)' if n == 0 else ''}: "
+            f"{wall:.2f} s wall ({stages})"
+        )
+    for mode in dict.fromkeys((default, "posterior")):
+        builds = []
+        sample = (
+            uncertainty.load_sample(uncertainty.POSTERIOR_FILE) if mode == "posterior" else None
+        )
+        for path in paths:
+            t0 = time.perf_counter()
+            GeoModel(
+                scenario=path, replications=args.replications, collect=False, parameters=sample
+            )
+            builds.append(f"{Path(path).stem} {time.perf_counter() - t0:.2f} s")
+        print(f"  of simulate, building each model ({mode} parameters): {', '.join(builds)}")
+    print("  (the scenarios run side by side in 2 processes; tables and figures in 3)")
     print(f"numba kernels after the runs: {kernels.cache_report()}")
-    own, _ = peak_rss_mib()
-    print(f"peak RSS {own:.0f} MiB")
+    own, children = peak_rss_mib()
+    print(f"peak RSS {own:.0f} MiB (largest child {children:.0f} MiB)")
+
+
+def memory_table(args: argparse.Namespace) -> None:
+    """Peak RSS of ``casim run --replications N --no-plots`` for growing N (one process each)."""
+    import subprocess  # noqa: PLC0415
+
+    print("replications | wall s | peak RSS MiB | values spilled to disk")
+    print("---: | ---: | ---: | ---")
+    for n in args.memory_replications:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            cmd = [sys.executable, "-m", "sim", "run", args.scenario, "--replications", str(n)]
+            cmd += ["--no-plots", "--out", str(Path(tmp) / "run")]
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - t0
+            manifest = Path(tmp) / "run" / "manifest.json"
+            rows = json.loads(manifest.read_text())["rows"] if manifest.exists() else 0
+        spilled = rows * 8 > MEMORY_STORE_BYTES
+        print(f"{n:,} | {wall:.1f} | {usage.ru_maxrss / 1024:.0f} | {'yes' if spilled else 'no'}")
+        if proc.returncode:
+            print(f"  exit status {proc.returncode}")
 
 
 def big_run(args: argparse.Namespace) -> None:
@@ -227,6 +263,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the speed comparison")
     parser.add_argument("--hold", action="store_true", help="hold 1,000 replications as data")
     parser.add_argument("--compare", action="store_true", help="time casim compare instead")
+    parser.add_argument("--memory", action="store_true", help="peak RSS of casim run by size")
+    parser.add_argument(
+        "--memory-replications",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1000, 3000, 5000, 8000, 15000],
+        help="sizes for --memory, comma-separated",
+    )
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}, {os.cpu_count()} cpus")
     if args.big:
@@ -235,6 +278,8 @@ def main() -> None:
         hold(args)
     elif args.compare:
         compare_run(args)
+    elif args.memory:
+        memory_table(args)
     else:
         compare_speed(args)
 

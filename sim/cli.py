@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
     add_ensemble_options(run)
-    add_uncertainty_options(run, "fixed")
+    add_uncertainty_options(run, runs.PARAMETER_UNCERTAINTY["run"])
     add_compare_parser(sub)
     add_backtest_parser(sub)
     add_calibrate_parser(sub)
@@ -186,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         plots=not args.no_plots,
         data_format=args.format,
-        parameter_uncertainty=args.parameter_uncertainty or "fixed",
+        parameter_uncertainty=args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["run"],
         posterior=args.posterior,
     )
     print(folder)
@@ -322,7 +322,7 @@ def cmd_run_ensemble(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         scenario=scenario,
         data_format=args.format,
-        parameter_uncertainty=args.parameter_uncertainty or "fixed",
+        parameter_uncertainty=args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["run"],
         posterior=args.posterior,
     )
     print(folder)
@@ -361,7 +361,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "tables and dot figures read (default: the last quarter)",
     )
     cmp.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
-    add_uncertainty_options(cmp, "fixed")
+    add_uncertainty_options(cmp, runs.PARAMETER_UNCERTAINTY["compare"])
     cmp.set_defaults(func=cmd_compare)
 
 
@@ -380,7 +380,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scenarios=scenarios,
         metrics=args.metrics,
         at=args.at,
-        parameter_uncertainty=args.parameter_uncertainty or "fixed",
+        parameter_uncertainty=args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["compare"],
         posterior=args.posterior,
     )
     print(folder)
@@ -403,7 +403,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--out", default=None, help="output folder (must not exist or be empty)")
     bt.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    add_uncertainty_options(bt, "posterior")
+    add_uncertainty_options(bt, runs.PARAMETER_UNCERTAINTY["backtest"])
     bt.add_argument(
         "--discrepancy",
         choices=("on", "off"),
@@ -423,7 +423,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         args.out,
         workers=args.workers,
         plots=not args.no_plots,
-        parameter_uncertainty=args.parameter_uncertainty or "posterior",
+        parameter_uncertainty=args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["backtest"],
         posterior=args.posterior,
         discrepancy=args.discrepancy == "on",
     )

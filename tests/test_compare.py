@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,33 @@ def test_unpaired_differences_never_pair_a_replication_with_itself() -> None:
     assert un.shape == (5 * 4, 1)
     assert (un != 0).all()
     assert cmp_mod.unpaired_differences(a[:1], a[:1]).shape == (0, 1)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("R", [2, 3, 21, 64])
+def test_unpaired_band_is_numpys_quantile_bit_for_bit(monkeypatch, compiled: bool, R: int):
+    """The fast unpaired band equals numpy's quantiles of the pooled draws, step by step.
+
+    Ties, zero references (levels: 0 or left out) and all-undefined cells included.
+    """
+    from sim.engine import stats  # noqa: PLC0415
+
+    monkeypatch.setattr(stats, "ENABLED", compiled)
+    monkeypatch.setattr(stats, "BLOCK_BYTES", 8 * 20 * R * 3)  # several blocks
+    rng = np.random.default_rng(R)
+    a, b = rng.normal(size=(2, R, 6, 2, 3)).round(1)  # rounded: many ties
+    a[0, 1, 0, 0] = 0.0
+    a[:, 2, 1, 1] = b[:, 2, 1, 1] = 0.0  # 0 -> 0 everywhere: changes of 0
+    a[:, 3, 1, 2] = 0.0  # only undefined changes: NaN
+    for kind in ("share", "level"):
+        lo, hi = cmp_mod.unpaired_band(b, a, kind)
+        for t in range(a.shape[1]):
+            pool = cmp_mod.unpaired_differences(b[:, t], a[:, t], kind)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN cell
+                want = np.nanquantile(pool, cmp_mod.INTERVAL, axis=0)
+            np.testing.assert_array_equal(lo[t], want[0])
+            np.testing.assert_array_equal(hi[t], want[1])
 
 
 def synthetic(
@@ -290,6 +318,27 @@ def test_run_aside_returns_the_result_or_runs_it_here() -> None:
         return 7
 
     assert run_aside(fails_in_a_child)() == 7  # the child failed: computed here
+
+
+def test_standby_runs_one_task_in_its_child_or_here() -> None:
+    import functools  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from sim.engine.executors import Standby, fork_is_safe  # noqa: PLC0415
+
+    forks = fork_is_safe()
+    with Standby("json") as first, Standby("sim.engine.stats:warm_up") as second:
+        # The second child was forked after the first's pipes: it must not block the first.
+        assert (first.submit(os.getpid)() != os.getpid()) == forks  # ran in the child
+        doubled = functools.partial(np.multiply, np.arange(3), 2)
+        assert second.submit(doubled)().tolist() == [0, 2, 4]
+
+    def local() -> int:  # a local function does not pickle: it runs here
+        return os.getpid()
+
+    assert Standby().submit(local)() == os.getpid()
+    with Standby():  # closed without a task: its child leaves
+        pass
 
 
 # ------------------------------------------------------------------- metrics, units, windows

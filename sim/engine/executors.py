@@ -18,6 +18,8 @@ import os
 import pickle
 import select
 import signal
+import sys
+import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -246,3 +248,100 @@ def run_aside(fn: Callable[[], Any]) -> Callable[[], Any]:
         return pickle.loads(data) if status == 0 and data else fn()  # sent by our own child
 
     return result
+
+
+class Standby:
+    """A forked child that imports modules now and runs one function when given it.
+
+    Forked before a long computation, it pays its imports (matplotlib, say) on a spare
+    CPU meanwhile; :meth:`submit` then sends it a picklable function (a module-level
+    function or a :func:`functools.partial` of one) and returns a function that waits
+    for the result, as :func:`run_aside` does. When forking is not safe
+    (:func:`fork_is_safe`), or the child fails, the function runs here instead, when
+    the result is asked for. :meth:`close` (also on leaving a ``with`` block) stops a
+    child that was given nothing.
+    """
+
+    def __init__(self, *modules: str) -> None:
+        """Fork the child and let it import ``modules``.
+
+        A name ``module:function`` also calls ``module.function()`` (a warm-up).
+        """
+        self.pid = 0
+        if not fork_is_safe():
+            return
+        task_read, self._task = os.pipe()
+        self._result, result_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: import, wait for one task, send its result, leave
+            code = 1
+            try:
+                os.close(self._task)
+                os.close(self._result)
+                for name in modules:
+                    module, _, call = name.partition(":")
+                    __import__(module)
+                    if call:
+                        getattr(sys.modules[module], call)()
+                with os.fdopen(task_read, "rb") as pipe:  # one line: later forks hold
+                    task = pipe.readline().decode().strip()  # the write end open too
+                if task:
+                    with open(task, "rb") as f:
+                        fn = pickle.load(f)
+                    os.unlink(task)
+                    with os.fdopen(result_write, "wb") as out:
+                        pickle.dump(fn(), out, pickle.HIGHEST_PROTOCOL)
+                    code = 0
+            finally:
+                os._exit(code)
+        os.close(task_read)
+        os.close(result_write)
+        self.pid = pid
+
+    def submit(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``fn()`` in the child; return a function that waits for its result."""
+        if not self.pid:
+            return fn
+        pid, self.pid = self.pid, 0
+        # The task goes through a file: a pipe would block until the child has read it,
+        # that is until it has finished its imports.
+        fd, task = tempfile.mkstemp(prefix="casim-task-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(fn, f, pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(self._task, "wb") as pipe:
+                pipe.write(task.encode() + b"\n")
+        except (OSError, pickle.PicklingError, AttributeError, TypeError):
+            with contextlib.suppress(OSError):
+                os.close(self._task)
+            os.close(self._result)
+            os.waitpid(pid, 0)
+            with contextlib.suppress(OSError):
+                os.unlink(task)
+            return fn
+        read_end = self._result
+
+        def result() -> Any:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            return pickle.loads(data) if status == 0 and data else fn()  # our own child
+
+        return result
+
+    def close(self) -> None:
+        """Stop a child that was given nothing (it leaves without running anything)."""
+        if self.pid:
+            with os.fdopen(self._task, "wb") as pipe:  # an empty line: the child exits
+                pipe.write(b"\n")
+            os.close(self._result)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+    def __enter__(self) -> Standby:
+        """The standby child itself."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """:meth:`close`."""
+        self.close()

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from sim.studies.compare import Window
 
 
+#: ``parameter_uncertainty`` of each command when the caller does not say (the CLI's
+#: defaults too): ``fixed`` (the scenario's values) or ``posterior``.
+PARAMETER_UNCERTAINTY = {"run": "fixed", "compare": "fixed", "backtest": "posterior"}
+
+
 def parameter_sample(
     mode: str,
     posterior: str | Path | None,
@@ -103,7 +108,7 @@ def run_single(
     results: str | Path = "results",
     plots: bool = True,
     data_format: str = "parquet",
-    parameter_uncertainty: str = "fixed",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["run"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run one replication of a scenario and write its run folder.
@@ -170,7 +175,7 @@ def run_ensemble_folder(
     progress: bool = False,
     scenario: Scenario | None = None,
     data_format: str = "parquet",
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["run"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run an ensemble of a scenario file and write its run folder.
@@ -307,7 +312,7 @@ def run_compare(
     scenarios: Sequence[Scenario] | None = None,
     metrics: Sequence[str] | None = None,
     at: str | None = None,
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["compare"],
     posterior: str | Path | None = None,
 ) -> Path:
     """Run scenarios with common random numbers and write one comparison folder.
@@ -329,8 +334,8 @@ def run_compare(
     scenarios = [load_scenario(p) for p in paths] if scenarios is None else list(scenarios)
     check_horizons(paths, scenarios)
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
-    from sim.engine.executors import process_pool  # noqa: PLC0415
-    from sim.report.write import write_comparison  # noqa: PLC0415
+    from sim.engine.executors import Standby, process_pool  # noqa: PLC0415
+    from sim.report.compare_files import FIGURE_MODULES, write_comparison  # noqa: PLC0415
     from sim.studies import compare  # noqa: PLC0415
 
     if replications is None and replication_ids is None:
@@ -363,6 +368,8 @@ def run_compare(
     )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
+        # Processes that import matplotlib while the scenarios run, then draw.
+        standby = [stack.enter_context(Standby(*FIGURE_MODULES)) for _ in range(3)]
         with folder.timed("simulate"):
             cmp = compare.compare_scenarios(
                 scenarios,
@@ -374,7 +381,7 @@ def run_compare(
                 metrics=names,
                 parameters=sample,
             )
-        fields = write_comparison(folder, cmp, paths, window)
+        fields = write_comparison(folder, cmp, paths, window, standby)
         folder.write_manifest(
             {
                 "kind": "compare",
@@ -402,7 +409,7 @@ def run_backtest(
     plots: bool = True,
     workers: int = 1,
     band_note: str | None = None,
-    parameter_uncertainty: str = "posterior",
+    parameter_uncertainty: str = PARAMETER_UNCERTAINTY["backtest"],
     posterior: str | Path | None = None,
     discrepancy: bool = True,
 ) -> Path:

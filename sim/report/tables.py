@@ -13,8 +13,7 @@ import pandas as pd
 
 from sim.core.uncertainty import band_label
 from sim.output import metric_kind, metric_unit
-from sim.report.style import quarter_label
-from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, value_columns
+from sim.studies.compare import UNPAIRED_SHIFTS, diff_columns, quarter_label, value_columns
 from sim.vocab import DEFAULT
 
 if TYPE_CHECKING:

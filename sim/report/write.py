@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sim.core.uncertainty import band_label
 from sim.engine.catalog import read_tidy
 from sim.engine.executors import run_aside
 from sim.engine.store import QUANTILES
+from sim.report.compare_files import bands_of, write_comparison  # noqa: F401 - re-exported
 from sim.report.figures import save_figures
 from sim.report.study_figures import (
     plot_at_differences,
@@ -46,19 +46,8 @@ from sim.report.study_figures import (
 )
 from sim.report.style import STUDY_DPI, mark_bands, ordered, vocab_or_default
 from sim.report.tables import (
-    compare_markdown,
-    crossings_markdown,
     skill_markdown,
     skill_summary,
-)
-from sim.scenario import format_quarter
-from sim.studies.compare import (
-    INTERVAL,
-    UNPAIRED_SHIFTS,
-    at_table,
-    difference_series,
-    influence_bands,
-    rank_crossings,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +61,6 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
     from sim.studies.backtest import BacktestResult
     from sim.studies.calibrate import AbcResult, CalibrationResult
-    from sim.studies.compare import Comparison, Window
     from sim.vocab import Vocabulary
 
 #: The tidy table of a run or an ensemble.
@@ -301,70 +289,6 @@ def comparison_figures(
     return paths + [done() for done in written]
 
 
-def write_comparison(
-    folder: RunFolder, cmp: Comparison, paths: Sequence[str | Path], window: Window
-) -> dict[str, Any]:
-    """Write a comparison's tables, figures and resolved scenarios.
-
-    Per metric: ``at_<metric>.csv`` (values and paired differences at ``window``),
-    ``differences_<metric>.csv`` (every quarter) and their figures; ``compare.md`` with
-    every metric's table; with influence shares also ``influence_bands.csv``,
-    ``influence.png`` and the rank crossings (``crossings.csv`` / ``.md``).
-
-    Args:
-        folder: the open run folder.
-        cmp: the comparison.
-        paths: the scenario files, in comparison order (for the manifest).
-        window: the quarter or window the tables and dot figures read.
-
-    Returns:
-        Manifest fields ``scenarios``, ``metrics``, ``at`` (label, first and last quarter,
-        number of quarters), ``units`` (metric -> unit of its differences),
-        ``interval``, ``unpaired_shifts`` and ``files`` (relative to the folder, sorted).
-    """
-    out = folder.path
-    with folder.timed("write"):
-        tables = {m: (at_table(cmp, m, window), difference_series(cmp, m)) for m in cmp.metrics}
-        written = []
-        for metric, (at, series) in tables.items():
-            for name, table in ((f"at_{metric}.csv", at), (f"differences_{metric}.csv", series)):
-                table.to_csv(out / name, index=False)
-                written.append(out / name)
-        text = compare_markdown([at for at, _ in tables.values()], cmp, window.label)
-        written.append(folder.write_text("compare.md", text))
-        bands = None
-        if "influence_share" in cmp.metrics:
-            bands, cross = influence_bands(cmp), rank_crossings(cmp)
-            for name, table in (("influence_bands.csv", bands), ("crossings.csv", cross)):
-                table.to_csv(out / name, index=False)
-                written.append(out / name)
-            written.append(folder.write_text("crossings.md", crossings_markdown(cross, cmp)))
-        for n, (label, sc) in enumerate(zip(cmp.labels, cmp.scenarios, strict=True)):
-            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
-            folder.write_text(f"scenarios/{n}-{safe}.yaml", sc.to_yaml())
-    with folder.timed("plots"):
-        kw = {"seed": cmp.seed, "replications": len(cmp.replication_ids), "vocab": cmp.vocab}
-        written += comparison_figures(tables, bands, out, **kw, bands_carry=bands_of(cmp))
-    start = cmp.scenarios[0].start_quarter
-    return {
-        "scenarios": [
-            {"label": lab, "name": sc.name, "file": str(p), "scenario_sha256": sc.digest()}
-            for lab, sc, p in zip(cmp.labels, cmp.scenarios, paths, strict=True)
-        ],
-        "metrics": list(cmp.metrics),
-        "at": {
-            "label": window.label,
-            "first": format_quarter(start + window.first),
-            "last": format_quarter(start + window.last),
-            "quarters": window.quarters,
-        },
-        "units": {m: mv.unit for m, mv in cmp.metrics.items()},
-        "interval": list(INTERVAL),
-        "unpaired_shifts": UNPAIRED_SHIFTS,
-        "files": sorted(p.relative_to(out).as_posix() for p in written),
-    }
-
-
 def hindcast_figures(
     summary: pd.DataFrame,
     reference: pd.DataFrame,
@@ -490,13 +414,6 @@ def _backtest_figures(
         bands, runs, reference=res.reference, recent=res.recent,
         replications=res.replications, outdir=outdir, vocab=res.vocab, band_note=note,
     )  # fmt: skip
-
-
-def bands_of(cmp: Comparison) -> str:
-    """What a comparison's bands carry (:func:`sim.core.uncertainty.band_label`)."""
-    if cmp.parameters is None:
-        return band_label("fixed")
-    return band_label("posterior", cmp.parameters.n)
 
 
 def write_calibration(folder: RunFolder, res: CalibrationResult) -> list[str]:

@@ -93,10 +93,34 @@ class _NoAliasLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+_FAST_LOADER: type = _NoAliasLoader
+if yaml.__with_libyaml__:
+
+    class _FastNoAliasLoader(yaml.cyaml.CParser, _NoAliasLoader):
+        """:class:`_NoAliasLoader` with libyaml's scanner and parser (about 5x faster).
+
+        The events come from C; composing (with the alias and depth guards) and
+        constructing stay in Python, so the data and the checks are the same.
+        """
+
+        def __init__(self, stream: Any) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        get_single_node = yaml.composer.Composer.get_single_node
+
+    _FAST_LOADER = _FastNoAliasLoader
+
+
 def parse_yaml(text: str, file: str | Path) -> Any:
     """Parse YAML text safely; raise :class:`ScenarioError` with a one-line message."""
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)
+        try:
+            return yaml.load(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:  # word the message as the pure-Python parser does
+            return yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
