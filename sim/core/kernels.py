@@ -160,6 +160,15 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
 ) -> tuple[np.ndarray, np.ndarray]:
     """The export allocation over the real options, one replication at a time.
 
+    Does the reference's floating-point operations in its order, but skips work whose
+    result is known exactly: a route of unlimited capacity is never overloaded, so only
+    the loads of finite-capacity routes are summed (each over its options in option
+    order, as the reference's scatter-add does); a (state, commodity) group without
+    supply ships ``supply * p = supply`` (a signed zero) on every option whatever its
+    (finite) probabilities, so its exponentials are computed only when the offtake or
+    the capacity passes need them; the load check after the passes is skipped when the
+    last one found no overloaded route (the flows have not changed since).
+
     Args:
         util: ``(R, O)`` option utilities (replication-major).
         enabled: ``(O,)`` open options.
@@ -182,49 +191,43 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     with_offtake = offtake.shape[0] > 0
     SCB = offtake.shape[1]
     B = SCB // SC if with_offtake else 1
+    kc_start, kc_opt = _options_by_route(kc, KC)
     flows_out = np.empty((R, n_opt))
     shut = np.empty((R, SC))
     u = np.empty(n_opt)
     p = np.empty(n_opt)
-    f = np.empty(n_opt)
     p_route = np.empty(n_opt)
-    has_buyer = np.zeros(SCB, dtype=np.bool_)
+    if with_offtake:
+        runs, has_buyer = _buyer_runs(sub, enabled, SCB)
+    else:
+        runs, has_buyer = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.bool_)
     off = np.zeros(SCB)
     free = np.zeros(SC)
-    load = np.empty(KC)
     over = np.zeros(KC, dtype=np.bool_)
     ratio = np.ones(KC)
     open_kc = np.ones(KC, dtype=np.bool_)
     excess = np.zeros(G)
+    done = np.zeros(G, dtype=np.bool_)
     for r in range(R):
-        # Joint logit over each (state, commodity) group's open options.
+        f = flows_out[r]
+        cap = capacity[r]
         for o in range(n_opt):
             u[o] = util[r, o] if enabled[o] else -np.inf
+        # Joint logit over each (state, commodity) group's open options.
         for g in range(G):
-            top = -np.inf
-            for o in range(group_start[g], group_start[g + 1]):
-                top = max(top, u[o])
-            if top == -np.inf:
-                top = 0.0
-            total = 0.0
-            for o in range(group_start[g], group_start[g + 1]):
-                p[o] = math.exp(u[o] - top)
-                total += p[o]
-            if total == 0.0:
-                total = 1.0
-            for o in range(group_start[g], group_start[g + 1]):
-                p[o] /= total
+            done[g] = _group_flows(u, p, f, group_start[g], group_start[g + 1],
+                                   supply[r, group_sc[g]], with_offtake)  # fmt: skip
         if with_offtake:
-            _offtake_flows(u, p, enabled, supply[r], offtake[r], group_start, group_sc, sub,
-                           B, f, p_route, has_buyer, off, free)  # fmt: skip
-        else:
             for g in range(G):
-                for o in range(group_start[g], group_start[g + 1]):
-                    f[o] = supply[r, group_sc[g]] * p[o]
+                if not done[g]:
+                    _group_logit(u, p, group_start[g], group_start[g + 1])
+            _offtake_flows(u, p, supply[r], offtake[r], group_start, group_sc, sub, runs,
+                           has_buyer, B, f, p_route, off, free)  # fmt: skip
         # Capacity passes: scale overloaded routes down, re-offer the excess.
         open_kc[:] = True
+        overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
         for _ in range(passes):
-            if not _overloaded(f, kc, capacity[r], load, over, ratio):
+            if not overloaded:
                 break
             for g in range(G):
                 excess[g] = 0.0
@@ -237,6 +240,9 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
             for g in range(G):
                 if excess[g] == 0.0:
                     continue  # adding 0 * p changes nothing
+                if not done[g]:
+                    _group_logit(u, p, group_start[g], group_start[g + 1])
+                    done[g] = True
                 total = 0.0
                 for o in range(group_start[g], group_start[g + 1]):
                     total += p[o] * (1.0 if open_kc[kc[o]] else 0.0)
@@ -244,7 +250,8 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
                     total = 1.0
                 for o in range(group_start[g], group_start[g + 1]):
                     f[o] += excess[g] * (p[o] * (1.0 if open_kc[kc[o]] else 0.0) / total)
-        if _overloaded(f, kc, capacity[r], load, over, ratio):
+            overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
+        if overloaded:
             for o in range(n_opt):
                 f[o] *= ratio[kc[o]]
         for j in range(SC):
@@ -256,50 +263,113 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
             shut[r, group_sc[g]] = supply[r, group_sc[g]] - shipped
         for j in range(SC):
             shut[r, j] = max(shut[r, j], 0.0)
-        for o in range(n_opt):
-            flows_out[r, o] = f[o]
     return flows_out, shut
 
 
 @numba.njit(cache=True, nogil=True)
-def _overloaded(f, kc, cap, load, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Route loads; mark overloaded routes and their scale factors; any overloaded?"""
-    load[:] = 0.0
-    for o in range(len(f)):
-        load[kc[o]] += f[o]
+def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Joint logit probabilities ``p`` of the options ``start:end`` (one group)."""
+    top = -np.inf
+    for o in range(start, end):
+        top = max(top, u[o])
+    if top == -np.inf:
+        top = 0.0
+    total = 0.0
+    for o in range(start, end):
+        p[o] = math.exp(u[o] - top)
+        total += p[o]
+    if total == 0.0:
+        total = 1.0
+    for o in range(start, end):
+        p[o] /= total
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_flows(u, p, f, start, end, supply, with_offtake):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One group's flows ``supply * p``; whether its probabilities ``p`` were computed.
+
+    Without supply (``+-0``) and with every utility finite or ``-inf`` (so every ``p``
+    is finite and non-negative), each flow is ``supply * p = supply`` exactly and the
+    logit is left for later (:func:`allocate_export_options`). With offtake the flows
+    are set by :func:`_offtake_flows` instead.
+    """
+    if supply == 0.0:
+        finite = True
+        for o in range(start, end):
+            finite = finite and (u[o] == u[o]) and u[o] != np.inf
+        if finite:
+            for o in range(start, end):
+                f[o] = supply
+            return False
+    _group_logit(u, p, start, end)
+    if not with_offtake:
+        for o in range(start, end):
+            f[o] = supply * p[o]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _options_by_route(kc, n):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The options of each (route, commodity) ``k``: ``opt[start[k]:start[k + 1]]``, in order."""
+    start = np.zeros(n + 1, dtype=np.int64)
+    for o in range(len(kc)):
+        start[kc[o] + 1] += 1
+    for k in range(n):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    opt = np.empty(len(kc), dtype=np.int64)
+    for o in range(len(kc)):
+        opt[fill[kc[o]]] = o
+        fill[kc[o]] += 1
+    return start, opt
+
+
+@numba.njit(cache=True, nogil=True)
+def _overloaded(f, kc_start, kc_opt, cap, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Mark overloaded routes and their scale factors; any overloaded?
+
+    A route's load is the sum of its options' flows in option order (the reference's
+    scatter-add order); a route of unlimited capacity is never overloaded, so its load
+    is not needed.
+    """
     anywhere = False
-    for k in range(len(load)):
-        over[k] = load[k] > cap[k] * (1 + 1e-12)
-        ratio[k] = cap[k] / (load[k] if load[k] > 0 else 1.0) if over[k] else 1.0
+    for k in range(len(cap)):
+        over[k] = False
+        ratio[k] = 1.0
+        if cap[k] == np.inf:
+            continue
+        load = 0.0
+        for i in range(kc_start[k], kc_start[k + 1]):
+            load += f[kc_opt[i]]
+        over[k] = load > cap[k] * (1 + 1e-12)
+        ratio[k] = cap[k] / (load if load > 0 else 1.0) if over[k] else 1.0
         anywhere = anywhere or over[k]
     return anywhere
 
 
 @numba.njit(cache=True, nogil=True)
-def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B, f,  # type: ignore[no-untyped-def]
-                   p_route, has_buyer, off, free):  # pragma: no cover  # fmt: skip
-    """Flows with contracted offtake: route logit per buyer, free share by joint logit."""
-    n_opt = len(u)
-    has_buyer[:] = False
-    o = 0
-    while o < n_opt:  # runs of equal ``sub`` (a buyer's routes)
-        end = o
-        top = -np.inf
-        while end < n_opt and sub[end] == sub[o]:
-            top = max(top, u[end])
-            end += 1
-        if not np.isfinite(top):
-            top = 0.0
-        total = 0.0
-        for i in range(o, end):
-            p_route[i] = math.exp(u[i] - top)
-            total += p_route[i]
-            has_buyer[sub[o]] = has_buyer[sub[o]] or enabled[i]
-        if not total > 0:
-            total = 1.0
-        for i in range(o, end):
-            p_route[i] /= total
-        o = end
+def _buyer_runs(sub, enabled, n_sub):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Start of each run of equal ``sub`` (a buyer's routes), and buyers with an open route."""
+    n_opt = len(sub)
+    starts = [0]
+    has_buyer = np.zeros(n_sub, dtype=np.bool_)
+    for o in range(n_opt):
+        if o > 0 and sub[o] != sub[o - 1]:
+            starts.append(o)
+        has_buyer[sub[o]] = has_buyer[sub[o]] or enabled[o]
+    starts.append(n_opt)
+    return np.array(starts, dtype=np.int64), has_buyer
+
+
+@numba.njit(cache=True, nogil=True)
+def _offtake_flows(u, p, supply, offtake, group_start, group_sc, sub, runs, has_buyer, B, f,  # type: ignore[no-untyped-def]
+                   p_route, off, free):  # pragma: no cover  # fmt: skip
+    """Flows with contracted offtake: route logit per buyer, free share by joint logit.
+
+    A buyer without contracted offtake (``off = +-0``) adds ``off * p_route``, a zero
+    of ``off``'s sign whatever its (finite, non-negative) route probabilities, so those
+    are set to 0 without computing them unless a utility is NaN or ``+inf``.
+    """
     for j in range(len(off)):
         off[j] = offtake[j] if has_buyer[j] else 0.0
     for j in range(len(free)):
@@ -307,6 +377,27 @@ def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B
         for b in range(B):
             taken += off[j * B + b]
         free[j] = min(max(1.0 - taken, 0.0), 1.0)
+    for q in range(len(runs) - 1):
+        o, end = runs[q], runs[q + 1]
+        need = off[sub[o]] != 0.0
+        top = -np.inf
+        for i in range(o, end):
+            top = max(top, u[i])
+            need = need or not (u[i] == u[i] and u[i] != np.inf)
+        if not need:
+            for i in range(o, end):
+                p_route[i] = 0.0
+            continue
+        if not np.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for i in range(o, end):
+            p_route[i] = math.exp(u[i] - top)
+            total += p_route[i]
+        if not total > 0:
+            total = 1.0
+        for i in range(o, end):
+            p_route[i] /= total
     for g in range(len(group_sc)):
         j = group_sc[g]
         for i in range(group_start[g], group_start[g + 1]):
@@ -405,7 +496,8 @@ def fit_route_constants(  # pragma: no cover - compiled; checked against the ref
 
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
-           "allocate_export_options", "_overloaded", "_offtake_flows", "_pairwise_sum",
+           "allocate_export_options", "_group_logit", "_group_flows", "_options_by_route",
+           "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "fit_route_constants")  # fmt: skip
 
 
