@@ -211,18 +211,20 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     for r in range(R):
         f = flows_out[r]
         cap = capacity[r]
+        finite = True  # every utility finite or -inf: every probability finite and >= 0
         for o in range(n_opt):
             u[o] = util[r, o] if enabled[o] else -np.inf
+            finite = finite and u[o] == u[o] and u[o] != np.inf
         # Joint logit over each (state, commodity) group's open options.
         for g in range(G):
             done[g] = _group_flows(u, p, f, group_start[g], group_start[g + 1],
-                                   supply[r, group_sc[g]], with_offtake)  # fmt: skip
+                                   supply[r, group_sc[g]], with_offtake, finite)  # fmt: skip
         if with_offtake:
             for g in range(G):
                 if not done[g]:
                     _group_logit(u, p, group_start[g], group_start[g + 1])
             _offtake_flows(u, p, supply[r], offtake[r], group_start, group_sc, sub, runs,
-                           has_buyer, B, f, p_route, off, free)  # fmt: skip
+                           has_buyer, B, f, p_route, off, free, finite)  # fmt: skip
         # Capacity passes: scale overloaded routes down, re-offer the excess.
         open_kc[:] = True
         overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
@@ -285,22 +287,18 @@ def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: n
 
 
 @numba.njit(cache=True, nogil=True)
-def _group_flows(u, p, f, start, end, supply, with_offtake):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _group_flows(u, p, f, start, end, supply, with_offtake, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
     """One group's flows ``supply * p``; whether its probabilities ``p`` were computed.
 
-    Without supply (``+-0``) and with every utility finite or ``-inf`` (so every ``p``
-    is finite and non-negative), each flow is ``supply * p = supply`` exactly and the
+    Without supply (``+-0``) and with every utility finite or ``-inf`` (``finite``: so
+    every ``p`` is finite and non-negative), each flow is ``supply * p = supply`` exactly and the
     logit is left for later (:func:`allocate_export_options`). With offtake the flows
     are set by :func:`_offtake_flows` instead.
     """
-    if supply == 0.0:
-        finite = True
+    if supply == 0.0 and finite:
         for o in range(start, end):
-            finite = finite and (u[o] == u[o]) and u[o] != np.inf
-        if finite:
-            for o in range(start, end):
-                f[o] = supply
-            return False
+            f[o] = supply
+        return False
     _group_logit(u, p, start, end)
     if not with_offtake:
         for o in range(start, end):
@@ -363,12 +361,12 @@ def _buyer_runs(sub, enabled, n_sub):  # type: ignore[no-untyped-def]  # pragma:
 
 @numba.njit(cache=True, nogil=True)
 def _offtake_flows(u, p, supply, offtake, group_start, group_sc, sub, runs, has_buyer, B, f,  # type: ignore[no-untyped-def]
-                   p_route, off, free):  # pragma: no cover  # fmt: skip
+                   p_route, off, free, finite):  # pragma: no cover  # fmt: skip
     """Flows with contracted offtake: route logit per buyer, free share by joint logit.
 
     A buyer without contracted offtake (``off = +-0``) adds ``off * p_route``, a zero
     of ``off``'s sign whatever its (finite, non-negative) route probabilities, so those
-    are set to 0 without computing them unless a utility is NaN or ``+inf``.
+    are set to 0 without computing them when every utility is finite or ``-inf``.
     """
     for j in range(len(off)):
         off[j] = offtake[j] if has_buyer[j] else 0.0
@@ -379,15 +377,13 @@ def _offtake_flows(u, p, supply, offtake, group_start, group_sc, sub, runs, has_
         free[j] = min(max(1.0 - taken, 0.0), 1.0)
     for q in range(len(runs) - 1):
         o, end = runs[q], runs[q + 1]
-        need = off[sub[o]] != 0.0
-        top = -np.inf
-        for i in range(o, end):
-            top = max(top, u[i])
-            need = need or not (u[i] == u[i] and u[i] != np.inf)
-        if not need:
+        if finite and off[sub[o]] == 0.0:
             for i in range(o, end):
                 p_route[i] = 0.0
             continue
+        top = -np.inf
+        for i in range(o, end):
+            top = max(top, u[i])
         if not np.isfinite(top):
             top = 0.0
         total = 0.0
