@@ -129,3 +129,19 @@ def test_calibration_of_a_row_does_not_depend_on_the_others(baseline_loaded: Sce
     for name in ("export_alpha", "import_alpha", "route_alpha", "route_load0"):
         np.testing.assert_array_equal(getattr(batch, name)[1], getattr(alone, name)[0])
         np.testing.assert_array_equal(getattr(batch, name)[0], getattr(batch, name)[2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_offtake_by_capital_kernel_equals_the_numpy_reference_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    R, S, C, P, B = 7, 5, 7, 4, 6
+    equity = rng.random((R, S, C, P)) * 10.0 ** rng.integers(-3, 3, size=(R, S, C, P))
+    value = np.where(rng.random((R, S, C)) < 0.3, 0.0, rng.random((R, S, C)) * 5)
+    influence = rng.random((R, S, P))
+    contract = np.where(rng.random((R, S, C, B)) < 0.5, 0.0, rng.random((R, S, C, B)) * 0.4)
+    equity[0, 0, 0, 0] = np.nan
+    alpha = rng.random((R, 1, 1, 1)) * 3 if seed % 2 else 1.7
+    np.testing.assert_array_equal(
+        mechanisms.offtake_by_capital(equity, value, influence, contract, alpha),
+        mechanisms.offtake_by_capital_reference(equity, value, influence, contract, alpha),
+    )

@@ -491,9 +491,55 @@ def fit_route_constants(  # pragma: no cover - compiled; checked against the ref
     return flows
 
 
+@numba.njit(cache=True, nogil=True)
+def offtake_by_capital(  # pragma: no cover - compiled; checked against the reference
+    equity: np.ndarray,
+    capital_value: np.ndarray,
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: np.ndarray,
+    ceiling: float,
+) -> np.ndarray:
+    """:func:`sim.core.mechanisms.offtake_by_capital_reference` one sector at a time.
+
+    Args:
+        equity: ``(R, S, C, P)`` equity stocks.
+        capital_value: ``(R, S, C)`` sector capital values.
+        influence: ``(R, S, P)`` influence shares.
+        contract: ``(R, S, C, B)`` contracted offtake shares.
+        alpha: ``(1,)`` or ``(R,)`` award sensitivity.
+        ceiling: the most of a sector's output under offtake.
+
+    Returns:
+        ``(R, S, C, B)`` offtake shares in force. Sums over ``P`` and ``B`` add in
+        numpy's order (:func:`_pairwise_sum`); ``minimum``/``maximum`` keep numpy's NaN
+        and tie rules.
+    """
+    R, S, C, P = equity.shape
+    B = contract.shape[3]
+    out = contract.copy()
+    earned = np.empty(P)
+    for r in range(R):
+        a = alpha[r if alpha.shape[0] > 1 else 0]
+        for s in range(S):
+            for c in range(C):
+                cv = capital_value[r, s, c]
+                for p in range(P):
+                    ratio = equity[r, s, c, p] / cv if cv > 0 else 0.0
+                    low = ratio if ratio <= 1.0 or math.isnan(ratio) else 1.0  # np.minimum
+                    earned[p] = low * (1.0 + a * influence[r, s, p])
+                left = ceiling - _pairwise_sum(contract[r, s, c], 0, B)
+                room = left if left >= 0.0 or math.isnan(left) else 0.0  # np.maximum
+                total = _pairwise_sum(earned, 0, P)
+                scale = room / total if total > room else 1.0
+                for p in range(P):
+                    out[r, s, c, p] += earned[p] * scale
+    return out
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
            "allocate_export_options", "_group_logit", "_group_flows", "_options_by_route",
-           "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
+           "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum", "offtake_by_capital",
            "fit_route_constants")  # fmt: skip
 
 
@@ -520,6 +566,7 @@ def warm_up() -> float:
             three, one, (one, three, one, three, routes), np.ones(1), zero, zero, zero, zero
         )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
+    offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),

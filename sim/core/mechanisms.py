@@ -447,7 +447,7 @@ def acceptance(
     return 1.0 / (1.0 + np.exp(10.0 * hedging * (share - threshold) - favour * share))
 
 
-def offtake_by_capital(
+def offtake_by_capital_reference(
     equity: np.ndarray,
     capital_value: np.ndarray,
     influence: np.ndarray,
@@ -495,6 +495,43 @@ def offtake_by_capital(
     out = contract.copy()
     out[..., :P] += earned * scale[..., None]
     return out
+
+
+def offtake_by_capital(
+    equity: np.ndarray,
+    capital_value: np.ndarray,
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: float | np.ndarray,
+    ceiling: float = 0.9,
+) -> np.ndarray:
+    """:func:`offtake_by_capital_reference` (the equation), compiled where shapes allow.
+
+    The kernel (:func:`sim.core.kernels.offtake_by_capital`) does the reference's
+    operations in its order and agrees bit for bit; it takes ``(R, ...)`` arrays of one
+    ``R`` and an ``alpha`` that is a float or ``(R, 1, 1, 1)``. ``CASIM_KERNELS=0`` or
+    other shapes run the reference.
+    """
+    kernels = compiled()
+    R, S, C, P = equity.shape
+    fits = (
+        capital_value.shape == (R, S, C)
+        and influence.shape == (R, S, P)
+        and contract.shape[:3] == (R, S, C)
+        and np.size(alpha) in (1, R)
+    )
+    if kernels is None or not fits:
+        return offtake_by_capital_reference(
+            equity, capital_value, influence, contract, alpha, ceiling
+        )
+    return kernels.offtake_by_capital(
+        np.ascontiguousarray(equity, dtype=float),
+        np.ascontiguousarray(capital_value, dtype=float),
+        np.ascontiguousarray(influence, dtype=float),
+        np.ascontiguousarray(contract, dtype=float),
+        np.array(alpha, dtype=float, ndmin=1).ravel(),
+        float(ceiling),
+    )
 
 
 def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]) -> np.ndarray:
