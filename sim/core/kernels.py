@@ -11,7 +11,14 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   (each option's utility; volumes, values and revenues summed from the flows);
 * :func:`segment_sum` and :func:`segment_sum_rows` are
   :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) for option-major and
-  replication-major arrays.
+  replication-major arrays;
+* :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
+  (equity offtake, one sector at a time: its small sums over powers and buyers were a
+  tenth of a step in numpy).
+
+The allocation skips work whose result is known exactly (unlimited routes' loads,
+the logits of groups without supply and of buyers without contracts; see its
+docstring), so it returns bit for bit what the straightforward loop returns.
 
 The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
 :mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
