@@ -93,23 +93,36 @@ def option_utilities(  # pragma: no cover - compiled; checked against the refere
     constants ``(1|R, S, C, K)`` (``(0, 1, 1, 1)``: none); a leading 1 is shared by
     every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
-    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    _, export_alpha, _, bloc, route_alpha = parts
     R, n_opt = partner_pref.shape[0], len(s)
-    with_routes = route_alpha.shape[0] > 0
+    # the static term is computed once when no part of it varies by replication
+    shared = export_alpha.shape[0] <= 1 and bloc.shape[0] <= 1 and route_alpha.shape[0] <= 1
     out = np.empty((R, n_opt))
+    static = np.empty(n_opt)
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
-        ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
-        bl = bloc[r if bloc.shape[0] > 1 else 0]
+        if r == 0 or not shared:
+            _static_utilities(parts, r, s, c, b, k, static)
         for o in range(n_opt):
-            st = demand[c[o], b[o]] + ea[s[o], b[o]]
-            st = st + exp_pen[b[o], k[o]]
-            st = st + bl[s[o], b[o]]
-            if with_routes:
-                st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
             term = beta * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + st
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _static_utilities(parts, r, s, c, b, k, static):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Replication ``r``'s static utility term of each option (see :func:`option_utilities`)."""
+    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    with_routes = route_alpha.shape[0] > 0
+    ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
+    bl = bloc[r if bloc.shape[0] > 1 else 0]
+    for o in range(len(s)):
+        st = demand[c[o], b[o]] + ea[s[o], b[o]]
+        st = st + exp_pen[b[o], k[o]]
+        st = st + bl[s[o], b[o]]
+        if with_routes:
+            st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
+        static[o] = st
 
 
 @numba.njit(cache=True, nogil=True)
@@ -544,10 +557,10 @@ def offtake_by_capital(  # pragma: no cover - compiled; checked against the refe
     return out
 
 
-KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
-           "allocate_export_options", "_group_logit", "_group_flows", "_options_by_route",
-           "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum", "offtake_by_capital",
-           "fit_route_constants")  # fmt: skip
+KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
+           "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
+           "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
+           "offtake_by_capital", "fit_route_constants")  # fmt: skip
 
 
 def cache_report() -> str:
