@@ -145,3 +145,18 @@ def test_offtake_by_capital_kernel_equals_the_numpy_reference_bit_for_bit(seed: 
         mechanisms.offtake_by_capital(equity, value, influence, contract, alpha),
         mechanisms.offtake_by_capital_reference(equity, value, influence, contract, alpha),
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_channel_targets_kernel_equals_the_numpy_reference_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    R, S, n_i, CH = 6, 5, 5, 6
+    raw = np.where(rng.random((R, S, n_i, CH)) < 0.3, 0.0, rng.random((R, S, n_i, CH)))
+    raw *= 10.0 ** rng.integers(-6, 6, size=raw.shape)
+    raw[0, 0] = 0.0  # a state nobody holds anything in
+    exposure = rng.random((R, S, CH)) * 10.0 ** rng.integers(-3, 3, size=(R, S, CH))
+    weights = rng.random((R, CH)) if seed % 2 else rng.random(CH)
+    np.testing.assert_array_equal(
+        mechanisms.channel_targets(raw, weights, exposure),
+        mechanisms.channel_targets_reference(raw, weights, exposure),
+    )

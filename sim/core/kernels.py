@@ -557,10 +557,45 @@ def offtake_by_capital(  # pragma: no cover - compiled; checked against the refe
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def channel_targets(  # pragma: no cover - compiled; checked against the reference
+    raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.mechanisms.channel_targets_reference` one state at a time.
+
+    ``raw`` is ``(R, S, I, CH)``, ``weights`` ``(1, CH)`` or ``(R, CH)``, ``exposure``
+    ``(R, S, CH)``. The sums start from 0 and add in numpy's order (over holders one
+    after the other; over the fewer than 8 channels likewise).
+    """
+    R, S, n_i, CH = raw.shape
+    out = np.empty_like(raw)
+    total = np.empty(CH)
+    w = np.empty(CH)
+    for r in range(R):
+        wr = weights[r if weights.shape[0] > 1 else 0]
+        for s in range(S):
+            for ch in range(CH):
+                total[ch] = 0.0
+            for i in range(n_i):
+                for ch in range(CH):
+                    total[ch] += raw[r, s, i, ch]
+            norm = 0.0
+            for ch in range(CH):
+                w[ch] = (1.0 if total[ch] > 0 else 0.0) * (wr[ch] * exposure[r, s, ch])
+                norm += w[ch]
+            for ch in range(CH):
+                w[ch] = w[ch] / norm if norm > 0 else 0.0
+            for i in range(n_i):
+                for ch in range(CH):
+                    share = raw[r, s, i, ch] / total[ch] if total[ch] > 0 else 0.0
+                    out[r, s, i, ch] = share * w[ch]
+    return out
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
-           "offtake_by_capital", "fit_route_constants")  # fmt: skip
+           "offtake_by_capital", "channel_targets", "fit_route_constants")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -587,6 +622,7 @@ def warm_up() -> float:
         )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
+    channel_targets(four, one, three)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),

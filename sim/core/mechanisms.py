@@ -542,7 +542,9 @@ def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]
     return w / w.sum(axis=axes, keepdims=True)
 
 
-def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+def channel_targets_reference(
+    raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray
+) -> np.ndarray:
     r"""Influence each holder would have from current channels, per channel (FBIC-style).
 
     Bandwidth x dependence, after the Formal Bilateral Influence Capacity index (Moyer,
@@ -576,6 +578,25 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
     norm = present.sum(axis=3, keepdims=True)
     w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
     return shares * w
+
+
+def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    """:func:`channel_targets_reference` (the equation), compiled where shapes allow.
+
+    The kernel (:func:`sim.core.kernels.channel_targets`) agrees bit for bit; it runs
+    for fewer than 8 channels (numpy sums longer rows pairwise) and ``(R, ...)``
+    arrays of one ``R``. ``CASIM_KERNELS=0`` or other shapes run the reference.
+    """
+    kernels = compiled()
+    R, S, _, CH = raw.shape
+    w = np.asarray(weights, dtype=float).reshape(-1, CH)
+    if kernels is None or CH >= 8 or exposure.shape != (R, S, CH) or len(w) not in (1, R):
+        return channel_targets_reference(raw, weights, exposure)
+    return kernels.channel_targets(
+        np.ascontiguousarray(raw, dtype=float),
+        np.ascontiguousarray(w),
+        np.ascontiguousarray(exposure, dtype=float),
+    )
 
 
 def security_index(arms: np.ndarray, bases: np.ndarray, alliance: np.ndarray) -> np.ndarray:
