@@ -160,3 +160,14 @@ def test_channel_targets_kernel_equals_the_numpy_reference_bit_for_bit(seed: int
         mechanisms.channel_targets(raw, weights, exposure),
         mechanisms.channel_targets_reference(raw, weights, exposure),
     )
+
+
+@pytest.mark.parametrize("reps", [1, 3, 1000])
+def test_sector_commodities_kernel_is_einsum_bit_for_bit(reps: int) -> None:
+    rng = np.random.default_rng(reps)
+    amount = rng.random((reps, 4, 5, 4)) * 10.0 ** rng.integers(-5, 5, size=(reps, 4, 5, 4))
+    amount[0, 0, 0] = 0.0
+    split = rng.random((5, 4, 7)) * 10.0 ** rng.integers(-5, 5, size=(5, 4, 7))
+    np.testing.assert_array_equal(
+        kernels.sector_commodities(amount, split), np.einsum("rpse,sec->rscp", amount, split)
+    )

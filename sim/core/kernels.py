@@ -592,10 +592,28 @@ def channel_targets(  # pragma: no cover - compiled; checked against the referen
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``np.einsum("rpse,sec->rscp", amount, split)``: products summed over sectors in order."""
+    R, P, S, E = amount.shape
+    C = split.shape[2]
+    out = np.empty((R, S, C, P))
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(E):
+                        acc += amount[r, p, s, e] * split[s, e, c]
+                    out[r, s, c, p] = acc
+    return out
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
-           "offtake_by_capital", "channel_targets", "fit_route_constants")  # fmt: skip
+           "offtake_by_capital", "channel_targets", "sector_commodities",
+           "fit_route_constants")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -623,6 +641,7 @@ def warm_up() -> float:
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
     channel_targets(four, one, three)
+    sector_commodities(four, three)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
