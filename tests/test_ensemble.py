@@ -294,3 +294,20 @@ def test_ctrl_c_leaves_nothing_complete(
     assert folders == []  # the temporary folder is gone, nothing renamed into place
     assert [p.name for p in earlier.iterdir()] == ["manifest.json"]
     assert (earlier / "manifest.json").read_text(encoding="utf-8") == "{}"
+
+
+@pytest.mark.parametrize("seed", [0, 11, 2**32 - 1, 2**40 + 7, 2**130 + 5])
+def test_fast_noise_seeding_is_numpys_seed_sequence(short: Scenario, seed: int) -> None:
+    """draw_noise's vectorised seeding draws what one generator per stream draws."""
+    from sim.core import noise  # noqa: PLC0415
+
+    params = GeoModel(scenario=short, replications=1, collect=False).params
+    ids = np.array([0, 3, 3, 2**32 - 1, 7])
+    got = noise.draw_noise(params, seed, ids)
+    for r, gens in enumerate(noise.replication_generators(seed, ids)):
+        T, C = got.eps.shape[1:]
+        np.testing.assert_array_equal(got.eps[r], gens[0].standard_normal((T, C)))
+        np.testing.assert_array_equal(got.arrival[r], gens[1].random(got.arrival.shape[:0:-1]).T)
+        np.testing.assert_array_equal(got.duration[r], gens[2].random(got.duration.shape[:0:-1]).T)
+        np.testing.assert_array_equal(got.programme[r], gens[3].random(got.programme.shape[1:]))
+        np.testing.assert_array_equal(got.named[r], gens[4].random(got.named.shape[1]))

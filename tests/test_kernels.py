@@ -129,3 +129,45 @@ def test_calibration_of_a_row_does_not_depend_on_the_others(baseline_loaded: Sce
     for name in ("export_alpha", "import_alpha", "route_alpha", "route_load0"):
         np.testing.assert_array_equal(getattr(batch, name)[1], getattr(alone, name)[0])
         np.testing.assert_array_equal(getattr(batch, name)[0], getattr(batch, name)[2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_offtake_by_capital_kernel_equals_the_numpy_reference_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    R, S, C, P, B = 7, 5, 7, 4, 6
+    equity = rng.random((R, S, C, P)) * 10.0 ** rng.integers(-3, 3, size=(R, S, C, P))
+    value = np.where(rng.random((R, S, C)) < 0.3, 0.0, rng.random((R, S, C)) * 5)
+    influence = rng.random((R, S, P))
+    contract = np.where(rng.random((R, S, C, B)) < 0.5, 0.0, rng.random((R, S, C, B)) * 0.4)
+    equity[0, 0, 0, 0] = np.nan
+    alpha = rng.random((R, 1, 1, 1)) * 3 if seed % 2 else 1.7
+    np.testing.assert_array_equal(
+        mechanisms.offtake_by_capital(equity, value, influence, contract, alpha),
+        mechanisms.offtake_by_capital_reference(equity, value, influence, contract, alpha),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_channel_targets_kernel_equals_the_numpy_reference_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    R, S, n_i, CH = 6, 5, 5, 6
+    raw = np.where(rng.random((R, S, n_i, CH)) < 0.3, 0.0, rng.random((R, S, n_i, CH)))
+    raw *= 10.0 ** rng.integers(-6, 6, size=raw.shape)
+    raw[0, 0] = 0.0  # a state nobody holds anything in
+    exposure = rng.random((R, S, CH)) * 10.0 ** rng.integers(-3, 3, size=(R, S, CH))
+    weights = rng.random((R, CH)) if seed % 2 else rng.random(CH)
+    np.testing.assert_array_equal(
+        mechanisms.channel_targets(raw, weights, exposure),
+        mechanisms.channel_targets_reference(raw, weights, exposure),
+    )
+
+
+@pytest.mark.parametrize("reps", [1, 3, 1000])
+def test_sector_commodities_kernel_is_einsum_bit_for_bit(reps: int) -> None:
+    rng = np.random.default_rng(reps)
+    amount = rng.random((reps, 4, 5, 4)) * 10.0 ** rng.integers(-5, 5, size=(reps, 4, 5, 4))
+    amount[0, 0, 0] = 0.0
+    split = rng.random((5, 4, 7)) * 10.0 ** rng.integers(-5, 5, size=(5, 4, 7))
+    np.testing.assert_array_equal(
+        kernels.sector_commodities(amount, split), np.einsum("rpse,sec->rscp", amount, split)
+    )

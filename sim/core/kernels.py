@@ -11,7 +11,14 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   (each option's utility; volumes, values and revenues summed from the flows);
 * :func:`segment_sum` and :func:`segment_sum_rows` are
   :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) for option-major and
-  replication-major arrays.
+  replication-major arrays;
+* :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
+  (equity offtake, one sector at a time: its small sums over powers and buyers were a
+  tenth of a step in numpy).
+
+The allocation skips work whose result is known exactly (unlimited routes' loads,
+the logits of groups without supply and of buyers without contracts; see its
+docstring), so it returns bit for bit what the straightforward loop returns.
 
 The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
 :mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
@@ -86,23 +93,36 @@ def option_utilities(  # pragma: no cover - compiled; checked against the refere
     constants ``(1|R, S, C, K)`` (``(0, 1, 1, 1)``: none); a leading 1 is shared by
     every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
-    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    _, export_alpha, _, bloc, route_alpha = parts
     R, n_opt = partner_pref.shape[0], len(s)
-    with_routes = route_alpha.shape[0] > 0
+    # the static term is computed once when no part of it varies by replication
+    shared = export_alpha.shape[0] <= 1 and bloc.shape[0] <= 1 and route_alpha.shape[0] <= 1
     out = np.empty((R, n_opt))
+    static = np.empty(n_opt)
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
-        ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
-        bl = bloc[r if bloc.shape[0] > 1 else 0]
+        if r == 0 or not shared:
+            _static_utilities(parts, r, s, c, b, k, static)
         for o in range(n_opt):
-            st = demand[c[o], b[o]] + ea[s[o], b[o]]
-            st = st + exp_pen[b[o], k[o]]
-            st = st + bl[s[o], b[o]]
-            if with_routes:
-                st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
             term = beta * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + st
+            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _static_utilities(parts, r, s, c, b, k, static):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Replication ``r``'s static utility term of each option (see :func:`option_utilities`)."""
+    demand, export_alpha, exp_pen, bloc, route_alpha = parts
+    with_routes = route_alpha.shape[0] > 0
+    ea = export_alpha[r if export_alpha.shape[0] > 1 else 0]
+    bl = bloc[r if bloc.shape[0] > 1 else 0]
+    for o in range(len(s)):
+        st = demand[c[o], b[o]] + ea[s[o], b[o]]
+        st = st + exp_pen[b[o], k[o]]
+        st = st + bl[s[o], b[o]]
+        if with_routes:
+            st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
+        static[o] = st
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,6 +180,15 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
 ) -> tuple[np.ndarray, np.ndarray]:
     """The export allocation over the real options, one replication at a time.
 
+    Does the reference's floating-point operations in its order, but skips work whose
+    result is known exactly: a route of unlimited capacity is never overloaded, so only
+    the loads of finite-capacity routes are summed (each over its options in option
+    order, as the reference's scatter-add does); a (state, commodity) group without
+    supply ships ``supply * p = supply`` (a signed zero) on every option whatever its
+    (finite) probabilities, so its exponentials are computed only when the offtake or
+    the capacity passes need them; the load check after the passes is skipped when the
+    last one found no overloaded route (the flows have not changed since).
+
     Args:
         util: ``(R, O)`` option utilities (replication-major).
         enabled: ``(O,)`` open options.
@@ -182,49 +211,45 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     with_offtake = offtake.shape[0] > 0
     SCB = offtake.shape[1]
     B = SCB // SC if with_offtake else 1
+    kc_start, kc_opt = _options_by_route(kc, KC)
     flows_out = np.empty((R, n_opt))
     shut = np.empty((R, SC))
     u = np.empty(n_opt)
     p = np.empty(n_opt)
-    f = np.empty(n_opt)
     p_route = np.empty(n_opt)
-    has_buyer = np.zeros(SCB, dtype=np.bool_)
+    if with_offtake:
+        runs, has_buyer = _buyer_runs(sub, enabled, SCB)
+    else:
+        runs, has_buyer = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.bool_)
     off = np.zeros(SCB)
     free = np.zeros(SC)
-    load = np.empty(KC)
     over = np.zeros(KC, dtype=np.bool_)
     ratio = np.ones(KC)
     open_kc = np.ones(KC, dtype=np.bool_)
     excess = np.zeros(G)
+    done = np.zeros(G, dtype=np.bool_)
     for r in range(R):
-        # Joint logit over each (state, commodity) group's open options.
+        f = flows_out[r]
+        cap = capacity[r]
+        finite = True  # every utility finite or -inf: every probability finite and >= 0
         for o in range(n_opt):
             u[o] = util[r, o] if enabled[o] else -np.inf
+            finite = finite and u[o] == u[o] and u[o] != np.inf
+        # Joint logit over each (state, commodity) group's open options.
         for g in range(G):
-            top = -np.inf
-            for o in range(group_start[g], group_start[g + 1]):
-                top = max(top, u[o])
-            if top == -np.inf:
-                top = 0.0
-            total = 0.0
-            for o in range(group_start[g], group_start[g + 1]):
-                p[o] = math.exp(u[o] - top)
-                total += p[o]
-            if total == 0.0:
-                total = 1.0
-            for o in range(group_start[g], group_start[g + 1]):
-                p[o] /= total
+            done[g] = _group_flows(u, p, f, group_start[g], group_start[g + 1],
+                                   supply[r, group_sc[g]], with_offtake, finite)  # fmt: skip
         if with_offtake:
-            _offtake_flows(u, p, enabled, supply[r], offtake[r], group_start, group_sc, sub,
-                           B, f, p_route, has_buyer, off, free)  # fmt: skip
-        else:
             for g in range(G):
-                for o in range(group_start[g], group_start[g + 1]):
-                    f[o] = supply[r, group_sc[g]] * p[o]
+                if not done[g]:
+                    _group_logit(u, p, group_start[g], group_start[g + 1])
+            _offtake_flows(u, p, supply[r], offtake[r], group_start, group_sc, sub, runs,
+                           has_buyer, B, f, p_route, off, free, finite)  # fmt: skip
         # Capacity passes: scale overloaded routes down, re-offer the excess.
         open_kc[:] = True
+        overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
         for _ in range(passes):
-            if not _overloaded(f, kc, capacity[r], load, over, ratio):
+            if not overloaded:
                 break
             for g in range(G):
                 excess[g] = 0.0
@@ -237,6 +262,9 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
             for g in range(G):
                 if excess[g] == 0.0:
                     continue  # adding 0 * p changes nothing
+                if not done[g]:
+                    _group_logit(u, p, group_start[g], group_start[g + 1])
+                    done[g] = True
                 total = 0.0
                 for o in range(group_start[g], group_start[g + 1]):
                     total += p[o] * (1.0 if open_kc[kc[o]] else 0.0)
@@ -244,7 +272,8 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
                     total = 1.0
                 for o in range(group_start[g], group_start[g + 1]):
                     f[o] += excess[g] * (p[o] * (1.0 if open_kc[kc[o]] else 0.0) / total)
-        if _overloaded(f, kc, capacity[r], load, over, ratio):
+            overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
+        if overloaded:
             for o in range(n_opt):
                 f[o] *= ratio[kc[o]]
         for j in range(SC):
@@ -256,50 +285,109 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
             shut[r, group_sc[g]] = supply[r, group_sc[g]] - shipped
         for j in range(SC):
             shut[r, j] = max(shut[r, j], 0.0)
-        for o in range(n_opt):
-            flows_out[r, o] = f[o]
     return flows_out, shut
 
 
 @numba.njit(cache=True, nogil=True)
-def _overloaded(f, kc, cap, load, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Route loads; mark overloaded routes and their scale factors; any overloaded?"""
-    load[:] = 0.0
-    for o in range(len(f)):
-        load[kc[o]] += f[o]
+def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Joint logit probabilities ``p`` of the options ``start:end`` (one group)."""
+    top = -np.inf
+    for o in range(start, end):
+        top = max(top, u[o])
+    if top == -np.inf:
+        top = 0.0
+    total = 0.0
+    for o in range(start, end):
+        p[o] = math.exp(u[o] - top)
+        total += p[o]
+    if total == 0.0:
+        total = 1.0
+    for o in range(start, end):
+        p[o] /= total
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_flows(u, p, f, start, end, supply, with_offtake, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One group's flows ``supply * p``; whether its probabilities ``p`` were computed.
+
+    Without supply (``+-0``) and with every utility finite or ``-inf`` (``finite``: so
+    every ``p`` is finite and non-negative), each flow is ``supply * p = supply`` exactly and the
+    logit is left for later (:func:`allocate_export_options`). With offtake the flows
+    are set by :func:`_offtake_flows` instead.
+    """
+    if supply == 0.0 and finite:
+        for o in range(start, end):
+            f[o] = supply
+        return False
+    _group_logit(u, p, start, end)
+    if not with_offtake:
+        for o in range(start, end):
+            f[o] = supply * p[o]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _options_by_route(kc, n):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The options of each (route, commodity) ``k``: ``opt[start[k]:start[k + 1]]``, in order."""
+    start = np.zeros(n + 1, dtype=np.int64)
+    for o in range(len(kc)):
+        start[kc[o] + 1] += 1
+    for k in range(n):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    opt = np.empty(len(kc), dtype=np.int64)
+    for o in range(len(kc)):
+        opt[fill[kc[o]]] = o
+        fill[kc[o]] += 1
+    return start, opt
+
+
+@numba.njit(cache=True, nogil=True)
+def _overloaded(f, kc_start, kc_opt, cap, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Mark overloaded routes and their scale factors; any overloaded?
+
+    A route's load is the sum of its options' flows in option order (the reference's
+    scatter-add order); a route of unlimited capacity is never overloaded, so its load
+    is not needed.
+    """
     anywhere = False
-    for k in range(len(load)):
-        over[k] = load[k] > cap[k] * (1 + 1e-12)
-        ratio[k] = cap[k] / (load[k] if load[k] > 0 else 1.0) if over[k] else 1.0
+    for k in range(len(cap)):
+        over[k] = False
+        ratio[k] = 1.0
+        if cap[k] == np.inf:
+            continue
+        load = 0.0
+        for i in range(kc_start[k], kc_start[k + 1]):
+            load += f[kc_opt[i]]
+        over[k] = load > cap[k] * (1 + 1e-12)
+        ratio[k] = cap[k] / (load if load > 0 else 1.0) if over[k] else 1.0
         anywhere = anywhere or over[k]
     return anywhere
 
 
 @numba.njit(cache=True, nogil=True)
-def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B, f,  # type: ignore[no-untyped-def]
-                   p_route, has_buyer, off, free):  # pragma: no cover  # fmt: skip
-    """Flows with contracted offtake: route logit per buyer, free share by joint logit."""
-    n_opt = len(u)
-    has_buyer[:] = False
-    o = 0
-    while o < n_opt:  # runs of equal ``sub`` (a buyer's routes)
-        end = o
-        top = -np.inf
-        while end < n_opt and sub[end] == sub[o]:
-            top = max(top, u[end])
-            end += 1
-        if not np.isfinite(top):
-            top = 0.0
-        total = 0.0
-        for i in range(o, end):
-            p_route[i] = math.exp(u[i] - top)
-            total += p_route[i]
-            has_buyer[sub[o]] = has_buyer[sub[o]] or enabled[i]
-        if not total > 0:
-            total = 1.0
-        for i in range(o, end):
-            p_route[i] /= total
-        o = end
+def _buyer_runs(sub, enabled, n_sub):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Start of each run of equal ``sub`` (a buyer's routes), and buyers with an open route."""
+    n_opt = len(sub)
+    starts = [0]
+    has_buyer = np.zeros(n_sub, dtype=np.bool_)
+    for o in range(n_opt):
+        if o > 0 and sub[o] != sub[o - 1]:
+            starts.append(o)
+        has_buyer[sub[o]] = has_buyer[sub[o]] or enabled[o]
+    starts.append(n_opt)
+    return np.array(starts, dtype=np.int64), has_buyer
+
+
+@numba.njit(cache=True, nogil=True)
+def _offtake_flows(u, p, supply, offtake, group_start, group_sc, sub, runs, has_buyer, B, f,  # type: ignore[no-untyped-def]
+                   p_route, off, free, finite):  # pragma: no cover  # fmt: skip
+    """Flows with contracted offtake: route logit per buyer, free share by joint logit.
+
+    A buyer without contracted offtake (``off = +-0``) adds ``off * p_route``, a zero
+    of ``off``'s sign whatever its (finite, non-negative) route probabilities, so those
+    are set to 0 without computing them when every utility is finite or ``-inf``.
+    """
     for j in range(len(off)):
         off[j] = offtake[j] if has_buyer[j] else 0.0
     for j in range(len(free)):
@@ -307,6 +395,25 @@ def _offtake_flows(u, p, enabled, supply, offtake, group_start, group_sc, sub, B
         for b in range(B):
             taken += off[j * B + b]
         free[j] = min(max(1.0 - taken, 0.0), 1.0)
+    for q in range(len(runs) - 1):
+        o, end = runs[q], runs[q + 1]
+        if finite and off[sub[o]] == 0.0:
+            for i in range(o, end):
+                p_route[i] = 0.0
+            continue
+        top = -np.inf
+        for i in range(o, end):
+            top = max(top, u[i])
+        if not np.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for i in range(o, end):
+            p_route[i] = math.exp(u[i] - top)
+            total += p_route[i]
+        if not total > 0:
+            total = 1.0
+        for i in range(o, end):
+            p_route[i] /= total
     for g in range(len(group_sc)):
         j = group_sc[g]
         for i in range(group_start[g], group_start[g + 1]):
@@ -404,8 +511,108 @@ def fit_route_constants(  # pragma: no cover - compiled; checked against the ref
     return flows
 
 
-KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "option_totals",
-           "allocate_export_options", "_overloaded", "_offtake_flows", "_pairwise_sum",
+@numba.njit(cache=True, nogil=True)
+def offtake_by_capital(  # pragma: no cover - compiled; checked against the reference
+    equity: np.ndarray,
+    capital_value: np.ndarray,
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: np.ndarray,
+    ceiling: float,
+) -> np.ndarray:
+    """:func:`sim.core.mechanisms.offtake_by_capital_reference` one sector at a time.
+
+    Args:
+        equity: ``(R, S, C, P)`` equity stocks.
+        capital_value: ``(R, S, C)`` sector capital values.
+        influence: ``(R, S, P)`` influence shares.
+        contract: ``(R, S, C, B)`` contracted offtake shares.
+        alpha: ``(1,)`` or ``(R,)`` award sensitivity.
+        ceiling: the most of a sector's output under offtake.
+
+    Returns:
+        ``(R, S, C, B)`` offtake shares in force. Sums over ``P`` and ``B`` add in
+        numpy's order (:func:`_pairwise_sum`); ``minimum``/``maximum`` keep numpy's NaN
+        and tie rules.
+    """
+    R, S, C, P = equity.shape
+    B = contract.shape[3]
+    out = contract.copy()
+    earned = np.empty(P)
+    for r in range(R):
+        a = alpha[r if alpha.shape[0] > 1 else 0]
+        for s in range(S):
+            for c in range(C):
+                cv = capital_value[r, s, c]
+                for p in range(P):
+                    ratio = equity[r, s, c, p] / cv if cv > 0 else 0.0
+                    low = ratio if ratio <= 1.0 or math.isnan(ratio) else 1.0  # np.minimum
+                    earned[p] = low * (1.0 + a * influence[r, s, p])
+                left = ceiling - _pairwise_sum(contract[r, s, c], 0, B)
+                room = left if left >= 0.0 or math.isnan(left) else 0.0  # np.maximum
+                total = _pairwise_sum(earned, 0, P)
+                scale = room / total if total > room else 1.0
+                for p in range(P):
+                    out[r, s, c, p] += earned[p] * scale
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_targets(  # pragma: no cover - compiled; checked against the reference
+    raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.mechanisms.channel_targets_reference` one state at a time.
+
+    ``raw`` is ``(R, S, I, CH)``, ``weights`` ``(1, CH)`` or ``(R, CH)``, ``exposure``
+    ``(R, S, CH)``. The sums start from 0 and add in numpy's order (over holders one
+    after the other; over the fewer than 8 channels likewise).
+    """
+    R, S, n_i, CH = raw.shape
+    out = np.empty_like(raw)
+    total = np.empty(CH)
+    w = np.empty(CH)
+    for r in range(R):
+        wr = weights[r if weights.shape[0] > 1 else 0]
+        for s in range(S):
+            for ch in range(CH):
+                total[ch] = 0.0
+            for i in range(n_i):
+                for ch in range(CH):
+                    total[ch] += raw[r, s, i, ch]
+            norm = 0.0
+            for ch in range(CH):
+                w[ch] = (1.0 if total[ch] > 0 else 0.0) * (wr[ch] * exposure[r, s, ch])
+                norm += w[ch]
+            for ch in range(CH):
+                w[ch] = w[ch] / norm if norm > 0 else 0.0
+            for i in range(n_i):
+                for ch in range(CH):
+                    share = raw[r, s, i, ch] / total[ch] if total[ch] > 0 else 0.0
+                    out[r, s, i, ch] = share * w[ch]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``np.einsum("rpse,sec->rscp", amount, split)``: products summed over sectors in order."""
+    R, P, S, E = amount.shape
+    C = split.shape[2]
+    out = np.empty((R, S, C, P))
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(E):
+                        acc += amount[r, p, s, e] * split[s, e, c]
+                    out[r, s, c, p] = acc
+    return out
+
+
+KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
+           "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
+           "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
+           "offtake_by_capital", "channel_targets", "sector_commodities",
            "fit_route_constants")  # fmt: skip
 
 
@@ -432,6 +639,9 @@ def warm_up() -> float:
             three, one, (one, three, one, three, routes), np.ones(1), zero, zero, zero, zero
         )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
+    offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
+    channel_targets(four, one, three)
+    sector_commodities(four, three)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),

@@ -447,7 +447,7 @@ def acceptance(
     return 1.0 / (1.0 + np.exp(10.0 * hedging * (share - threshold) - favour * share))
 
 
-def offtake_by_capital(
+def offtake_by_capital_reference(
     equity: np.ndarray,
     capital_value: np.ndarray,
     influence: np.ndarray,
@@ -497,6 +497,43 @@ def offtake_by_capital(
     return out
 
 
+def offtake_by_capital(
+    equity: np.ndarray,
+    capital_value: np.ndarray,
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: float | np.ndarray,
+    ceiling: float = 0.9,
+) -> np.ndarray:
+    """:func:`offtake_by_capital_reference` (the equation), compiled where shapes allow.
+
+    The kernel (:func:`sim.core.kernels.offtake_by_capital`) does the reference's
+    operations in its order and agrees bit for bit; it takes ``(R, ...)`` arrays of one
+    ``R`` and an ``alpha`` that is a float or ``(R, 1, 1, 1)``. ``CASIM_KERNELS=0`` or
+    other shapes run the reference.
+    """
+    kernels = compiled()
+    R, S, C, P = equity.shape
+    fits = (
+        capital_value.shape == (R, S, C)
+        and influence.shape == (R, S, P)
+        and contract.shape[:3] == (R, S, C)
+        and np.size(alpha) in (1, R)
+    )
+    if kernels is None or not fits:
+        return offtake_by_capital_reference(
+            equity, capital_value, influence, contract, alpha, ceiling
+        )
+    return kernels.offtake_by_capital(
+        np.ascontiguousarray(equity, dtype=float),
+        np.ascontiguousarray(capital_value, dtype=float),
+        np.ascontiguousarray(influence, dtype=float),
+        np.ascontiguousarray(contract, dtype=float),
+        np.array(alpha, dtype=float, ndmin=1).ravel(),
+        float(ceiling),
+    )
+
+
 def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]) -> np.ndarray:
     r"""Budget shares over options: :math:`w_j \propto \exp(\tau\, \mathrm{score}_j)`."""
     z = temperature * score
@@ -505,7 +542,9 @@ def softmax_weights(score: np.ndarray, temperature: float, axes: tuple[int, ...]
     return w / w.sum(axis=axes, keepdims=True)
 
 
-def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+def channel_targets_reference(
+    raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray
+) -> np.ndarray:
     r"""Influence each holder would have from current channels, per channel (FBIC-style).
 
     Bandwidth x dependence, after the Formal Bilateral Influence Capacity index (Moyer,
@@ -539,6 +578,25 @@ def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) 
     norm = present.sum(axis=3, keepdims=True)
     w = np.divide(present, norm, out=np.zeros_like(present), where=norm > 0)
     return shares * w
+
+
+def channel_targets(raw: np.ndarray, weights: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    """:func:`channel_targets_reference` (the equation), compiled where shapes allow.
+
+    The kernel (:func:`sim.core.kernels.channel_targets`) agrees bit for bit; it runs
+    for fewer than 8 channels (numpy sums longer rows pairwise) and ``(R, ...)``
+    arrays of one ``R``. ``CASIM_KERNELS=0`` or other shapes run the reference.
+    """
+    kernels = compiled()
+    R, S, _, CH = raw.shape
+    w = np.asarray(weights, dtype=float).reshape(-1, CH)
+    if kernels is None or CH >= 8 or exposure.shape != (R, S, CH) or len(w) not in (1, R):
+        return channel_targets_reference(raw, weights, exposure)
+    return kernels.channel_targets(
+        np.ascontiguousarray(raw, dtype=float),
+        np.ascontiguousarray(w),
+        np.ascontiguousarray(exposure, dtype=float),
+    )
 
 
 def security_index(arms: np.ndarray, bases: np.ndarray, alliance: np.ndarray) -> np.ndarray:

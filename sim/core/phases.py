@@ -207,7 +207,12 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
     Writes: ``inv``, ``cap``, ``equity``, ``route_cap``, ``route_cost``.
     """
     state.inv += amount.sum(axis=3).transpose(0, 2, 1)
-    by_commodity = np.einsum("rpse,sec->rscp", amount, params.sector_split)
+    kernels = mechanisms.compiled()
+    if kernels is None:
+        by_commodity = np.einsum("rpse,sec->rscp", amount, params.sector_split)
+    else:  # the same products and sums, in einsum's order (tests/test_kernels.py)
+        split = np.ascontiguousarray(params.sector_split, dtype=float)
+        by_commodity = kernels.sector_commodities(np.ascontiguousarray(amount, dtype=float), split)
     state.equity += by_commodity * params.is_resource[None, None, :, None]
     state.cap += by_commodity.sum(axis=3) * params.capital_intensity
     transport = amount[..., SECTORS.index("transport")].sum(axis=2)  # (R, P)
