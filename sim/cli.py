@@ -407,26 +407,28 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument(
         "--discrepancy",
         choices=("on", "off"),
-        default="on",
+        default=None,
         help="on: the bands also carry the model's structural error (a random walk in "
         "log-ratio space fitted on the in-sample run 2006-2010); off: noise and parameters "
-        "only (default: on)",
+        "only (default: on with posterior parameters, off with fixed ones)",
     )
     bt.set_defaults(func=cmd_backtest)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """``casim backtest [--replications N] [--seed S] [--out DIR] [--discrepancy on|off]``."""
+    mode = args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["backtest"]
     folder = runs.run_backtest(
         args.replications,
         args.seed,
         args.out,
         workers=args.workers,
         plots=not args.no_plots,
-        parameter_uncertainty=args.parameter_uncertainty or runs.PARAMETER_UNCERTAINTY["backtest"],
+        parameter_uncertainty=mode,
         posterior=args.posterior,
-        discrepancy=args.discrepancy == "on",
-    )
+        discrepancy=runs.default_discrepancy(mode) if args.discrepancy is None
+        else args.discrepancy == "on",
+    )  # fmt: skip
     print(folder)
     return 0
 

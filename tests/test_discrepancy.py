@@ -131,8 +131,9 @@ def test_backtest_discrepancy_widens_bands_and_keeps_the_median() -> None:
 def test_cli_discrepancy_off_and_on(tmp_path) -> None:
     args = ["backtest", "--replications", "4", "--seed", "2", "--no-plots",
             "--parameter-uncertainty", "fixed"]  # fmt: skip
-    assert main([*args, "--discrepancy", "off", "--out", str(tmp_path / "off")]) == 0
-    assert main([*args, "--out", str(tmp_path / "on")]) == 0
+    # With fixed parameters the default is off: the noise-only bands of before issue 10.
+    assert main([*args, "--out", str(tmp_path / "off")]) == 0
+    assert main([*args, "--discrepancy", "on", "--out", str(tmp_path / "on")]) == 0
     off = json.loads((tmp_path / "off" / "manifest.json").read_text())
     on = json.loads((tmp_path / "on" / "manifest.json").read_text())
     assert off["discrepancy"] is None

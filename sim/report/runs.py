@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 PARAMETER_UNCERTAINTY = {"run": "fixed", "compare": "fixed", "backtest": "posterior"}
 
 
+def default_discrepancy(parameter_uncertainty: str) -> bool:
+    """Whether a backtest's bands carry the model discrepancy unless told otherwise.
+
+    On with posterior parameters (the default: the honest predictive band), off with
+    fixed ones, so that a fixed-parameter backtest reproduces the noise-only bands.
+    """
+    return parameter_uncertainty == "posterior"
+
+
 def parameter_sample(
     mode: str,
     posterior: str | Path | None,
@@ -411,7 +420,7 @@ def run_backtest(
     band_note: str | None = None,
     parameter_uncertainty: str = PARAMETER_UNCERTAINTY["backtest"],
     posterior: str | Path | None = None,
-    discrepancy: bool = True,
+    discrepancy: bool | None = None,
 ) -> Path:
     """Run the hindcast ensemble and write its folder.
 
@@ -430,7 +439,8 @@ def run_backtest(
             (:func:`parameter_sample`).
         posterior: the posterior sample file (default the shipped one).
         discrepancy: widen the bands by the model discrepancy fitted in sample
-            (:mod:`sim.studies.discrepancy`; default on).
+            (:mod:`sim.studies.discrepancy`); default :func:`default_discrepancy` (on with
+            posterior parameters, off with fixed ones).
 
     Returns:
         The folder written.
@@ -465,7 +475,8 @@ def run_backtest(
     with folder:
         res = bt.backtest(
             sc, replications=replications, seed=folder.seed, workers=workers, parameters=sample,
-            discrepancy=discrepancy,
+            discrepancy=default_discrepancy(parameter_uncertainty)
+            if discrepancy is None else discrepancy,
         )  # fmt: skip
         fields = write_backtest(folder, res, plots=plots, band_note=band_note)
         folder.write_manifest(
