@@ -286,7 +286,7 @@ def test_ctrl_c_leaves_nothing_complete(
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # reap it and close its pipes (no ResourceWarning later)
     assert proc.returncode == 130, err.decode()
     assert elapsed < 10
     assert b"Traceback" not in err
