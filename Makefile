@@ -29,8 +29,12 @@ chromium:
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The numba kernels are compiled into their on-disk cache once, in one process, before the
+# tests: otherwise test processes compile them concurrently (racing on the cache index), and a
+# test that signals a subprocess can catch it inside LLVM for tens of seconds.
 test: $(VENV)/.installed-test chromium
 	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/python -c "from sim.core import kernels; print(f'numba kernels ready in {kernels.warm_up():.1f} s ({kernels.cache_report()})')"
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
