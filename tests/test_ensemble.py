@@ -271,7 +271,9 @@ def test_ctrl_c_leaves_nothing_complete(
     (earlier / "manifest.json").write_text("{}", encoding="utf-8")
     argv = [sys.executable, "-m", "sim", "run", str(baseline_path), "--replications", "4000"]
     argv += ["--workers", str(workers), "--no-plots"]
-    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    # The numpy reference (no numba): a signal that lands while numba compiles inside LLVM
+    # waits for the compile, which on a cold cache outlasts the timeout below.
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "CASIM_KERNELS": "0"}
     proc = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -423,9 +423,12 @@ def _wait_for(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def _start(argv: list[str], cwd: Path, repo_root: Path) -> subprocess.Popen[str]:
+def _start(
+    argv: list[str], cwd: Path, repo_root: Path, *, kernels: bool = True
+) -> subprocess.Popen[str]:
+    env = env_with_repo(repo_root) | ({} if kernels else {"CASIM_KERNELS": "0"})
     return subprocess.Popen(
-        [sys.executable, "-m", "sim", *argv], cwd=cwd, env=env_with_repo(repo_root),
+        [sys.executable, "-m", "sim", *argv], cwd=cwd, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -487,7 +490,9 @@ def test_sigterm_exits_143_and_leaves_nothing(
     # long enough that SIGTERM lands while it runs, whatever the machine's load
     argv = ["run", str(baseline_path), "--no-plots", "--workers", str(workers)]
     argv += ["--replications", "4000"]
-    proc = _start(argv, tmp_path, repo_root)
+    # The numpy reference (no numba): a signal that lands while numba compiles inside LLVM
+    # waits for the compile, which on a cold cache outlasts the timeout below.
+    proc = _start(argv, tmp_path, repo_root, kernels=False)
     results = tmp_path / "results" / "baseline"
     try:
         assert _wait_for(lambda: any(results.glob(".*partial*")), 60)
