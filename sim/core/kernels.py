@@ -43,6 +43,8 @@ import numpy as np
 
 #: Whether the model uses the compiled kernels (``CASIM_KERNELS=0`` turns them off).
 ENABLED = os.environ.get("CASIM_KERNELS", "1") != "0"
+#: Replication rows :func:`gather_step` copies at a time (a block of about 300 kB).
+GATHER_ROWS = 64
 
 
 @numba.njit(cache=True, nogil=True)
@@ -609,11 +611,40 @@ def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # 
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def gather_step(parts: list, out: np.ndarray, t: int) -> None:  # pragma: no cover - compiled
+    """Copy ``(R, w_m)`` arrays side by side into ``out[:, t]`` (``(R, T, F)``).
+
+    What :func:`sim.output.raw_step_values` does with ``np.concatenate``, which pays a
+    call per replication row and part. Rows go in blocks of :data:`GATHER_ROWS`, so the
+    block of ``out`` being written stays in cache while every part is copied into it.
+    """
+    R = out.shape[0]
+    for r0 in range(0, R, GATHER_ROWS):
+        r1 = min(R, r0 + GATHER_ROWS)
+        j = 0
+        for v in parts:
+            w = v.shape[1]
+            for r in range(r0, r1):
+                for i in range(w):
+                    out[r, t, j + i] = v[r, i]
+            j += w
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities",
            "fit_route_constants")  # fmt: skip
+KERNELS += ("gather_step",)
+
+
+def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
+    """``arrays`` (2-D, C-ordered float64) as the typed list :func:`gather_step` takes."""
+    out = numba.typed.List.empty_list(numba.types.Array(numba.float64, 2, "C"))
+    for a in arrays:
+        out.append(a)
+    return out
 
 
 def cache_report() -> str:
@@ -647,6 +678,7 @@ def warm_up() -> float:
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
+    gather_step(float_rows([one]), np.zeros((1, 1, 1)), 0)
     fit_route_constants(
         one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
         (zero, zero, zero, zero, np.ones(1, dtype=bool)),

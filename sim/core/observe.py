@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sim.vocab import CHANNELS, COMMODITIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import numpy as np
+    from collections.abc import Callable, Collection
 
     from sim.core.model import GeoModel
     from sim.core.state import State
@@ -24,34 +24,56 @@ if TYPE_CHECKING:
 REPORTED_PRICES = ("oil", "gas", "uranium")
 
 
-def snapshot(source: GeoModel | State) -> dict[str, np.ndarray]:
+def snapshot(
+    source: GeoModel | State, names: Collection[str] | None = None
+) -> dict[str, np.ndarray]:
     """Copy this step's reported arrays, each with a leading replication axis.
 
     Args:
         source: a model (its ``state`` is read) or a state (then without the
             ``route_flow_<commodity>`` metrics, whose route labels the model's vocabulary
             gives).
+        names: only these metrics (default: all); a name that is not reported here is
+            left out, as with a state and ``route_flow_<commodity>``.
+
+    Returns:
+        Metric name -> C-contiguous float64 array, a copy of the state's (never a view).
     """
     state: State = getattr(source, "state", source)
     params = getattr(source, "params", None)
-    out: dict[str, np.ndarray] = {"influence_share": state.influence_share.copy()}
+    wanted = None if names is None else frozenset(names)
+
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    out: dict[str, np.ndarray] = {}
+    if want("influence_share"):
+        out["influence_share"] = state.influence_share.copy()
     for j, ch in enumerate(CHANNELS):
-        out[f"influence_{ch}"] = state.influence_stock[..., j].copy()
-    out["trade_share"] = state.trade_share.copy()
+        if want(f"influence_{ch}"):
+            out[f"influence_{ch}"] = state.influence_stock[..., j].copy()
+    if want("trade_share"):
+        out["trade_share"] = state.trade_share.copy()
     for i, c in enumerate(COMMODITIES):
-        out[f"exports_{c}"] = state.exports_volume[:, :, i, :].copy()
-        out[f"production_{c}"] = state.production[:, :, i].copy()
-        out[f"price_{c}"] = state.price[:, i].copy()
+        if want(f"exports_{c}"):
+            out[f"exports_{c}"] = state.exports_volume[:, :, i, :].copy()
+        if want(f"production_{c}"):
+            out[f"production_{c}"] = state.production[:, :, i].copy()
+        if want(f"price_{c}"):
+            out[f"price_{c}"] = state.price[:, i].copy()
     if params is not None:
         routes = params.route_names
         for i, c in enumerate(COMMODITIES):
             carried = [routes.index(k) for k in params.vocab.routes_for(c)]
-            if carried:
-                out[f"route_flow_{c}"] = state.route_flow[:, :, i, carried]
-    out["gdp"] = state.gdp.copy()
-    out["export_revenue"] = state.export_revenue.copy()
-    out["budget"] = state.programme_budget * 4.0
-    out["investment_stock"] = state.inv.copy()
+            if carried and want(f"route_flow_{c}"):
+                out[f"route_flow_{c}"] = np.ascontiguousarray(state.route_flow[:, :, i, carried])
+    for name, value in (("gdp", state.gdp), ("export_revenue", state.export_revenue)):
+        if want(name):
+            out[name] = value.copy()
+    if want("budget"):
+        out["budget"] = state.programme_budget * 4.0
+    if want("investment_stock"):
+        out["investment_stock"] = state.inv.copy()
     return out
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core import observe
+from sim.core.mechanisms import compiled
 from sim.engine.executors import (
     SequentialExecutor,
     executor_workers,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
     import xarray as xr
 
+    from sim.core.model import GeoModel
     from sim.core.uncertainty import ParameterSample
     from sim.vocab import Vocabulary
 
@@ -109,10 +111,26 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
     raw = np.empty((model.R, model.T, layout.per_step))
     for t in range(model.T):
         model.step()
-        raw_step_values(observe.snapshot(model), layout, out=raw[:, t])
+        collect_step(model, layout, raw, t)
         if on_step is not None:
             on_step(model.R)
     return raw.reshape(model.R, layout.rows)
+
+
+def collect_step(model: GeoModel, layout: RowLayout, raw: np.ndarray, t: int) -> None:
+    """Write the model's step-``t`` values of the layout's metrics into ``raw[:, t]``.
+
+    ``raw`` is ``(R, T, per_step)``; each step's row is laid out as
+    :func:`sim.output.raw_step_values` lays it out (which does it without the compiled
+    kernel, :func:`sim.core.kernels.gather_step`).
+    """
+    snap = observe.snapshot(model, layout.metrics)
+    kernels = compiled()
+    if kernels is None:
+        raw_step_values(snap, layout, out=raw[:, t])
+        return
+    parts = kernels.float_rows([snap[m].reshape(model.R, -1) for m in layout.metrics])
+    kernels.gather_step(parts, raw, t)
 
 
 def _chunk_results(

@@ -362,7 +362,7 @@ def _outcome_series(
     out = np.empty((n * R, last + 1, len(chunk.outcomes)))
     for t in range(last + 1):
         model.step()
-        snap = observe.snapshot(model)
+        snap = observe.snapshot(model, {o.metric for o in chunk.outcomes})
         for j, o in enumerate(chunk.outcomes):
             out[:, t, j] = snap[o.metric][(slice(None), *o.index)]
     return out
