@@ -22,9 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from sim.output import check_metrics, row_layout
+from sim.output import check_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,26 +88,11 @@ def run_one(
 ) -> EnsembleResult:
     """``n`` replications (ids ``0..n-1``) of ``scenario`` at ``seed``, in this thread."""
     # The engine (mesa, numba) is imported on first use, so the page shows before it.
-    from sim.engine.ensemble import (  # noqa: PLC0415
-        ChunkTask,
-        EnsembleResult,
-        simulate_chunk,
-    )
+    from sim.engine.ensemble import run_ensemble  # noqa: PLC0415
 
     names = view_metrics(scenario)
-    ids = np.arange(n, dtype=np.int64)
-    task = ChunkTask(scenario, seed, tuple(range(n)), names)
-    t0 = time.perf_counter()
-    raw = simulate_chunk(task, on_step)
-    layout = row_layout(names, scenario.steps, scenario.start_quarter, scenario.vocab)
-    return EnsembleResult(
-        scenario=scenario,
-        seed=seed,
-        replication_ids=ids,
-        layout=layout,
-        summary_frame=None,
-        raw=raw,
-        timings_s={"simulate": round(time.perf_counter() - t0, 4)},
+    return run_ensemble(
+        scenario, replications=n, seed=seed, chunk_size=n, metrics=names, on_step=on_step
     )
 
 

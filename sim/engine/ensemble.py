@@ -407,6 +407,7 @@ def run_ensemble(
     metrics: Iterable[str] | None = None,
     progress: bool = False,
     parameters: ParameterSample | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> EnsembleResult:
     """Run many replications of a scenario; return the tidy table and its summary.
 
@@ -427,6 +428,9 @@ def run_ensemble(
         parameters: a :class:`~sim.core.uncertainty.ParameterSample`: replication ``k``
             draws its behavioural parameters from it (from ``(seed, k)`` alone, so
             batch-invariant); None runs every replication on the scenario's values.
+        on_step: called with the number of replications advanced after every quarter
+            of a chunk run in this process (a dashboard's progress); chunks run by a
+            pool report nothing.
 
     Returns:
         The :class:`EnsembleResult`.
@@ -453,7 +457,7 @@ def run_ensemble(
         for i in range(0, len(ids), size)
     ]
     path = Path(out_path) if out_path is not None else None
-    summary, values, timings = _collect(tasks, ids, layout, executor, path, progress)
+    summary, values, timings = _collect(tasks, ids, layout, executor, path, progress, on_step)
     return EnsembleResult(
         scenario=sc,
         seed=seed,
@@ -473,6 +477,7 @@ def _collect(
     executor: Any,
     path: Path | None,
     progress: bool,
+    on_step: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame | None, np.ndarray | None, dict[str, float]]:
     """Run the chunks, store and stream their values; summarise spilled values.
 
@@ -486,13 +491,16 @@ def _collect(
     steps = layout.steps
 
     def tick(n: int) -> None:
-        bar.update(n / steps)
+        if bar is not None:
+            bar.update(n / steps)
+        if on_step is not None:
+            on_step(n)
 
     summary = None
     try:
         t0 = time.perf_counter()
         start = 0
-        per_step = runs_in_process(executor) and bar is not None
+        per_step = runs_in_process(executor) and (bar is not None or on_step is not None)
         for values in _chunk_results(tasks, executor, tick if per_step else None):
             chunk_ids = ids[start : start + len(values)]
             start += len(values)
