@@ -483,16 +483,7 @@ def test_sigkill_of_a_pool_run_leaves_no_process_and_the_next_run_cleans_up(
     assert f"process {proc.pid}, which is gone" in nxt.stderr
 
 
-@pytest.mark.parametrize(
-    "workers",
-    [
-        pytest.param(1, marks=pytest.mark.xfail(reason=(
-            "known defect, open: on a fresh clone the one-process run did not answer SIGTERM "
-            "within 30 s in CI (passes with a warm numba cache); see the issue 11 note"
-        ), strict=False)),
-        2,
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_exits_143_and_leaves_nothing(
     baseline_path: Path, repo_root: Path, tmp_path: Path, workers: int
 ) -> None:
