@@ -279,8 +279,8 @@ def test_ctrl_c_leaves_nothing_complete(
     (earlier / "manifest.json").write_text("{}", encoding="utf-8")
     argv = [sys.executable, "-c", FOREGROUND, "-m", "sim", "run", str(baseline_path)]
     argv += ["--replications", "4000", "--workers", str(workers), "--no-plots"]
-    # The numpy reference (no numba): a signal that lands while numba compiles inside LLVM
-    # waits for the compile, which on a cold cache outlasts the timeout below.
+    # The numpy reference (no numba): a signal during a first compile is answered as
+    # promptly, but llvmlite may then report a half-built object on stderr at exit.
     env = {**os.environ, "PYTHONPATH": str(repo_root), "CASIM_KERNELS": "0"}
     # Started as a terminal starts a foreground job, whose Ctrl-C this stands for: with
     # SIGINT at its default (FOREGROUND). Tests started in the background by a shell

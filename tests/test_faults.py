@@ -490,8 +490,8 @@ def test_sigterm_exits_143_and_leaves_nothing(
     # long enough that SIGTERM lands while it runs, whatever the machine's load
     argv = ["run", str(baseline_path), "--no-plots", "--workers", str(workers)]
     argv += ["--replications", "4000"]
-    # The numpy reference (no numba): a signal that lands while numba compiles inside LLVM
-    # waits for the compile, which on a cold cache outlasts the timeout below.
+    # The numpy reference (no numba): a signal during a first compile is answered as
+    # promptly, but llvmlite may then report a half-built object on stderr at exit.
     proc = _start(argv, tmp_path, repo_root, kernels=False)
     results = tmp_path / "results" / "baseline"
     try:
