@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import signal
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from sim.engine.executors import (
     executor_workers,
     process_pool,
     runs_in_process,
+    sigint_deferred,
 )
 from sim.scenario import Scenario, ScenarioError
 from sim.studies.run import RunResult, run_many, run_single
@@ -92,6 +96,22 @@ def test_process_pool_stops_its_workers_on_error() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         use_then_interrupt()
+
+
+@pytest.mark.parametrize("handler", [signal.default_int_handler, signal.SIG_IGN])
+def test_sigint_deferred_holds_ctrl_c_and_leaves_an_ignored_one_ignored(handler: object) -> None:
+    """Ctrl-C inside the block is raised when it ends; an ignored SIGINT stays ignored."""
+    previous = signal.signal(signal.SIGINT, handler)
+    reached = False
+    try:
+        expected = pytest.raises(KeyboardInterrupt) if callable(handler) else nullcontext()
+        with expected, sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached = True
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached
 
 
 def test_default_chunk_size() -> None:

@@ -180,16 +180,15 @@ def sigint_deferred() -> Iterator[None]:
     child that is neither tracked (so not terminated) nor able to start once this
     process is gone, and it prints a traceback. Deferred, the interrupt arrives as
     soon as ``submit`` returns and :func:`process_pool` stops every worker. A held
-    SIGTERM is raised as :class:`Terminated` (only if SIGTERM already had a Python
-    handler: the default action stays the default), Ctrl-C as ``KeyboardInterrupt``.
+    SIGTERM is raised as :class:`Terminated`, Ctrl-C as ``KeyboardInterrupt``; each is
+    held only if it already had a Python handler (a default action stays the default,
+    an ignored signal, e.g. SIGINT in a background job, stays ignored).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    held = [signal.SIGINT]
-    if callable(signal.getsignal(signal.SIGTERM)):
-        held.append(signal.SIGTERM)
+    held = [sig for sig in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(sig))]
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in held
     }
