@@ -293,16 +293,14 @@ def test_ctrl_c_leaves_nothing_complete(
         started = _wait_for(lambda: any((results / "baseline").glob(".*partial*")), 60)
         assert started, "the run never created its temporary folder"
         time.sleep(0.5)
-        t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
+        # A hang guard, not a speed test: an ignored Ctrl-C would let the run finish (exit 0).
         _, err = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()  # reap it and close its pipes (no ResourceWarning later)
     assert proc.returncode == 130, err.decode()
-    assert elapsed < 10
     assert b"Traceback" not in err
     folders = [p for p in (results / "baseline").iterdir() if p != earlier]
     assert folders == []  # the temporary folder is gone, nothing renamed into place
