@@ -30,8 +30,8 @@ chromium:
 	fi
 
 # The numba kernels are compiled into their on-disk cache once, in one process, before the
-# tests: otherwise test processes compile them concurrently (racing on the cache index), and a
-# test that signals a subprocess can catch it inside LLVM for tens of seconds.
+# tests (the line prints how long that took): otherwise worker processes that tests start
+# would each compile them, concurrently, racing on numba's cache index.
 test: $(VENV)/.installed-test chromium
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/python -c "from sim.core import kernels; print(f'numba kernels ready in {kernels.warm_up():.1f} s ({kernels.cache_report()})')"
