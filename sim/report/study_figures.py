@@ -11,6 +11,7 @@ coloured by a :class:`~sim.vocab.Vocabulary` (see :mod:`sim.report.style`).
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,12 +24,15 @@ from matplotlib.ticker import NullFormatter
 
 from sim.output import metric_kind
 from sim.report.style import (
+    STUDY_DPI,
     colour_map,
     date_axis,
     figure_and_axes,
     legend_panel,
+    mark_bands,
     ordered,
     panel_grid,
+    save_png,
     vocab_or_default,
 )
 
@@ -56,6 +60,34 @@ def _series(rows: pd.DataFrame, *columns: str) -> list[np.ndarray]:
     """Dates and the given columns of ``rows``, sorted by date."""
     rows = rows.sort_values("date")
     return [pd.to_datetime(rows["date"]).to_numpy(), *(rows[c].to_numpy() for c in columns)]
+
+
+def warm_up() -> None:
+    """Draw and save a small figure like the comparison's, into memory, and forget it.
+
+    A process's first figure pays for loading the fonts, laying out its first texts
+    and importing the PNG writer: a few tenths of a second that a forked drawing
+    process (:class:`~sim.engine.executors.Standby`) pays here while it waits.
+    """
+    dates = np.array(["2025-01-01", "2030-01-01", "2040-10-01"], dtype="datetime64[ns]")
+    fig = Figure(figsize=(4.0, 3.0), layout="constrained")
+    left, right = panel_grid(fig, 2, ncols=2)
+    left.fill_between(dates, [0.0, 1.0, 2.0], [1.0, 2.0, 3.0], alpha=_BAND_ALPHA, linewidth=0)
+    left.plot(dates, [0.5, 1.5, 2.5], linestyle=_style(1))
+    left.axhline(0.0, color="black", linewidth=0.8)
+    left.set_title("Kazakhstan\nscenario − reference", fontsize="medium")
+    left.set_ylabel("Influence share (%)")
+    left.grid(alpha=0.3)
+    date_axis(left, maxticks=6)
+    right.plot(1.0, 0.0, marker=MARKERS[0], linestyle="")
+    right.set_yticks([0], ["China"])
+    right.set_xlabel("pp")
+    handles = [Line2D([], [], label="China"), Patch(alpha=0.4, label="paired 5-95%")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    right.legend(handles=handles, fontsize="small", title="scenario")
+    fig.suptitle("Influence share by state (%)\n1000 common replications", fontsize="medium")
+    mark_bands(fig, "stochastic noise only")
+    save_png(fig, io.BytesIO(), STUDY_DPI)
 
 
 def plot_influence_comparison(
