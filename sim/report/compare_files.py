@@ -201,10 +201,9 @@ def bands_of(cmp: Comparison) -> str:
 
 
 def _save(fig: Any, path: Path, carry: str) -> Path:
-    """Footnote what the bands carry, save at the study resolution, free the figure."""
+    """Footnote what the bands carry, save at the study resolution (:func:`save_png`)."""
     from sim.report.style import STUDY_DPI, mark_bands, save_png  # noqa: PLC0415 - matplotlib
 
     mark_bands(fig, carry)
     save_png(fig, path, STUDY_DPI)
-    fig.clear()
     return path

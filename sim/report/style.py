@@ -153,20 +153,16 @@ def _freeze_axis(axis: Axis) -> None:
 
 
 def save_png(fig: Figure, path: Path | BinaryIO, dpi: int) -> None:
-    """Save ``fig`` as a PNG, laid out once, its ticks fixed first (:func:`freeze_ticks`).
+    """Save ``fig`` as a PNG, drawn once, its ticks fixed first (:func:`freeze_ticks`).
 
-    ``fig.savefig`` with a layout engine draws the whole figure twice: once, rendering
-    nothing, to run the layout, then to paint. Here the layout engine runs alone at
-    the saving resolution and the figure is drawn once: the same pixels.
+    ``fig.savefig`` with a layout engine draws the whole figure twice: once, painting
+    nothing, to run the layout, then again to paint. Here the figure is drawn once at
+    ``dpi`` by its Agg canvas, the layout run at the start of that draw: the same pixels.
     """
     freeze_ticks(fig)
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     fig.set_dpi(dpi)
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-        fig.set_layout_engine("none")
-    fig.savefig(path, dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION})
+    canvas.print_png(path, pil_kwargs={"compress_level": PNG_COMPRESSION})
 
 
 def mark_bands(fig: Figure, carries: str | None) -> None:
