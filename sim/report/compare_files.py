@@ -1,4 +1,4 @@
-"""``casim compare``'s folder: tables in this process, figures in two forked ones.
+"""``casim compare``'s folder: tables in this process, figures in three forked ones.
 
 :func:`write_comparison` writes the tables and figures of a
 :class:`~sim.studies.compare.Comparison`. matplotlib is imported only where figures are
