@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -194,6 +195,25 @@ def test_comparison_figures_with_six_states() -> None:
     )
     assert len(data_axes(fig)) == len(SIX_STATES)
     assert all(ax.get_ylabel() in ("pp", "") for ax in data_axes(fig))
+
+
+@pytest.mark.parametrize("years", [1, 12])
+def test_save_png_paints_what_savefig_paints(years: int) -> None:
+    """Drawn once with fixed ticks, a figure has the pixels of ``savefig``'s two draws.
+
+    Four quarters have month ticks, four dates three years apart year ticks.
+    """
+    from PIL import Image  # noqa: PLC0415
+
+    from sim.report.style import save_png  # noqa: PLC0415
+
+    bands = _bands(DEFAULT.states[:2], ("CHN", "OTH"))
+    bands["date"] = pd.date_range("2025-01-01", periods=4, freq=f"{3 * years}MS")[bands["step"]]
+    old, new = io.BytesIO(), io.BytesIO()
+    study_figures.plot_influence_comparison(bands, seed=1, replications=3).savefig(old, dpi=110)
+    fig = study_figures.plot_influence_comparison(bands, seed=1, replications=3)
+    save_png(fig, new, 110)
+    assert np.array_equal(np.asarray(Image.open(old)), np.asarray(Image.open(new)))
 
 
 def test_hindcast_figure_with_a_fifth_power() -> None:

@@ -1,4 +1,4 @@
-"""``casim compare``'s folder: tables in this process, figures in two forked ones.
+"""``casim compare``'s folder: tables in this process, figures in three forked ones.
 
 :func:`write_comparison` writes the tables and figures of a
 :class:`~sim.studies.compare.Comparison`. matplotlib is imported only where figures are
@@ -35,8 +35,14 @@ if TYPE_CHECKING:
     from sim.engine.runfolder import RunFolder
     from sim.studies.compare import Comparison, Window
 
-#: What the forked drawing processes import (and warm up) while they wait.
-FIGURE_MODULES = ("sim.report.study_figures", "sim.engine.stats:warm_up")
+#: What the forked drawing processes import (and warm up) while they wait; at last
+#: ``gc.freeze`` moves what they hold then out of the garbage collector's passes, which
+#: the many short-lived objects of a figure otherwise trigger over every module loaded.
+FIGURE_MODULES = (
+    "sim.report.study_figures:warm_up",
+    "sim.engine.stats:warm_up",
+    "gc:freeze",
+)
 
 
 def _difference_files(cmp: Comparison, out: Path) -> tuple[list[Path], float]:
@@ -195,10 +201,9 @@ def bands_of(cmp: Comparison) -> str:
 
 
 def _save(fig: Any, path: Path, carry: str) -> Path:
-    """Footnote what the bands carry, save at the study resolution, free the figure."""
-    from sim.report.style import STUDY_DPI, mark_bands  # noqa: PLC0415 - matplotlib
+    """Footnote what the bands carry, save at the study resolution (:func:`save_png`)."""
+    from sim.report.style import STUDY_DPI, mark_bands, save_png  # noqa: PLC0415 - matplotlib
 
     mark_bands(fig, carry)
-    fig.savefig(path, dpi=STUDY_DPI)
-    fig.clear()
+    save_png(fig, path, STUDY_DPI)
     return path

@@ -11,6 +11,7 @@ coloured by a :class:`~sim.vocab.Vocabulary` (see :mod:`sim.report.style`).
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,17 +24,20 @@ from matplotlib.ticker import NullFormatter
 
 from sim.output import metric_kind
 from sim.report.style import (
+    STUDY_DPI,
     colour_map,
     date_axis,
     figure_and_axes,
     legend_panel,
+    mark_bands,
     ordered,
     panel_grid,
+    save_png,
     vocab_or_default,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from sim.vocab import Vocabulary
 
@@ -52,10 +56,55 @@ def _holder_handles(holders: Sequence[str], colours: dict[str, str], vocab: Voca
     return [Line2D([], [], color=colours[p], linewidth=2.5, label=vocab.name(p)) for p in holders]
 
 
-def _series(rows: pd.DataFrame, *columns: str) -> list[np.ndarray]:
-    """Dates and the given columns of ``rows``, sorted by date."""
-    rows = rows.sort_values("date")
-    return [pd.to_datetime(rows["date"]).to_numpy(), *(rows[c].to_numpy() for c in columns)]
+def _series(
+    table: pd.DataFrame, keys: Sequence[str], *columns: str
+) -> Callable[..., list[np.ndarray]]:
+    """A lookup of the lines of ``table``: ``series(*key)`` -> dates and ``columns``.
+
+    ``key`` holds one value per column of ``keys`` (a missing one reads ``""``); the
+    rows come sorted by date, none for a key the table does not hold. The table is
+    grouped once rather than filtered again for every line.
+    """
+    frame = table.assign(
+        **{k: table[k].fillna("") for k in keys}, date=pd.to_datetime(table["date"])
+    ).sort_values("date", kind="stable")
+    rows = frame.groupby(list(keys), sort=False).indices
+    arrays = [frame[c].to_numpy() for c in ("date", *columns)]
+    none = np.array([], dtype=np.intp)
+
+    def series(*key: str) -> list[np.ndarray]:
+        at = rows.get(key, none)
+        return [a[at] for a in arrays]
+
+    return series
+
+
+def warm_up() -> None:
+    """Draw and save a small figure like the comparison's, into memory, and forget it.
+
+    A process's first figure pays for loading the fonts, laying out its first texts
+    and importing the PNG writer: a few tenths of a second that a forked drawing
+    process (:class:`~sim.engine.executors.Standby`) pays here while it waits.
+    """
+    dates = np.array(["2025-01-01", "2030-01-01", "2040-10-01"], dtype="datetime64[ns]")
+    fig = Figure(figsize=(4.0, 3.0), layout="constrained")
+    left, right = panel_grid(fig, 2, ncols=2)
+    left.fill_between(dates, [0.0, 1.0, 2.0], [1.0, 2.0, 3.0], alpha=_BAND_ALPHA, linewidth=0)
+    left.plot(dates, [0.5, 1.5, 2.5], linestyle=_style(1))
+    left.axhline(0.0, color="black", linewidth=0.8)
+    left.set_title("Kazakhstan\nscenario − reference", fontsize="medium")
+    left.set_ylabel("Influence share (%)")
+    left.grid(alpha=0.3)
+    date_axis(left, maxticks=6)
+    right.plot(1.0, 0.0, marker=MARKERS[0], linestyle="")
+    right.set_yticks([0], ["China"])
+    right.set_xlabel("pp")
+    handles = [Line2D([], [], label="China"), Patch(alpha=0.4, label="paired 5-95%")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    right.legend(handles=handles, fontsize="small", title="scenario")
+    fig.suptitle("Influence share by state (%)\n1000 common replications", fontsize="medium")
+    mark_bands(fig, "stochastic noise only")
+    save_png(fig, io.BytesIO(), STUDY_DPI)
 
 
 def plot_influence_comparison(
@@ -83,12 +132,11 @@ def plot_influence_comparison(
     top = float(bands[cols[2]].max()) * 1.05
     fig = Figure(figsize=(13, 7.5), layout="constrained")
     axes = panel_grid(fig, len(states) + 1, ncols=3)
+    series = _series(bands, ("state", "scenario", "power"), *cols)
     for s, (ax, state) in enumerate(zip(axes, states, strict=False)):
-        of_state = bands[bands["state"] == state]
         for k, label in enumerate(labels):
-            of_label = of_state[of_state["scenario"] == label]
             for power in holders:
-                x, mid, lo, hi = _series(of_label[of_label["power"] == power], *cols)
+                x, mid, lo, hi = series(state, label, power)
                 colour = colours[power]
                 ax.fill_between(x, lo, hi, color=colour, alpha=_BAND_ALPHA, linewidth=0)
                 ax.plot(x, mid, color=colour, linestyle=_style(k), linewidth=1.6)
@@ -262,16 +310,13 @@ def plot_difference_series(
         figsize=(3.2 * len(countries) + 0.5, 3.0 * len(others) + 1.2), layout="constrained"
     )
     axes = fig.subplots(len(others), len(countries), sharex=True, sharey=True, squeeze=False)
+    series = _series(diffs, ("scenario", "country", "partner"), *cols)
     for r, label in enumerate(others):
-        part = diffs[diffs["scenario"] == label]
         for s, country in enumerate(countries):
             ax = axes[r, s]
             ax.axhline(0.0, color="black", linewidth=0.8)
-            of_country = part[part["country"].fillna("") == country]
             for partner in partners:
-                x, mid, lo, hi, ulo, uhi = _series(
-                    of_country[of_country["partner"].fillna("") == partner], *cols
-                )
+                x, mid, lo, hi, ulo, uhi = series(label, country, partner)
                 colour = colours[partner or country]
                 ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
                 ax.plot(x, mid, color=colour, linestyle=_style(r + 1), linewidth=1.6)
