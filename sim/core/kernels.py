@@ -609,6 +609,106 @@ def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # 
     return out
 
 
+
+# ---- phases: influence, programme
+@numba.njit(cache=True, nogil=True)
+def influence_update(  # pragma: no cover - compiled; checked against the reference
+    stocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    flows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fixed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    keep: tuple[float, float, float, float],
+    channel: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sim.core.phases.update_influence` one replication at a time.
+
+    Args:
+        stocks: ``inv`` ``(R, S, P)`` and ``debt`` ``(R, S, I)`` (updated in place),
+            ``dipl``, ``arms`` ``(R, S, I)`` and the influence stock ``(R, S, I, CH)``.
+        flows: export and import values ``(R, S, B)``, GDP ``(R, S)`` and the
+            remittance scale ``(R, I)`` (``np.power`` stays in numpy).
+        fixed: diplomacy and arms renewal ``rate / 4`` ``(S, I)``, bases and alliance
+            ties floored at 0 ``(1|R, S, I)``, base remittances ``(S, I)``, others' FDI
+            ``(S,)``.
+        keep: the quarterly keep factors of investment, diplomacy, arms and debt.
+        channel: ``(1|R, CH)`` channel weights, ``(CH,)`` money channels and ``(1|R,)``
+            influence decay.
+
+    Returns:
+        New ``dipl``, ``arms``, influence stock and influence share ``(R, S, I)``.
+        Channels in :data:`sim.vocab.CHANNELS` order (trade, investment, diplomacy,
+        security, remittances, debt; the first, second and last two are money). Every
+        sum adds in numpy's order (:func:`_pairwise_sum`), as
+        :func:`sim.core.phases.channel_inputs`, :func:`channel_targets` and
+        :func:`sim.core.mechanisms.smooth_stock` do.
+    """
+    inv, debt, dipl_old, arms_old, stock = stocks
+    exports, imports, gdp, remit_scale = flows
+    dipl_add, arms_add, bases, alliance, remit0, inv_others = fixed
+    weights, money, decay = channel
+    R, S, n_i, CH = stock.shape
+    P, B = inv.shape[2], exports.shape[2]
+    dipl, arms = np.empty_like(dipl_old), np.empty_like(arms_old)
+    new_stock, share = np.empty_like(stock), np.empty((R, S, n_i))
+    raw = np.empty((n_i, CH))
+    trade = np.empty(B)
+    column = np.empty(n_i)
+    for r in range(R):
+        bs = bases[r if bases.shape[0] > 1 else 0]
+        al = alliance[r if alliance.shape[0] > 1 else 0]
+        rate = decay[r if decay.shape[0] > 1 else 0]
+        for s in range(S):
+            for p in range(P):
+                inv[r, s, p] *= keep[0]
+            arms_total = 0.0
+            for i in range(n_i):
+                dipl[r, s, i] = dipl_old[r, s, i] * keep[1] + dipl_add[s, i]
+                arms[r, s, i] = arms_old[r, s, i] * keep[2] + arms_add[s, i]
+                arms_total += arms[r, s, i]
+                if i < P:
+                    debt[r, s, i] *= keep[3]
+            for b in range(B):
+                trade[b] = exports[r, s, b] + imports[r, s, b]
+            for i in range(n_i):
+                raw[i, 0] = trade[i] if i < P else _pairwise_sum(trade, P, B - P)
+                raw[i, 1] = inv[r, s, i] if i < P else inv_others[s]
+                raw[i, 2] = dipl[r, s, i]
+                a_share = arms[r, s, i] / arms_total if arms_total > 0 else 0.0
+                raw[i, 3] = (a_share + bs[s, i]) + al[s, i]
+                raw[i, 4] = remit0[s, i] * remit_scale[r, i]
+                raw[i, 5] = debt[r, s, i]
+            wr = weights[r if weights.shape[0] > 1 else 0]
+            _influence_targets(raw, wr, money, gdp[r, s], column)
+            for i in range(n_i):
+                for ch in range(CH):
+                    new_stock[r, s, i, ch] = (1.0 - rate) * stock[r, s, i, ch] + rate * raw[i, ch]
+                share[r, s, i] = _pairwise_sum(new_stock[r, s, i], 0, CH)
+    return dipl, arms, new_stock, share
+
+
+@numba.njit(cache=True, nogil=True)
+def _influence_targets(raw, weights, money, gdp, column):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One state's channel amounts ``(I, CH)`` turned into targets in place.
+
+    Exposure (a money channel's total over GDP, 1 for the index channels) and then
+    :func:`channel_targets`'s shares and weights, in the reference's order.
+    """
+    n_i, CH = raw.shape
+    norm = 0.0
+    w = np.empty(CH)
+    total = np.empty(CH)
+    for ch in range(CH):
+        for i in range(n_i):
+            column[i] = raw[i, ch]
+        total[ch] = _pairwise_sum(column, 0, n_i)
+        exposure = total[ch] / gdp if money[ch] else 1.0
+        w[ch] = (1.0 if total[ch] > 0 else 0.0) * (weights[ch] * exposure)
+        norm += w[ch]
+    for ch in range(CH):
+        w[ch] = w[ch] / norm if norm > 0 else 0.0
+        for i in range(n_i):
+            share = raw[i, ch] / total[ch] if total[ch] > 0 else 0.0
+            raw[i, ch] = share * w[ch]
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from sim.core.state import Calibration, State
 
 NEVER = np.iinfo(np.int64).max
+#: Channel order the compiled influence update assumes (:func:`_compiled_influence`).
+_KERNEL_CHANNELS = ("trade", "investment", "diplomacy", "security", "remittances", "debt")
 
 
 # ------------------------------------------------------------------ 7.1 events
@@ -687,6 +689,9 @@ def update_influence(params: Params, state: State) -> None:
     Writes: ``inv``, ``dipl``, ``arms``, ``debt``, ``influence_stock``,
     ``influence_share``, ``prev_influence_share``.
     """
+    kernels = mechanisms.compiled()
+    if kernels is not None and _compiled_influence(kernels, params, state):
+        return
     P = len(params.vocab.powers)
     state.inv *= (1.0 - params.investment_depreciation) ** 0.25
     state.dipl = state.dipl * (1.0 - params.diplomacy_decay) + params.dipl_rate[None] / 4.0
@@ -700,3 +705,59 @@ def update_influence(params: Params, state: State) -> None:
     )
     state.prev_influence_share = state.influence_share
     state.influence_share = state.influence_stock.sum(axis=3)
+
+
+def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bool:
+    """:func:`update_influence` by :func:`sim.core.kernels.influence_update`; False if unfit.
+
+    The kernel does the numpy branch's operations in its order (bit for bit,
+    ``tests/test_kernels.py``); it covers the shipped channels (fewer than 8 channels
+    and holders, so that numpy adds their sums in index order) and scalar or
+    per-replication decay and weights; other shapes run the numpy branch.
+    """
+    R, S, n_i, CH = state.influence_stock.shape
+    weights = _floats(params.channel_weights).reshape(-1, CH)
+    decay = _floats(per_rep(params.influence_decay, 1)).reshape(-1)
+    inplace = (state.inv, state.debt)
+    if (
+        CHANNELS != _KERNEL_CHANNELS
+        or n_i >= 8
+        or len(weights) not in (1, R)
+        or len(decay) not in (1, R)
+        or state.dipl.shape != (R, S, n_i)
+        or not all(x.flags.c_contiguous and x.dtype == float for x in inplace)
+    ):
+        return False
+    oil = COMMODITIES.index("oil")
+    oil_ratio = state.price[:, oil] / params.price0[oil]
+    scale = np.power(np.maximum(oil_ratio, 1e-9)[:, None], params.remit_elasticity[None, :])
+    fixed = (
+        _floats(params.dipl_rate / 4.0),
+        _floats(params.arms_rate / 4.0),
+        _floats(np.maximum(params.bases, 0.0)).reshape(-1, S, n_i),
+        _floats(np.maximum(state.alliance, 0.0)).reshape(-1, S, n_i),
+        _floats(params.remit0),
+        _floats(params.inv_others),
+    )
+    keep = (
+        float((1.0 - params.investment_depreciation) ** 0.25),
+        float(1.0 - params.diplomacy_decay),
+        float((1.0 - params.arms_depreciation) ** 0.25),
+        float((1.0 - params.debt_amortisation) ** 0.25),
+    )
+    money = np.array([c in MONEY_CHANNELS for c in CHANNELS])
+    state.dipl, state.arms, state.influence_stock, share = kernels.influence_update(
+        (*inplace, _floats(state.dipl), _floats(state.arms), _floats(state.influence_stock)),
+        tuple(_floats(x) for x in (state.exports_value, state.imports_value, state.gdp, scale)),
+        fixed,
+        keep,
+        (weights, money, decay),
+    )
+    state.prev_influence_share = state.influence_share
+    state.influence_share = share
+    return True
+
+
+def _floats(x: object) -> np.ndarray:
+    """``x`` as a C-ordered float array (no copy when it is one): one kernel signature."""
+    return np.ascontiguousarray(x, dtype=float)
