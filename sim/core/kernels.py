@@ -609,9 +609,8 @@ def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # 
     return out
 
 
-
 # ---- phases: influence, programme
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
 def influence_update(  # pragma: no cover - compiled; checked against the reference
     stocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     flows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -636,8 +635,8 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
     Returns:
         New ``dipl``, ``arms``, influence stock and influence share ``(R, S, I)``.
         Channels in :data:`sim.vocab.CHANNELS` order (trade, investment, diplomacy,
-        security, remittances, debt; the first, second and last two are money). Every
-        sum adds in numpy's order (:func:`_pairwise_sum`), as
+        security, remittances, debt; ``money`` flags the money channels). Every sum
+        adds in numpy's order (:func:`_pairwise_sum`), as
         :func:`sim.core.phases.channel_inputs`, :func:`channel_targets` and
         :func:`sim.core.mechanisms.smooth_stock` do.
     """
@@ -685,7 +684,7 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
     return dipl, arms, new_stock, share
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
 def _influence_targets(raw, weights, money, gdp, column):  # type: ignore[no-untyped-def]  # pragma: no cover
     """One state's channel amounts ``(I, CH)`` turned into targets in place.
 
@@ -709,11 +708,123 @@ def _influence_targets(raw, weights, money, gdp, column):  # type: ignore[no-unt
             share = raw[i, ch] / total[ch] if total[ch] > 0 else 0.0
             raw[i, ch] = share * w[ch]
 
+
+@numba.njit(cache=True, nogil=True)
+def advance_pipeline(  # pragma: no cover - compiled; checked against the reference
+    pipeline: np.ndarray,
+    offers: np.ndarray,
+    u: np.ndarray,
+    completion: np.ndarray,
+    due: np.ndarray,
+    slot: int,
+) -> np.ndarray:
+    """:func:`sim.core.phases.advance_projects` one replication at a time.
+
+    Args:
+        pipeline: ``(R, L, P, S, SEC)`` accepted money by due slot (updated in place).
+        offers: ``(R, P, S, SEC)`` accepted offers (added to their slot, then emptied).
+        u: ``(R, P, S, SEC)`` completion uniforms.
+        completion: ``(P,)`` completion probabilities.
+        due: ``(P,)`` each power's due slot.
+        slot: this step's slot (its cohorts mature).
+
+    Returns:
+        ``(R, P, S, SEC)`` money of the cohorts that completed.
+    """
+    R, _, P, S, E = pipeline.shape
+    out = np.empty_like(offers)
+    for r in range(R):
+        for p in range(P):
+            for s in range(S):
+                for e in range(E):
+                    pipeline[r, due[p], p, s, e] += offers[r, p, s, e]
+                    offers[r, p, s, e] = 0.0
+        for p in range(P):
+            for s in range(S):
+                for e in range(E):
+                    money = pipeline[r, slot, p, s, e]
+                    out[r, p, s, e] = money if u[r, p, s, e] < completion[p] else 0.0
+                    pipeline[r, slot, p, s, e] = 0.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_sector_sums(  # pragma: no cover - compiled; checked against the reference
+    into: np.ndarray, amount: np.ndarray, weight: np.ndarray
+) -> None:
+    """``into[:, :, :P] += (amount.sum(axis=3) * weight[None, :, None]).transpose(0, 2, 1)``.
+
+    ``into`` is ``(R, S, >=P)`` (updated in place), ``amount`` ``(R, P, S, SEC)``,
+    ``weight`` ``(P,)`` (ones: a plain sum, ``x * 1.0`` being ``x``); the sum over
+    sectors adds in numpy's order (:func:`_pairwise_sum`).
+    """
+    R, P, S, E = amount.shape
+    for r in range(R):
+        for s in range(S):
+            for p in range(P):
+                into[r, s, p] += _pairwise_sum(amount[r, p, s], 0, E) * weight[p]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def programme_effects(  # pragma: no cover - compiled; checked against the reference
+    amount: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    corridor: tuple[np.ndarray, int, float, float],
+    equity: np.ndarray,
+    cap: np.ndarray,
+    routes: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """:func:`sim.core.phases.complete_programme` but ``inv``, one replication at a time.
+
+    Args:
+        amount: ``(R, P, S, SEC)`` completed money.
+        split: ``(S, SEC, C)`` sector split, ``(C,)`` resource flags (1.0 or 0.0) and
+            ``(C,)`` capital intensities.
+        corridor: ``(P,)`` each power's corridor route (-1: none), the transport sector's
+            index, and the route capital and cost intensities.
+        equity: ``(R, S, C, P)`` equity (updated in place).
+        cap: ``(R, S, C)`` capacity (updated in place).
+        routes: ``(R, K, C)`` route capacities and ``(R, K)`` costs (updated in place).
+
+    The commodity amounts are :func:`sector_commodities`'s; the sums over powers and
+    states add in numpy's order.
+    """
+    R, P, S, E = amount.shape
+    sector_split, resource, intensity = split
+    route, transport, route_capital, route_cost_intensity = corridor
+    route_cap, route_cost = routes
+    C = sector_split.shape[2]
+    by_power = np.empty(P)
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(E):
+                        acc += amount[r, p, s, e] * sector_split[s, e, c]
+                    by_power[p] = acc
+                    equity[r, s, c, p] += acc * resource[c]
+                cap[r, s, c] += _pairwise_sum(by_power, 0, P) * intensity[c]
+        for p in range(P):
+            k = route[p]
+            if k < 0:
+                continue
+            spent = 0.0
+            for s in range(S):
+                spent += amount[r, p, s, transport]
+            gain = 1.0 + route_capital * spent
+            for c in range(route_cap.shape[2]):
+                route_cap[r, k, c] *= gain
+            route_cost[r, k] /= 1.0 + route_cost_intensity * spent
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities",
            "fit_route_constants")  # fmt: skip
+KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
+            "programme_effects")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -753,4 +864,14 @@ def warm_up() -> float:
         (np.array([0, 1]), zero, zero, zero, np.zeros((0, 0))),
         (zero, np.ones(1)), (1, 4, 1),
     )  # fmt: skip
+    # phases: influence, programme
+    floats, ints = np.ones(1), np.zeros(1, dtype=np.int64)
+    influence_update(  # six channels: the kernel writes each by its index
+        (three, three, three, three, np.zeros((1, 1, 1, 6))), (three, three, one, one),
+        (one, one, three, three, one, floats), (1.0, 1.0, 1.0, 1.0),
+        (np.zeros((1, 6)), np.ones(6, dtype=bool), floats),
+    )  # fmt: skip
+    advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, four, floats, ints, 0)
+    add_sector_sums(three, four, floats)
+    programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
     return time.perf_counter() - t0

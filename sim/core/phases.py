@@ -188,6 +188,13 @@ def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: i
     Writes: ``pipeline``, ``offers`` (emptied).
     """
     slot = t % params.max_lead
+    kernels = mechanisms.compiled()
+    if kernels is not None and _fits(state.pipeline, state.offers):
+        due = (t + np.asarray(params.lead, dtype=np.int64)) % params.max_lead
+        completion = _floats(params.completion)
+        return kernels.advance_pipeline(
+            state.pipeline, state.offers, _floats(u_programme), completion, due, slot
+        )
     for p in range(len(params.lead)):
         due = (t + params.lead[p]) % params.max_lead
         state.pipeline[:, due, p] += state.offers[:, p]
@@ -208,8 +215,10 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 
     Writes: ``inv``, ``cap``, ``equity``, ``route_cap``, ``route_cost``.
     """
-    state.inv += amount.sum(axis=3).transpose(0, 2, 1)
     kernels = mechanisms.compiled()
+    if kernels is not None and _compiled_programme(kernels, params, state, amount):
+        return
+    state.inv += amount.sum(axis=3).transpose(0, 2, 1)
     if kernels is None:
         by_commodity = np.einsum("rpse,sec->rscp", amount, params.sector_split)
     else:  # the same products and sums, in einsum's order (tests/test_kernels.py)
@@ -224,6 +233,43 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
             state.route_cap[:, k, :] *= gain[:, None]
             cheaper = 1.0 + params.route_cost_intensity * transport[:, p]
             state.route_cost[:, k] /= cheaper
+
+
+def _compiled_programme(
+    kernels: ModuleType, params: Params, state: State, amount: np.ndarray
+) -> bool:
+    """:func:`complete_programme` by the kernels, bit for bit; False where they do not fit.
+
+    :func:`sim.core.kernels.add_sector_sums` adds the stock,
+    :func:`sim.core.kernels.programme_effects` the rest in the numpy branch's order
+    (fewer than 8 powers and states, whose sums numpy adds in index order).
+    """
+    inplace = (state.inv, state.equity, state.cap, state.route_cap, state.route_cost)
+    P, S = amount.shape[1:3]
+    if P >= 8 or S >= 8 or not _fits(*inplace):
+        return False
+    amount = _floats(amount)
+    kernels.add_sector_sums(state.inv, amount, np.ones(P))
+    split = (
+        _floats(params.sector_split),
+        _floats(params.is_resource),
+        _floats(params.capital_intensity),
+    )
+    corridor = (
+        np.array(params.corridor, dtype=np.int64),
+        SECTORS.index("transport"),
+        float(params.route_capital_intensity),
+        float(params.route_cost_intensity),
+    )
+    kernels.programme_effects(
+        amount, split, corridor, state.equity, state.cap, (state.route_cap, state.route_cost)
+    )
+    return True
+
+
+def _fits(*arrays: np.ndarray) -> bool:
+    """Whether arrays a kernel updates in place are C-ordered floats (one signature)."""
+    return all(x.flags.c_contiguous and x.dtype == float for x in arrays)
 
 
 def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) -> None:
@@ -675,6 +721,11 @@ def accrue_debt(params: Params, state: State, amount: np.ndarray) -> None:
     Writes: ``debt``.
     """
     P = len(params.vocab.powers)
+    kernels = mechanisms.compiled()
+    if kernels is not None and _fits(state.debt):
+        lending = _floats(params.lending_share)
+        kernels.add_sector_sums(state.debt, _floats(amount), lending)
+        return
     lent = amount.sum(axis=3) * params.lending_share[None, :, None]  # (R, P, S)
     state.debt[:, :, :P] += lent.transpose(0, 2, 1)
 
@@ -725,7 +776,7 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
         or len(weights) not in (1, R)
         or len(decay) not in (1, R)
         or state.dipl.shape != (R, S, n_i)
-        or not all(x.flags.c_contiguous and x.dtype == float for x in inplace)
+        or not _fits(*inplace)
     ):
         return False
     oil = COMMODITIES.index("oil")
@@ -759,5 +810,10 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
 
 
 def _floats(x: object) -> np.ndarray:
-    """``x`` as a C-ordered float array (no copy when it is one): one kernel signature."""
-    return np.ascontiguousarray(x, dtype=float)
+    """``x`` as a writable C-ordered float array (copied only when it is not one).
+
+    Kernels are compiled for these only (:func:`sim.core.kernels.warm_up`); a read-only
+    parameter array would be another signature, compiled during the run.
+    """
+    a = np.ascontiguousarray(x, dtype=float)
+    return a if a.flags.writeable else a.copy()
