@@ -254,3 +254,26 @@ def test_influence_kernel_equals_the_numpy_phase_bit_for_bit(
     assert _arrays_equal(out[True], out[False]) == []
     assert not np.array_equal(out[True].influence_stock, s.influence_stock)
     assert kernels.influence_update.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_ramp_kernel_equals_the_numpy_ramp_limit_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool
+) -> None:
+    """ramp_limit on a run's route flows, with one ramp or one per replication."""
+    import dataclasses  # noqa: PLC0415
+
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_mid_step(baseline_loaded, sampled, 6)
+    params = model.params
+    if sampled:
+        params = dataclasses.replace(params, route_ramp=np.array([0.05, 0.1, 0.5, 0.9]))
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        out[enabled] = phases.ramp_limit(params, model.calibration, model.state)
+    assert out[True] is not None
+    assert np.isfinite(out[True]).any()
+    np.testing.assert_array_equal(out[True], out[False])
+    assert kernels.ramp_ceiling.signatures  # the compiled branch ran

@@ -650,7 +650,7 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
     new_stock, share = np.empty_like(stock), np.empty((R, S, n_i))
     raw = np.empty((n_i, CH))
     trade = np.empty(B)
-    column = np.empty(n_i)
+    scratch = (np.empty(n_i), np.empty(CH), np.empty(CH))
     for r in range(R):
         bs = bases[r if bases.shape[0] > 1 else 0]
         al = alliance[r if alliance.shape[0] > 1 else 0]
@@ -676,7 +676,7 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
                 raw[i, 4] = remit0[s, i] * remit_scale[r, i]
                 raw[i, 5] = debt[r, s, i]
             wr = weights[r if weights.shape[0] > 1 else 0]
-            _influence_targets(raw, wr, money, gdp[r, s], column)
+            _influence_targets(raw, wr, money, gdp[r, s], scratch)
             for i in range(n_i):
                 for ch in range(CH):
                     new_stock[r, s, i, ch] = (1.0 - rate) * stock[r, s, i, ch] + rate * raw[i, ch]
@@ -685,16 +685,16 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
-def _influence_targets(raw, weights, money, gdp, column):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _influence_targets(raw, weights, money, gdp, scratch):  # type: ignore[no-untyped-def]  # pragma: no cover
     """One state's channel amounts ``(I, CH)`` turned into targets in place.
 
     Exposure (a money channel's total over GDP, 1 for the index channels) and then
-    :func:`channel_targets`'s shares and weights, in the reference's order.
+    :func:`channel_targets`'s shares and weights, in the reference's order. ``scratch``
+    is work space: ``(I,)``, ``(CH,)``, ``(CH,)``.
     """
     n_i, CH = raw.shape
+    column, w, total = scratch
     norm = 0.0
-    w = np.empty(CH)
-    total = np.empty(CH)
     for ch in range(CH):
         for i in range(n_i):
             column[i] = raw[i, ch]
@@ -818,13 +818,40 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
             route_cost[r, k] /= 1.0 + route_cost_intensity * spent
 
 
+@numba.njit(cache=True, nogil=True)
+def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
+    flow: np.ndarray, established: np.ndarray, capacity: np.ndarray, ramp: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.phases.ramp_limit`: ``max(load, established) + ramp * capacity``.
+
+    ``flow`` is last quarter's ``(R, S, C, K)`` route flow (its sum over states is the
+    load, added in index order from 0 as numpy does for fewer than 8 states),
+    ``established`` ``(1|R, K, C)``, ``capacity`` ``(R, K, C)``, ``ramp`` ``(1|R,)``.
+    ``np.maximum``'s rules: NaN wins, a tie gives the second argument.
+    """
+    R, S, C, K = flow.shape
+    out = np.empty((R, K, C))
+    for r in range(R):
+        g = ramp[r if ramp.shape[0] > 1 else 0]
+        est = established[r if established.shape[0] > 1 else 0]
+        for k in range(K):
+            for c in range(C):
+                load = 0.0
+                for s in range(S):
+                    load += flow[r, s, c, k]
+                e = est[k, c]
+                top = load if load > e or math.isnan(load) else e
+                out[r, k, c] = top + g * capacity[r, k, c]
+    return out
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities",
            "fit_route_constants")  # fmt: skip
 KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
-            "programme_effects")  # fmt: skip
+            "programme_effects", "ramp_ceiling")  # fmt: skip
 
 
 def cache_report() -> str:
@@ -874,4 +901,5 @@ def warm_up() -> float:
     advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, four, floats, ints, 0)
     add_sector_sums(three, four, floats)
     programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
+    ramp_ceiling(four, three, three, floats)
     return time.perf_counter() - t0

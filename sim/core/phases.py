@@ -533,12 +533,23 @@ def route_volumes(params: Params, flows: np.ndarray) -> np.ndarray:
 def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray | None:
     """``(R, K, C)`` most each route can carry this quarter (ODD 7.11 re-routing lag).
 
-    None when ``route_ramp`` is 1 (the limit never binds). Reads only.
+    None when ``route_ramp`` is 1 (the limit never binds). Compiled
+    (:func:`sim.core.kernels.ramp_ceiling`, bit for bit) unless ``CASIM_KERNELS=0``.
+    Reads only.
     """
     if np.all(np.asarray(params.route_ramp) >= 1.0):
         return None
-    load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
     ramp = per_rep(params.route_ramp, 3)
+    kernels = mechanisms.compiled()
+    if kernels is not None and state.route_flow.shape[1] < 8 and _fits(state.route_cap):
+        _, K, C = state.route_cap.shape
+        return kernels.ramp_ceiling(
+            _floats(state.route_flow),
+            _floats(calib.route_load0).reshape(-1, K, C),
+            state.route_cap,
+            _floats(ramp).reshape(-1),
+        )
+    load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
     return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, ramp)
 
 
