@@ -15,6 +15,13 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
   tenth of a step in numpy).
+* :func:`influence_update` (with :func:`_influence_targets`) is the numpy branch of
+  :func:`sim.core.phases.update_influence` (stock updates, channel inputs, targets,
+  smoothing); :func:`advance_pipeline`, :func:`add_sector_sums` and
+  :func:`programme_effects` are :func:`sim.core.phases.advance_projects`,
+  :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
+  :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
+  the numpy branch's operations in its order (``np.power`` stays in numpy).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
