@@ -8,6 +8,8 @@ relative (and in practice does to a few ulps).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,107 @@ def test_gather_step_writes_what_raw_step_values_writes(
             want = raw_step_values(observe.snapshot(model), layout)
             np.testing.assert_array_equal(raw[:, t], want)
         assert not np.isnan(raw).any()  # every cell written
+
+
+def _arrays_equal(fast: object, slow: object) -> list[str]:
+    """Names of the state arrays that differ (NaN equal to NaN)."""
+    return [
+        name
+        for name, value in vars(fast).items()
+        if isinstance(value, np.ndarray)
+        and not np.array_equal(value, getattr(slow, name), equal_nan=value.dtype.kind == "f")
+    ]
+
+
+def _model_mid_step(scenario: Scenario, sampled: bool, steps: int) -> GeoModel:
+    """A 4-replication model after ``steps`` quarters and this quarter's offers (ODD 7.1-7.6)."""
+    from sim.core import phases, uncertainty  # noqa: PLC0415
+
+    sample = uncertainty.load_sample(uncertainty.POSTERIOR_FILE) if sampled else None
+    model = GeoModel(scenario=scenario, replications=4, rng=7, collect=False, parameters=sample)
+    for _ in range(steps):
+        model.step()
+    p, s, n, t = model.params, model.state, model.noise, model.t
+    phases.apply_events(p, s, t)
+    phases.update_prices(p, s, n.eps[:, t], t)
+    phases.draw_outages(p, s, n.arrival[:, t], n.duration[:, t], t)
+    phases.set_programme_budgets(p, s, t)
+    model.powers.do("allocate_budget")
+    model.states.do("screen_projects")
+    return model
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("steps", [9, 14])
+def test_programme_kernels_equal_the_numpy_phases_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool, steps: int
+) -> None:
+    """advance_projects, complete_programme, accrue_debt: kernels on and off, same state."""
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_mid_step(baseline_loaded, sampled, steps)
+    p, n, t = model.params, model.noise, model.t
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        state = copy.deepcopy(model.state)
+        amount = phases.advance_projects(p, state, n.programme[:, t], t)
+        phases.complete_programme(p, state, amount)
+        phases.accrue_debt(p, state, amount)
+        out[enabled] = state, amount
+    assert out[True][1].any()  # some money completes
+    np.testing.assert_array_equal(out[True][1], out[False][1])
+    assert _arrays_equal(out[True][0], out[False][0]) == []
+    assert kernels.programme_effects.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("steps", [0, 9])
+def test_influence_kernel_equals_the_numpy_phase_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool, steps: int
+) -> None:
+    """update_influence (stocks, channel inputs, targets, smoothing): kernel on and off."""
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_mid_step(baseline_loaded, sampled, steps)
+    p, s, n, t = model.params, model.state, model.noise, model.t
+    amount = phases.advance_projects(p, s, n.programme[:, t], t)
+    phases.complete_programme(p, s, amount)
+    phases.accrue_debt(p, s, amount)
+    phases.complete_named(p, s, n.named, t)
+    phases.update_access(p, s)
+    model.states.do("set_trade_preferences")
+    phases.produce_and_trade(p, model.calibration, s, t)
+    phases.update_economy(p, model.calibration, s, t)
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        state = copy.deepcopy(s)
+        phases.update_influence(p, state)
+        out[enabled] = state
+    assert _arrays_equal(out[True], out[False]) == []
+    assert not np.array_equal(out[True].influence_stock, s.influence_stock)
+    assert kernels.influence_update.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_ramp_kernel_equals_the_numpy_ramp_limit_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool
+) -> None:
+    """ramp_limit on a run's route flows, with one ramp or one per replication."""
+    import dataclasses  # noqa: PLC0415
+
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_mid_step(baseline_loaded, sampled, 6)
+    params = model.params
+    if sampled:
+        params = dataclasses.replace(params, route_ramp=np.array([0.05, 0.1, 0.5, 0.9]))
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        out[enabled] = phases.ramp_limit(params, model.calibration, model.state)
+    assert out[True] is not None
+    assert np.isfinite(out[True]).any()
+    np.testing.assert_array_equal(out[True], out[False])
+    assert kernels.ramp_ceiling.signatures  # the compiled branch ran

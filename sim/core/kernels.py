@@ -15,6 +15,13 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
   tenth of a step in numpy).
+* :func:`influence_update` (with :func:`_influence_targets`) is the numpy branch of
+  :func:`sim.core.phases.update_influence` (stock updates, channel inputs, targets,
+  smoothing); :func:`advance_pipeline`, :func:`add_sector_sums` and
+  :func:`programme_effects` are :func:`sim.core.phases.advance_projects`,
+  :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
+  :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
+  the numpy branch's operations in its order (``np.power`` stays in numpy).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
@@ -631,12 +638,250 @@ def gather_step(parts: list, out: np.ndarray, t: int) -> None:  # pragma: no cov
             j += w
 
 
+# ---- phases: influence, programme
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def influence_update(  # pragma: no cover - compiled; checked against the reference
+    stocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    flows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fixed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    keep: tuple[float, float, float, float],
+    channel: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sim.core.phases.update_influence` one replication at a time.
+
+    Args:
+        stocks: ``inv`` ``(R, S, P)`` and ``debt`` ``(R, S, I)`` (updated in place),
+            ``dipl``, ``arms`` ``(R, S, I)`` and the influence stock ``(R, S, I, CH)``.
+        flows: export and import values ``(R, S, B)``, GDP ``(R, S)`` and the
+            remittance scale ``(R, I)`` (``np.power`` stays in numpy).
+        fixed: diplomacy and arms renewal ``rate / 4`` ``(S, I)``, bases and alliance
+            ties floored at 0 ``(1|R, S, I)``, base remittances ``(S, I)``, others' FDI
+            ``(S,)``.
+        keep: the quarterly keep factors of investment, diplomacy, arms and debt.
+        channel: ``(1|R, CH)`` channel weights, ``(CH,)`` money channels and ``(1|R,)``
+            influence decay.
+
+    Returns:
+        New ``dipl``, ``arms``, influence stock and influence share ``(R, S, I)``.
+        Channels in :data:`sim.vocab.CHANNELS` order (trade, investment, diplomacy,
+        security, remittances, debt; ``money`` flags the money channels). Every sum
+        adds in numpy's order (:func:`_pairwise_sum`), as
+        :func:`sim.core.phases.channel_inputs`, :func:`channel_targets` and
+        :func:`sim.core.mechanisms.smooth_stock` do.
+    """
+    inv, debt, dipl_old, arms_old, stock = stocks
+    exports, imports, gdp, remit_scale = flows
+    dipl_add, arms_add, bases, alliance, remit0, inv_others = fixed
+    weights, money, decay = channel
+    R, S, n_i, CH = stock.shape
+    P, B = inv.shape[2], exports.shape[2]
+    dipl, arms = np.empty_like(dipl_old), np.empty_like(arms_old)
+    new_stock, share = np.empty_like(stock), np.empty((R, S, n_i))
+    raw = np.empty((n_i, CH))
+    trade = np.empty(B)
+    scratch = (np.empty(n_i), np.empty(CH), np.empty(CH))
+    for r in range(R):
+        bs = bases[r if bases.shape[0] > 1 else 0]
+        al = alliance[r if alliance.shape[0] > 1 else 0]
+        rate = decay[r if decay.shape[0] > 1 else 0]
+        for s in range(S):
+            for p in range(P):
+                inv[r, s, p] *= keep[0]
+            arms_total = 0.0
+            for i in range(n_i):
+                dipl[r, s, i] = dipl_old[r, s, i] * keep[1] + dipl_add[s, i]
+                arms[r, s, i] = arms_old[r, s, i] * keep[2] + arms_add[s, i]
+                arms_total += arms[r, s, i]
+                if i < P:
+                    debt[r, s, i] *= keep[3]
+            for b in range(B):
+                trade[b] = exports[r, s, b] + imports[r, s, b]
+            for i in range(n_i):
+                raw[i, 0] = trade[i] if i < P else _pairwise_sum(trade, P, B - P)
+                raw[i, 1] = inv[r, s, i] if i < P else inv_others[s]
+                raw[i, 2] = dipl[r, s, i]
+                a_share = arms[r, s, i] / arms_total if arms_total > 0 else 0.0
+                raw[i, 3] = (a_share + bs[s, i]) + al[s, i]
+                raw[i, 4] = remit0[s, i] * remit_scale[r, i]
+                raw[i, 5] = debt[r, s, i]
+            wr = weights[r if weights.shape[0] > 1 else 0]
+            _influence_targets(raw, wr, money, gdp[r, s], scratch)
+            for i in range(n_i):
+                for ch in range(CH):
+                    new_stock[r, s, i, ch] = (1.0 - rate) * stock[r, s, i, ch] + rate * raw[i, ch]
+                share[r, s, i] = _pairwise_sum(new_stock[r, s, i], 0, CH)
+    return dipl, arms, new_stock, share
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def _influence_targets(raw, weights, money, gdp, scratch):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One state's channel amounts ``(I, CH)`` turned into targets in place.
+
+    Exposure (a money channel's total over GDP, 1 for the index channels) and then
+    :func:`channel_targets`'s shares and weights, in the reference's order. ``scratch``
+    is work space: ``(I,)``, ``(CH,)``, ``(CH,)``.
+    """
+    n_i, CH = raw.shape
+    column, w, total = scratch
+    norm = 0.0
+    for ch in range(CH):
+        for i in range(n_i):
+            column[i] = raw[i, ch]
+        total[ch] = _pairwise_sum(column, 0, n_i)
+        exposure = total[ch] / gdp if money[ch] else 1.0
+        w[ch] = (1.0 if total[ch] > 0 else 0.0) * (weights[ch] * exposure)
+        norm += w[ch]
+    for ch in range(CH):
+        w[ch] = w[ch] / norm if norm > 0 else 0.0
+        for i in range(n_i):
+            share = raw[i, ch] / total[ch] if total[ch] > 0 else 0.0
+            raw[i, ch] = share * w[ch]
+
+
+@numba.njit(cache=True, nogil=True)
+def advance_pipeline(  # pragma: no cover - compiled; checked against the reference
+    pipeline: np.ndarray,
+    offers: np.ndarray,
+    u: np.ndarray,
+    completion: np.ndarray,
+    due: np.ndarray,
+    slot: int,
+) -> np.ndarray:
+    """:func:`sim.core.phases.advance_projects` one replication at a time.
+
+    Args:
+        pipeline: ``(R, L, P, S, SEC)`` accepted money by due slot (updated in place).
+        offers: ``(R, P, S, SEC)`` accepted offers (added to their slot, then emptied).
+        u: ``(R, P, S, SEC)`` completion uniforms.
+        completion: ``(P,)`` completion probabilities.
+        due: ``(P,)`` each power's due slot.
+        slot: this step's slot (its cohorts mature).
+
+    Returns:
+        ``(R, P, S, SEC)`` money of the cohorts that completed.
+    """
+    R, _, P, S, E = pipeline.shape
+    out = np.empty_like(offers)
+    for r in range(R):
+        for p in range(P):
+            for s in range(S):
+                for e in range(E):
+                    pipeline[r, due[p], p, s, e] += offers[r, p, s, e]
+                    offers[r, p, s, e] = 0.0
+        for p in range(P):
+            for s in range(S):
+                for e in range(E):
+                    money = pipeline[r, slot, p, s, e]
+                    out[r, p, s, e] = money if u[r, p, s, e] < completion[p] else 0.0
+                    pipeline[r, slot, p, s, e] = 0.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_sector_sums(  # pragma: no cover - compiled; checked against the reference
+    into: np.ndarray, amount: np.ndarray, weight: np.ndarray
+) -> None:
+    """``into[:, :, :P] += (amount.sum(axis=3) * weight[None, :, None]).transpose(0, 2, 1)``.
+
+    ``into`` is ``(R, S, >=P)`` (updated in place), ``amount`` ``(R, P, S, SEC)``,
+    ``weight`` ``(P,)`` (ones: a plain sum, ``x * 1.0`` being ``x``); the sum over
+    sectors adds in numpy's order (:func:`_pairwise_sum`).
+    """
+    R, P, S, E = amount.shape
+    for r in range(R):
+        for s in range(S):
+            for p in range(P):
+                into[r, s, p] += _pairwise_sum(amount[r, p, s], 0, E) * weight[p]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def programme_effects(  # pragma: no cover - compiled; checked against the reference
+    amount: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    corridor: tuple[np.ndarray, int, float, float],
+    equity: np.ndarray,
+    cap: np.ndarray,
+    routes: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """:func:`sim.core.phases.complete_programme` but ``inv``, one replication at a time.
+
+    Args:
+        amount: ``(R, P, S, SEC)`` completed money.
+        split: ``(S, SEC, C)`` sector split, ``(C,)`` resource flags (1.0 or 0.0) and
+            ``(C,)`` capital intensities.
+        corridor: ``(P,)`` each power's corridor route (-1: none), the transport sector's
+            index, and the route capital and cost intensities.
+        equity: ``(R, S, C, P)`` equity (updated in place).
+        cap: ``(R, S, C)`` capacity (updated in place).
+        routes: ``(R, K, C)`` route capacities and ``(R, K)`` costs (updated in place).
+
+    The commodity amounts are :func:`sector_commodities`'s; the sums over powers and
+    states add in numpy's order.
+    """
+    R, P, S, E = amount.shape
+    sector_split, resource, intensity = split
+    route, transport, route_capital, route_cost_intensity = corridor
+    route_cap, route_cost = routes
+    C = sector_split.shape[2]
+    by_power = np.empty(P)
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(E):
+                        acc += amount[r, p, s, e] * sector_split[s, e, c]
+                    by_power[p] = acc
+                    equity[r, s, c, p] += acc * resource[c]
+                cap[r, s, c] += _pairwise_sum(by_power, 0, P) * intensity[c]
+        for p in range(P):
+            k = route[p]
+            if k < 0:
+                continue
+            spent = 0.0
+            for s in range(S):
+                spent += amount[r, p, s, transport]
+            gain = 1.0 + route_capital * spent
+            for c in range(route_cap.shape[2]):
+                route_cap[r, k, c] *= gain
+            route_cost[r, k] /= 1.0 + route_cost_intensity * spent
+
+
+@numba.njit(cache=True, nogil=True)
+def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
+    flow: np.ndarray, established: np.ndarray, capacity: np.ndarray, ramp: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.phases.ramp_limit`: ``max(load, established) + ramp * capacity``.
+
+    ``flow`` is last quarter's ``(R, S, C, K)`` route flow (its sum over states is the
+    load, added in index order from 0 as numpy does for fewer than 8 states),
+    ``established`` ``(1|R, K, C)``, ``capacity`` ``(R, K, C)``, ``ramp`` ``(1|R,)``.
+    ``np.maximum``'s rules: NaN wins, a tie gives the second argument.
+    """
+    R, S, C, K = flow.shape
+    out = np.empty((R, K, C))
+    for r in range(R):
+        g = ramp[r if ramp.shape[0] > 1 else 0]
+        est = established[r if established.shape[0] > 1 else 0]
+        for k in range(K):
+            for c in range(C):
+                load = 0.0
+                for s in range(S):
+                    load += flow[r, s, c, k]
+                e = est[k, c]
+                top = load if load > e or math.isnan(load) else e
+                out[r, k, c] = top + g * capacity[r, k, c]
+    return out
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities",
            "fit_route_constants")  # fmt: skip
 KERNELS += ("gather_step",)
+KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
+            "programme_effects", "ramp_ceiling")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
@@ -685,4 +930,15 @@ def warm_up() -> float:
         (np.array([0, 1]), zero, zero, zero, np.zeros((0, 0))),
         (zero, np.ones(1)), (1, 4, 1),
     )  # fmt: skip
+    # phases: influence, programme
+    floats, ints = np.ones(1), np.zeros(1, dtype=np.int64)
+    influence_update(  # six channels: the kernel writes each by its index
+        (three, three, three, three, np.zeros((1, 1, 1, 6))), (three, three, one, one),
+        (one, one, three, three, one, floats), (1.0, 1.0, 1.0, 1.0),
+        (np.zeros((1, 6)), np.ones(6, dtype=bool), floats),
+    )  # fmt: skip
+    advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, four, floats, ints, 0)
+    add_sector_sums(three, four, floats)
+    programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
+    ramp_ceiling(four, three, three, floats)
     return time.perf_counter() - t0

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from sim.core.state import Calibration, State
 
 NEVER = np.iinfo(np.int64).max
+#: Channel order the compiled influence update assumes (:func:`_compiled_influence`).
+_KERNEL_CHANNELS = ("trade", "investment", "diplomacy", "security", "remittances", "debt")
 
 
 # ------------------------------------------------------------------ 7.1 events
@@ -186,6 +188,13 @@ def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: i
     Writes: ``pipeline``, ``offers`` (emptied).
     """
     slot = t % params.max_lead
+    kernels = mechanisms.compiled()
+    if kernels is not None and _fits(state.pipeline, state.offers):
+        due = (t + np.asarray(params.lead, dtype=np.int64)) % params.max_lead
+        completion = _floats(params.completion)
+        return kernels.advance_pipeline(
+            state.pipeline, state.offers, _floats(u_programme), completion, due, slot
+        )
     for p in range(len(params.lead)):
         due = (t + params.lead[p]) % params.max_lead
         state.pipeline[:, due, p] += state.offers[:, p]
@@ -206,8 +215,10 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 
     Writes: ``inv``, ``cap``, ``equity``, ``route_cap``, ``route_cost``.
     """
-    state.inv += amount.sum(axis=3).transpose(0, 2, 1)
     kernels = mechanisms.compiled()
+    if kernels is not None and _compiled_programme(kernels, params, state, amount):
+        return
+    state.inv += amount.sum(axis=3).transpose(0, 2, 1)
     if kernels is None:
         by_commodity = np.einsum("rpse,sec->rscp", amount, params.sector_split)
     else:  # the same products and sums, in einsum's order (tests/test_kernels.py)
@@ -222,6 +233,43 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
             state.route_cap[:, k, :] *= gain[:, None]
             cheaper = 1.0 + params.route_cost_intensity * transport[:, p]
             state.route_cost[:, k] /= cheaper
+
+
+def _compiled_programme(
+    kernels: ModuleType, params: Params, state: State, amount: np.ndarray
+) -> bool:
+    """:func:`complete_programme` by the kernels, bit for bit; False where they do not fit.
+
+    :func:`sim.core.kernels.add_sector_sums` adds the stock,
+    :func:`sim.core.kernels.programme_effects` the rest in the numpy branch's order
+    (fewer than 8 powers and states, whose sums numpy adds in index order).
+    """
+    inplace = (state.inv, state.equity, state.cap, state.route_cap, state.route_cost)
+    P, S = amount.shape[1:3]
+    if P >= 8 or S >= 8 or not _fits(*inplace):
+        return False
+    amount = _floats(amount)
+    kernels.add_sector_sums(state.inv, amount, np.ones(P))
+    split = (
+        _floats(params.sector_split),
+        _floats(params.is_resource),
+        _floats(params.capital_intensity),
+    )
+    corridor = (
+        np.array(params.corridor, dtype=np.int64),
+        SECTORS.index("transport"),
+        float(params.route_capital_intensity),
+        float(params.route_cost_intensity),
+    )
+    kernels.programme_effects(
+        amount, split, corridor, state.equity, state.cap, (state.route_cap, state.route_cost)
+    )
+    return True
+
+
+def _fits(*arrays: np.ndarray) -> bool:
+    """Whether arrays a kernel updates in place are C-ordered floats (one signature)."""
+    return all(x.flags.c_contiguous and x.dtype == float for x in arrays)
 
 
 def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) -> None:
@@ -485,12 +533,23 @@ def route_volumes(params: Params, flows: np.ndarray) -> np.ndarray:
 def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray | None:
     """``(R, K, C)`` most each route can carry this quarter (ODD 7.11 re-routing lag).
 
-    None when ``route_ramp`` is 1 (the limit never binds). Reads only.
+    None when ``route_ramp`` is 1 (the limit never binds). Compiled
+    (:func:`sim.core.kernels.ramp_ceiling`, bit for bit) unless ``CASIM_KERNELS=0``.
+    Reads only.
     """
     if np.all(np.asarray(params.route_ramp) >= 1.0):
         return None
-    load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
     ramp = per_rep(params.route_ramp, 3)
+    kernels = mechanisms.compiled()
+    if kernels is not None and state.route_flow.shape[1] < 8 and _fits(state.route_cap):
+        _, K, C = state.route_cap.shape
+        return kernels.ramp_ceiling(
+            _floats(state.route_flow),
+            _floats(calib.route_load0).reshape(-1, K, C),
+            state.route_cap,
+            _floats(ramp).reshape(-1),
+        )
+    load = state.route_flow.sum(axis=1).transpose(0, 2, 1)  # (R, K, C)
     return mechanisms.ramp_ceiling(load, calib.route_load0, state.route_cap, ramp)
 
 
@@ -673,6 +732,11 @@ def accrue_debt(params: Params, state: State, amount: np.ndarray) -> None:
     Writes: ``debt``.
     """
     P = len(params.vocab.powers)
+    kernels = mechanisms.compiled()
+    if kernels is not None and _fits(state.debt):
+        lending = _floats(params.lending_share)
+        kernels.add_sector_sums(state.debt, _floats(amount), lending)
+        return
     lent = amount.sum(axis=3) * params.lending_share[None, :, None]  # (R, P, S)
     state.debt[:, :, :P] += lent.transpose(0, 2, 1)
 
@@ -687,6 +751,9 @@ def update_influence(params: Params, state: State) -> None:
     Writes: ``inv``, ``dipl``, ``arms``, ``debt``, ``influence_stock``,
     ``influence_share``, ``prev_influence_share``.
     """
+    kernels = mechanisms.compiled()
+    if kernels is not None and _compiled_influence(kernels, params, state):
+        return
     P = len(params.vocab.powers)
     state.inv *= (1.0 - params.investment_depreciation) ** 0.25
     state.dipl = state.dipl * (1.0 - params.diplomacy_decay) + params.dipl_rate[None] / 4.0
@@ -700,3 +767,64 @@ def update_influence(params: Params, state: State) -> None:
     )
     state.prev_influence_share = state.influence_share
     state.influence_share = state.influence_stock.sum(axis=3)
+
+
+def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bool:
+    """:func:`update_influence` by :func:`sim.core.kernels.influence_update`; False if unfit.
+
+    The kernel does the numpy branch's operations in its order (bit for bit,
+    ``tests/test_kernels.py``); it covers the shipped channels (fewer than 8 channels
+    and holders, so that numpy adds their sums in index order) and scalar or
+    per-replication decay and weights; other shapes run the numpy branch.
+    """
+    R, S, n_i, CH = state.influence_stock.shape
+    weights = _floats(params.channel_weights).reshape(-1, CH)
+    decay = _floats(per_rep(params.influence_decay, 1)).reshape(-1)
+    inplace = (state.inv, state.debt)
+    if (
+        CHANNELS != _KERNEL_CHANNELS
+        or n_i >= 8
+        or len(weights) not in (1, R)
+        or len(decay) not in (1, R)
+        or state.dipl.shape != (R, S, n_i)
+        or not _fits(*inplace)
+    ):
+        return False
+    oil = COMMODITIES.index("oil")
+    oil_ratio = state.price[:, oil] / params.price0[oil]
+    scale = np.power(np.maximum(oil_ratio, 1e-9)[:, None], params.remit_elasticity[None, :])
+    fixed = (
+        _floats(params.dipl_rate / 4.0),
+        _floats(params.arms_rate / 4.0),
+        _floats(np.maximum(params.bases, 0.0)).reshape(-1, S, n_i),
+        _floats(np.maximum(state.alliance, 0.0)).reshape(-1, S, n_i),
+        _floats(params.remit0),
+        _floats(params.inv_others),
+    )
+    keep = (
+        float((1.0 - params.investment_depreciation) ** 0.25),
+        float(1.0 - params.diplomacy_decay),
+        float((1.0 - params.arms_depreciation) ** 0.25),
+        float((1.0 - params.debt_amortisation) ** 0.25),
+    )
+    money = np.array([c in MONEY_CHANNELS for c in CHANNELS])
+    state.dipl, state.arms, state.influence_stock, share = kernels.influence_update(
+        (*inplace, _floats(state.dipl), _floats(state.arms), _floats(state.influence_stock)),
+        tuple(_floats(x) for x in (state.exports_value, state.imports_value, state.gdp, scale)),
+        fixed,
+        keep,
+        (weights, money, decay),
+    )
+    state.prev_influence_share = state.influence_share
+    state.influence_share = share
+    return True
+
+
+def _floats(x: object) -> np.ndarray:
+    """``x`` as a writable C-ordered float array (copied only when it is not one).
+
+    Kernels are compiled for these only (:func:`sim.core.kernels.warm_up`); a read-only
+    parameter array would be another signature, compiled during the run.
+    """
+    a = np.ascontiguousarray(x, dtype=float)
+    return a if a.flags.writeable else a.copy()
