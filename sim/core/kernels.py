@@ -916,7 +916,10 @@ def warm_up() -> float:
         )
     option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
-    channel_targets(four, one, three)
+    frozen = np.zeros((1, 1))
+    frozen.flags.writeable = False  # the calibration passes the read-only parameter array
+    for weights in (one, frozen):
+        channel_targets(four, weights, three)
     sector_commodities(four, three)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
         allocate_export_options(
