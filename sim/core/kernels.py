@@ -614,13 +614,19 @@ def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _max_nan(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
-    """``a[start:start + n].max()`` as numpy takes it: NaN if any element is NaN."""
+    """``a[start:start + n].max()`` as numpy takes it: NaN if any element is NaN.
+
+    Without branches on the data (a mispredicted branch per element cost more than the
+    rest of :func:`allocation_logits`); a tie of ``-0.0`` and ``0.0`` may keep either,
+    which no caller can tell apart (they subtract it or divide by it).
+    """
     top = a[start]
+    nan = math.isnan(top)
     for i in range(start + 1, start + n):
         x = a[i]
-        if math.isnan(x) or (x > top and not math.isnan(top)):
-            top = x
-    return top
+        nan = nan | math.isnan(x)
+        top = x if x > top else top
+    return np.nan if nan else top
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -655,8 +661,9 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     lw, temp = weights
     R, S = gdp.shape
     SEC = res.shape[1]
-    free = np.empty((R, S, SEC))
-    within = np.empty((R, S, SEC))
+    n = S * SEC
+    free = np.empty(R * n)  # flat, so that no loop takes a view (views cost a refcount)
+    within = np.empty(R * n)
     lev = np.empty(S)
     for r in range(R):
         for s in range(S):
@@ -666,20 +673,20 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
             share = influence[r, s, p]
             infl = (1.0 - share) * (lev[s] / top)
             keep = 1.0 - 0.5 * share
+            at = r * n + s * SEC
             for e in range(SEC):
                 score = pr[0] * infl + pr[1] * res[s, e]
                 score = score + pr[2] * (keep * ret[e])
                 score = score + bias[e]
                 score = score + lw * learned[r, p, s, e]
-                free[r, s, e] = temp * score
-            high = _max_nan(free[r, s], 0, SEC)
+                free[at + e] = temp * score
+            high = _max_nan(free, at, SEC)
             for e in range(SEC):
-                within[r, s, e] = free[r, s, e] - high
-        flat = free[r].reshape(S * SEC)
-        high = _max_nan(flat, 0, S * SEC)
-        for i in range(S * SEC):
-            flat[i] -= high
-    return free, within
+                within[at + e] = free[at + e] - high
+        high = _max_nan(free, r * n, n)
+        for i in range(r * n, (r + 1) * n):
+            free[i] -= high
+    return free.reshape((R, S, SEC)), within.reshape((R, S, SEC))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -699,12 +706,14 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     """
     rest, aim_state, aim_sector = aim
     R, S, SEC = free.shape
+    n = S * SEC
+    flat_free, flat_within = free.reshape(R * n), within.reshape(R * n)
     out = np.empty((R, S, SEC))
     for r in range(R):
-        total = _pairwise_sum(free[r].reshape(S * SEC), 0, S * SEC)
+        total = _pairwise_sum(flat_free, r * n, n)
         b = budget[r, p]
         for s in range(S):
-            part = _pairwise_sum(within[r, s], 0, SEC)
+            part = _pairwise_sum(flat_within, r * n + s * SEC, SEC)
             for e in range(SEC):
                 w = rest * (free[r, s, e] / total) + aim_state[s] * (within[r, s, e] / part)
                 out[r, s, e] = b * (w + aim_sector[s, e])
@@ -723,18 +732,16 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
     R, S = influence.shape[:2]
     SEC = learned.shape[3]
     out = np.empty((R, S, SEC))
-    rel = np.empty(S)
+    rel, spread = np.empty(S), np.empty(S)
     for r in range(R):
         for s in range(S):
             rel[s] = influence[r, s, p] - previous[r, s, p]
         mean = _pairwise_sum(rel, 0, S) / S
         for s in range(S):
             rel[s] = rel[s] - mean
-        scale = abs(rel[0])
-        for s in range(1, S):
-            x = abs(rel[s])
-            if math.isnan(x) or (x > scale and not math.isnan(scale)):
-                scale = x
+        for s in range(S):
+            spread[s] = abs(rel[s])
+        scale = _max_nan(spread, 0, S)
         for s in range(S):
             g = rel[s] / scale if scale > 0 else 0.0
             for e in range(SEC):
