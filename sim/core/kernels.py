@@ -14,7 +14,13 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   replication-major arrays;
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
-  tenth of a step in numpy).
+  tenth of a step in numpy);
+* :func:`allocation_logits` and :func:`allocation_offers` are
+  :func:`sim.core.policies.allocation_reference` (a power's budget allocation) on either
+  side of numpy's ``exp`` (kept in numpy so that the results are numpy's bit for bit);
+  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy) and
+  :func:`trade_preferences` are the powers' learning and the states' screening and
+  partner terms (:mod:`sim.core.policies`).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
