@@ -13,9 +13,10 @@ import copy
 import numpy as np
 import pytest
 
-from sim.core import kernels, mechanisms, observe
+from sim.core import kernels, mechanisms, observe, policies, uncertainty
 from sim.core.model import GeoModel
 from sim.scenario import Scenario
+from sim.vocab import POWERS
 
 
 def _problem(seed: int, offtake: bool, tight: bool):
@@ -298,3 +299,88 @@ def test_ramp_kernel_equals_the_numpy_ramp_limit_bit_for_bit(
     assert np.isfinite(out[True]).any()
     np.testing.assert_array_equal(out[True], out[False])
     assert kernels.ramp_ceiling.signatures  # the compiled branch ran
+
+
+def _sample_per_replication(n: int) -> uncertainty.ParameterSample:
+    """Hedging, award and alignment sensitivity and the powers' budgets drawn per replication."""
+    keys = (
+        "behaviour.hedging",
+        "behaviour.award_sensitivity",
+        "behaviour.alignment_sensitivity",
+        *(f"powers.{p}.budget" for p in POWERS),
+    )
+    rng = np.random.default_rng(11)
+    low = np.array([uncertainty.SUPPORT[k][0] for k in keys])
+    values = low + rng.random((n, len(keys))) * np.array([3.0, 2.0, 4.0] + [40.0] * len(POWERS))
+    return uncertainty.ParameterSample(keys, values, np.full(n, 1.0 / n), by_id=True)
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_decision_rule_kernels_equal_the_numpy_references_bit_for_bit(
+    baseline_loaded: Scenario, sampled: bool
+) -> None:
+    """Allocation, learning, screening and trade preferences on real model states.
+
+    The baseline's states after each of 20 quarters (with per-replication hedging,
+    award and alignment sensitivities and budgets when ``sampled``): each compiled
+    decision rule returns exactly the numpy reference's numbers.
+    """
+    sample = _sample_per_replication(5) if sampled else None
+    model = GeoModel(
+        scenario=baseline_loaded, replication_ids=[0, 1, 2, 3, 4], rng=7, collect=False,
+        parameters=sample,
+    )  # fmt: skip
+    if sampled:
+        assert np.shape(model.params.hedging_scale) == (5,)
+    p, s = model.params, model.state
+    for _ in range(20):
+        model.step()
+        for power in model.powers:
+            i, score = power.index, power.resource_score
+            same = np.array_equal(
+                policies.allocation(p, s, i, score), policies.allocation_reference(p, s, i, score)
+            )
+            assert same, (model.t, power.code)
+            same = np.array_equal(
+                policies.learned_bias(p, s, i), policies.learned_bias_reference(p, s, i)
+            )
+            assert same, (model.t, power.code)
+        for state in model.states:
+            j = state.index
+            assert np.array_equal(
+                policies.acceptance(p, s, j), policies.acceptance_reference(p, s, j)
+            ), (model.t, state.code)
+            assert np.array_equal(
+                policies.trade_preferences(p, s, j), policies.trade_preferences_reference(p, s, j)
+            ), (model.t, state.code)
+
+
+def test_decision_rule_kernels_need_no_compile_during_a_run(baseline_loaded: Scenario) -> None:
+    """``warm_up`` compiles the signatures a run uses: a run adds none (so none compiles)."""
+    kernels.warm_up()
+    names = ("allocation_logits", "allocation_offers", "learned_bias", "acceptance_exponent",
+             "trade_preferences")  # fmt: skip
+    before = {name: len(getattr(kernels, name).signatures) for name in names}
+    for sample in (None, _sample_per_replication(3)):
+        GeoModel(
+            scenario=baseline_loaded, replication_ids=[0, 1, 2], rng=1, collect=False,
+            parameters=sample,
+        ).run()  # fmt: skip
+    assert {name: len(getattr(kernels, name).signatures) for name in names} == before
+
+
+def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
+    """Edge cases: a NaN share and equal gains (no spread) give the reference's numbers."""
+    share = np.array([[[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]]])  # (1, S=2, I=3)
+    learned = np.zeros((1, 2, 2, 4))
+    for p in (0, 1):  # a NaN gain; no spread in the gains
+        got = kernels.learned_bias(share, np.zeros((1, 2, 3)), learned, p, 0.3)
+        gain = share[:, :, p] - 0.0
+        rel = gain - gain.mean(axis=1, keepdims=True)
+        scale = np.abs(rel).max(axis=1, keepdims=True)
+        rel = np.divide(rel, scale, out=np.zeros_like(rel), where=scale > 0)
+        want = (1.0 - 0.3) * learned[:, p] + 0.3 * rel[:, :, None]
+        np.testing.assert_array_equal(got, want)
+    values = np.array([[0.0, np.nan, 2.0, -1.0], [np.inf, 1.0, -np.inf, 0.0]])
+    for row in values:
+        assert np.array_equal(kernels._max_nan(row, 0, 4), row.max(), equal_nan=True)

@@ -14,14 +14,22 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   replication-major arrays;
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
-  tenth of a step in numpy).
+  tenth of a step in numpy);
 * :func:`influence_update` (with :func:`_influence_targets`) is the numpy branch of
   :func:`sim.core.phases.update_influence` (stock updates, channel inputs, targets,
   smoothing); :func:`advance_pipeline`, :func:`add_sector_sums` and
   :func:`programme_effects` are :func:`sim.core.phases.advance_projects`,
   :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
   :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
-  the numpy branch's operations in its order (``np.power`` stays in numpy).
+  the numpy branch's operations in its order (``np.power`` stays in numpy);
+* :func:`allocation_logits` and :func:`allocation_offers` are
+  :func:`sim.core.policies.allocation_reference` (a power's budget allocation) on either
+  side of numpy's ``exp`` (kept in numpy so that the results are numpy's bit for bit);
+  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy) and
+  :func:`trade_preferences` are the powers' learning and the states' screening and
+  partner terms (:mod:`sim.core.policies`);
+* :func:`gather_step` is :func:`sim.output.raw_step_values` (a step's metrics side by
+  side in a chunk's value array; :func:`sim.engine.ensemble.collect_step`).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
@@ -871,6 +879,195 @@ def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
                 e = est[k, c]
                 top = load if load > e or math.isnan(load) else e
                 out[r, k, c] = top + g * capacity[r, k, c]
+
+
+# ---- the agents' decision rules (sim.core.policies): allocation, learning, screening, trade
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _max_nan(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """``a[start:start + n].max()`` as numpy takes it: NaN if any element is NaN.
+
+    Without branches on the data (a mispredicted branch per element cost more than the
+    rest of :func:`allocation_logits`); a tie of ``-0.0`` and ``0.0`` may keep either,
+    which no caller can tell apart (they subtract it or divide by it).
+    """
+    top = a[start]
+    nan = math.isnan(top)
+    for i in range(start + 1, start + n):
+        x = a[i]
+        nan = nan | math.isnan(x)
+        top = x if x > top else top
+    return np.nan if nan else top
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def allocation_logits(  # pragma: no cover - compiled; checked against the reference
+    influence: np.ndarray,
+    gdp: np.ndarray,
+    learned: np.ndarray,
+    static: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    p: int,
+    weights: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Power ``p``'s softmax exponents of :func:`sim.core.policies.allocation_reference`.
+
+    ``tau * score`` less its maximum over ``(state, sector)`` (the free part) and over
+    sectors (the part aimed at a state), the score as
+    :func:`sim.core.policies.allocation_score` sums it, term by term in its
+    order; the caller takes ``np.exp`` of each (numpy's, as the reference does).
+
+    Args:
+        influence: ``(R, S, I)`` influence shares.
+        gdp: ``(R, S)`` GDP.
+        learned: ``(R, P, S, SEC)`` learned biases.
+        static: the power's priorities ``(3,)``, resource scores ``(S, SEC)``, normalised
+            sector returns ``(SEC,)`` and sector bias ``(SEC,)``.
+        p: the power.
+        weights: ``behaviour.learned_weight`` and ``behaviour.strategy_temperature``.
+
+    Returns:
+        ``(R, S, SEC)`` exponents over ``(state, sector)`` and over sectors.
+    """
+    pr, res, ret, bias = static
+    lw, temp = weights
+    R, S = gdp.shape
+    SEC = res.shape[1]
+    n = S * SEC
+    free = np.empty(R * n)  # flat, so that no loop takes a view (views cost a refcount)
+    within = np.empty(R * n)
+    lev = np.empty(S)
+    for r in range(R):
+        for s in range(S):
+            lev[s] = 1.0 / math.sqrt(gdp[r, s])
+        top = _max_nan(lev, 0, S)
+        for s in range(S):
+            share = influence[r, s, p]
+            infl = (1.0 - share) * (lev[s] / top)
+            keep = 1.0 - 0.5 * share
+            at = r * n + s * SEC
+            for e in range(SEC):
+                score = pr[0] * infl + pr[1] * res[s, e]
+                score = score + pr[2] * (keep * ret[e])
+                score = score + bias[e]
+                score = score + lw * learned[r, p, s, e]
+                free[at + e] = temp * score
+            high = _max_nan(free, at, SEC)
+            for e in range(SEC):
+                within[at + e] = free[at + e] - high
+        high = _max_nan(free, r * n, n)
+        for i in range(r * n, (r + 1) * n):
+            free[i] -= high
+    return free.reshape((R, S, SEC)), within.reshape((R, S, SEC))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def allocation_offers(  # pragma: no cover - compiled; checked against the reference
+    free: np.ndarray,
+    within: np.ndarray,
+    aim: tuple[float, np.ndarray, np.ndarray],
+    budget: np.ndarray,
+    p: int,
+) -> np.ndarray:
+    """Power ``p``'s offers from the exponentials of :func:`allocation_logits`.
+
+    ``budget (rest w_free + aim_state w_within + aim_sector)`` with each softmax
+    normalised by its sum in numpy's order (:func:`_pairwise_sum` over the ``S * SEC``
+    and the ``SEC`` contiguous elements). ``aim`` is the unaimed share ``rest``,
+    ``aim_state (S,)`` and ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``.
+    """
+    rest, aim_state, aim_sector = aim
+    R, S, SEC = free.shape
+    n = S * SEC
+    flat_free, flat_within = free.reshape(R * n), within.reshape(R * n)
+    out = np.empty((R, S, SEC))
+    for r in range(R):
+        total = _pairwise_sum(flat_free, r * n, n)
+        b = budget[r, p]
+        for s in range(S):
+            part = _pairwise_sum(flat_within, r * n + s * SEC, SEC)
+            for e in range(SEC):
+                w = rest * (free[r, s, e] / total) + aim_state[s] * (within[r, s, e] / part)
+                out[r, s, e] = b * (w + aim_sector[s, e])
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def learned_bias(  # pragma: no cover - compiled; checked against the reference
+    influence: np.ndarray, previous: np.ndarray, learned: np.ndarray, p: int, rate: float
+) -> np.ndarray:
+    """:func:`sim.core.policies.learned_bias_reference` one replication at a time.
+
+    ``influence``/``previous`` are ``(R, S, I)``, ``learned`` ``(R, P, S, SEC)``; the
+    mean over states sums in numpy's order (:func:`_pairwise_sum`), then divides.
+    """
+    R, S = influence.shape[:2]
+    SEC = learned.shape[3]
+    out = np.empty((R, S, SEC))
+    rel, spread = np.empty(S), np.empty(S)
+    for r in range(R):
+        for s in range(S):
+            rel[s] = influence[r, s, p] - previous[r, s, p]
+        mean = _pairwise_sum(rel, 0, S) / S
+        for s in range(S):
+            rel[s] = rel[s] - mean
+        for s in range(S):
+            spread[s] = abs(rel[s])
+        scale = _max_nan(spread, 0, S)
+        for s in range(S):
+            g = rel[s] / scale if scale > 0 else 0.0
+            for e in range(SEC):
+                out[r, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def acceptance_exponent(  # pragma: no cover - compiled; checked against the reference
+    influence: np.ndarray,
+    s: int,
+    n_powers: int,
+    hedging: np.ndarray,
+    threshold: float,
+    favour: np.ndarray,
+) -> np.ndarray:
+    """``10 h (I - theta) - alpha I`` of :func:`sim.core.mechanisms.acceptance` for state ``s``.
+
+    ``influence`` is ``(R, S, I)``; ``hedging`` and ``favour`` are ``(1,)`` or ``(R,)``.
+    Returns ``(R, P)``; the caller takes ``1 / (1 + np.exp(.))`` (numpy's ``exp``).
+    """
+    R = influence.shape[0]
+    out = np.empty((R, n_powers))
+    for r in range(R):
+        h = 10.0 * hedging[r if hedging.shape[0] > 1 else 0]
+        a = favour[r if favour.shape[0] > 1 else 0]
+        for q in range(n_powers):
+            share = influence[r, s, q]
+            out[r, q] = h * (share - threshold) - a * share
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def trade_preferences(  # pragma: no cover - compiled; checked against the reference
+    influence: np.ndarray,
+    trade_share: np.ndarray,
+    s: int,
+    n_powers: int,
+    sensitivity: np.ndarray,
+    hedging: np.ndarray,
+) -> np.ndarray:
+    """:func:`sim.core.policies.trade_preferences_reference` of state ``s``.
+
+    ``influence`` is ``(R, S, I)`` (the others' share at ``I = n_powers``),
+    ``trade_share`` ``(R, S, B)``; ``sensitivity`` and ``hedging`` ``(1,)`` or ``(R,)``.
+    """
+    R, _, B = trade_share.shape
+    out = np.empty((R, B))
+    for r in range(R):
+        a = sensitivity[r if sensitivity.shape[0] > 1 else 0]
+        h = 2.0 * hedging[r if hedging.shape[0] > 1 else 0]
+        for b in range(B):
+            align = influence[r, s, b if b < n_powers else n_powers]
+            out[r, b] = a * align - h * trade_share[r, s, b]
     return out
 
 
@@ -878,7 +1075,9 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities",
-           "fit_route_constants")  # fmt: skip
+           "fit_route_constants",
+           "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
+           "acceptance_exponent", "trade_preferences")  # fmt: skip
 KERNELS += ("gather_step",)
 KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
@@ -944,4 +1143,10 @@ def warm_up() -> float:
     add_sector_sums(three, four, floats)
     programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
     ramp_ceiling(four, three, three, floats)
+    # the agents' decision rules (sim.core.policies)
+    allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))
+    allocation_offers(three, three, (1.0, np.ones(1), one), one, 0)
+    learned_bias(three, three, four, 0, 0.5)
+    acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
+    trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1))
     return time.perf_counter() - t0

@@ -47,8 +47,24 @@ def acceptance(params: Params, state: State, s: int) -> np.ndarray:
 
     Logistic in the power's influence share over the state: a state refuses more from
     a power that already dominates it; with ``behaviour.award_sensitivity`` above 0,
-    influence also eases approval below that threshold.
+    influence also eases approval below that threshold. Compiled
+    (:func:`sim.core.kernels.acceptance_exponent`, then numpy's ``exp``) unless
+    ``CASIM_KERNELS=0``; bit for bit :func:`acceptance_reference`.
     """
+    kernels = mechanisms.compiled()
+    hedging = _rep_vector(hedging_strength(params, state, s), state.R)
+    favour = _rep_vector(params.award_sensitivity, state.R)
+    if kernels is None or hedging is None or favour is None:
+        return acceptance_reference(params, state, s)
+    z = kernels.acceptance_exponent(
+        _c(state.influence_share), s, len(params.vocab.powers), hedging,
+        float(params.acceptance_threshold), favour,
+    )  # fmt: skip
+    return 1.0 / (1.0 + np.exp(z))
+
+
+def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
+    """:func:`acceptance` in numpy (:func:`sim.core.mechanisms.acceptance`)."""
     share = state.influence_share[:, s, : len(params.vocab.powers)]  # (R, P)
     return mechanisms.acceptance(
         share,
@@ -62,8 +78,22 @@ def trade_preferences(params: Params, state: State, s: int) -> np.ndarray:
     """ODD 7.9: ``(R, B)`` partner terms of state ``s``'s export and import utilities.
 
     Political alignment minus the hedging penalty on trade dependence (the gradient of
-    a Herfindahl index).
+    a Herfindahl index). Compiled (:func:`sim.core.kernels.trade_preferences`) unless
+    ``CASIM_KERNELS=0``; bit for bit :func:`trade_preferences_reference`.
     """
+    kernels = mechanisms.compiled()
+    sensitivity = _rep_vector(params.alignment_sensitivity, state.R)
+    hedging = _rep_vector(hedging_strength(params, state, s), state.R)
+    if kernels is None or sensitivity is None or hedging is None:
+        return trade_preferences_reference(params, state, s)
+    return kernels.trade_preferences(
+        _c(state.influence_share), _c(state.trade_share), s, len(params.vocab.powers),
+        sensitivity, hedging,
+    )  # fmt: skip
+
+
+def trade_preferences_reference(params: Params, state: State, s: int) -> np.ndarray:
+    """:func:`trade_preferences` in numpy."""
     align = alignment(params, state)[:, s, :]
     dep = state.trade_share[:, s, :]
     return per_rep(params.alignment_sensitivity, 2) * align - mechanisms.hedging_penalty(
@@ -93,8 +123,32 @@ def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> n
     The aimed part of the budget (``budget_split``) goes where it is aimed: a share
     aimed at a (state, sector) goes there; a share aimed at a state is spread over its
     sectors by a softmax of the score. The rest follows a softmax over (state, sector)
-    of the score (:func:`allocation_score`).
+    of the score (:func:`allocation_score`). Compiled
+    (:func:`sim.core.kernels.allocation_logits` and
+    :func:`~sim.core.kernels.allocation_offers` around numpy's ``exp``) unless
+    ``CASIM_KERNELS=0``; bit for bit :func:`allocation_reference`.
     """
+    kernels = mechanisms.compiled()
+    weights = (params.learned_weight, params.strategy_temperature)
+    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]):
+        return allocation_reference(params, state, p, res_score)
+    top = np.abs(params.sector_return).max()
+    ret = params.sector_return / top if top > 0 else np.array(params.sector_return)
+    static = (np.array(params.priorities[p]), _c(res_score), ret, np.array(params.sector_bias[p]))
+    free, within = kernels.allocation_logits(
+        _c(state.influence_share), _c(state.gdp), _c(state.learned_bias), static, p,
+        (float(weights[0]), float(weights[1])),
+    )  # fmt: skip
+    aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]
+    rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
+    aim = (float(rest), np.array(aim_state), np.array(aim_sector))
+    return kernels.allocation_offers(
+        np.exp(free), np.exp(within), aim, _c(state.programme_budget), p
+    )
+
+
+def allocation_reference(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
+    """:func:`allocation` in numpy (:func:`sim.core.mechanisms.softmax_weights`)."""
     score = allocation_score(params, state, p, res_score)
     temp = params.strategy_temperature
     free = mechanisms.softmax_weights(score, temp, axes=(1, 2))  # (R, S, SEC)
@@ -141,11 +195,38 @@ def learned_bias(params: Params, state: State, p: int) -> np.ndarray:
     """ODD 7.17: ``(R, S, SEC)`` power ``p``'s new learned bias.
 
     An exponential average of the normalised relative influence gain, so it stays in
-    [-1, 1]: ``b <- (1 - lr) b + lr g``.
+    [-1, 1]: ``b <- (1 - lr) b + lr g``. Compiled
+    (:func:`sim.core.kernels.learned_bias`) unless ``CASIM_KERNELS=0``; bit for bit
+    :func:`learned_bias_reference`.
     """
+    kernels = mechanisms.compiled()
+    if kernels is None:
+        return learned_bias_reference(params, state, p)
+    return kernels.learned_bias(
+        _c(state.influence_share), _c(state.prev_influence_share), _c(state.learned_bias), p,
+        float(params.learning_rate[p]),
+    )  # fmt: skip
+
+
+def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
+    """:func:`learned_bias` in numpy."""
     gain = state.influence_share[:, :, p] - state.prev_influence_share[:, :, p]  # (R, S)
     rel = gain - gain.mean(axis=1, keepdims=True)
     scale = np.abs(rel).max(axis=1, keepdims=True)
     rel = np.divide(rel, scale, out=np.zeros_like(rel), where=scale > 0)
     lr = params.learning_rate[p]
     return (1.0 - lr) * state.learned_bias[:, p] + lr * rel[:, :, None]
+
+
+# ------------------------------------------------------------------ compiled-kernel inputs
+
+
+def _c(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous float array (itself when it is one): the kernels' layout."""
+    return np.ascontiguousarray(a, dtype=float)
+
+
+def _rep_vector(value: float | np.ndarray, R: int) -> np.ndarray | None:
+    """A scalar-or-per-replication value as a ``(1,)`` or ``(R,)`` array; None otherwise."""
+    arr = np.array(value, dtype=float, ndmin=1).reshape(-1)
+    return arr if len(arr) in (1, R) else None
