@@ -879,6 +879,7 @@ def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
                 e = est[k, c]
                 top = load if load > e or math.isnan(load) else e
                 out[r, k, c] = top + g * capacity[r, k, c]
+    return out
 
 
 # ---- the agents' decision rules (sim.core.policies): allocation, learning, screening, trade
