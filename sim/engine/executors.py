@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
 #: Modules a pool's fork server imports once, before it forks workers.
 PRELOAD = ("sim.engine.ensemble", "sim.core.model")
@@ -249,6 +249,25 @@ def run_aside(fn: Callable[[], Any]) -> Callable[[], Any]:
     return result
 
 
+def _serve(task_read: int, result_write: int) -> int:
+    """A standby child's work: read one task file's name, run it, send back its result.
+
+    Returns:
+        The child's exit status: 0 when it sent a result, 1 when told to leave.
+    """
+    with os.fdopen(task_read, "rb") as pipe:  # one line: later forks hold the write end too
+        task = pipe.readline().decode().strip()
+    if not task:
+        os.close(result_write)
+        return 1
+    with open(task, "rb") as f:
+        fn = pickle.load(f)
+    os.unlink(task)
+    with os.fdopen(result_write, "wb") as out:
+        pickle.dump(fn(), out, pickle.HIGHEST_PROTOCOL)
+    return 0
+
+
 class Standby:
     """A forked child that imports modules now and runs one function when given it.
 
@@ -258,7 +277,8 @@ class Standby:
     for the result, as :func:`run_aside` does. When forking is not safe
     (:func:`fork_is_safe`), or the child fails, the function runs here instead, when
     the result is asked for. :meth:`close` (also on leaving a ``with`` block) stops a
-    child that was given nothing.
+    child that was given nothing. :meth:`group` makes several that share one set of
+    imports.
     """
 
     def __init__(self, *modules: str) -> None:
@@ -266,42 +286,73 @@ class Standby:
 
         A name ``module:function`` also calls ``module.function()`` (a warm-up).
         """
-        self.pid = 0
-        if not fork_is_safe():
-            return
-        task_read, self._task = os.pipe()
-        self._result, result_write = os.pipe()
+        self.active = False
+        self.pid = 0  # the child to reap (0: none of ours)
+        if fork_is_safe():
+            self._start(modules, 1)
+
+    @classmethod
+    def group(cls, count: int, *modules: str) -> list[Standby]:
+        """``count`` standby children that share one set of imports and warm-ups.
+
+        The first child imports ``modules``, then forks the others from itself, so the
+        imports cost one CPU once however many functions later run side by side (each
+        import of matplotlib and its warm-up is about a second of CPU that the
+        computation meanwhile would lose). The first child leaves after the others.
+        """
+        members = [cls() for _ in range(count)] if not fork_is_safe() else []
+        if members or count < 1:
+            return members
+        first = cls.__new__(cls)
+        first.active, first.pid = False, 0
+        return first._start(modules, count)
+
+    def _start(self, modules: Sequence[str], count: int) -> list[Standby]:
+        """Fork the child (which forks ``count - 1`` more after its imports)."""
+        pipes = [(*os.pipe(), *os.pipe()) for _ in range(count)]  # task r/w, result r/w
         pid = os.fork()
-        if pid == 0:  # the child: import, wait for one task, send its result, leave
+        if pid == 0:  # the child: import, fork the others, each waits for one task
             code = 1
             try:
-                os.close(self._task)
-                os.close(self._result)
+                for _, task_write, result_read, _ in pipes:
+                    os.close(task_write)
+                    os.close(result_read)
                 for name in modules:
                     module, _, call = name.partition(":")
                     __import__(module)
                     if call:
                         getattr(sys.modules[module], call)()
-                with os.fdopen(task_read, "rb") as pipe:  # one line: later forks hold
-                    task = pipe.readline().decode().strip()  # the write end open too
-                if task:
-                    with open(task, "rb") as f:
-                        fn = pickle.load(f)
-                    os.unlink(task)
-                    with os.fdopen(result_write, "wb") as out:
-                        pickle.dump(fn(), out, pickle.HIGHEST_PROTOCOL)
-                    code = 0
+                mine, others = 0, []
+                for k in range(1, count):
+                    child = os.fork()
+                    if child == 0:
+                        mine, others = k, []
+                        break
+                    others.append(child)
+                for k, (task_read, _, _, result_write) in enumerate(pipes):
+                    if k != mine:
+                        os.close(task_read)
+                        os.close(result_write)
+                code = _serve(pipes[mine][0], pipes[mine][3])
+                for child in others:
+                    os.waitpid(child, 0)
             finally:
                 os._exit(code)
-        os.close(task_read)
-        os.close(result_write)
-        self.pid = pid
+        members = [self, *(Standby.__new__(Standby) for _ in range(count - 1))]
+        for k, (member, (task_read, task_write, result_read, result_write)) in enumerate(
+            zip(members, pipes, strict=True)
+        ):
+            os.close(task_read)
+            os.close(result_write)
+            member._task, member._result = task_write, result_read
+            member.active, member.pid = True, pid if k == 0 else 0
+        return members
 
     def submit(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Run ``fn()`` in the child; return a function that waits for its result."""
-        if not self.pid:
+        if not self.active:
             return fn
-        pid, self.pid = self.pid, 0
+        self.active, pid = False, self.pid
         # The task goes through a file: a pipe would block until the child has read it,
         # that is until it has finished its imports.
         fd, task = tempfile.mkstemp(prefix="casim-task-", suffix=".pickle")
@@ -314,7 +365,8 @@ class Standby:
             with contextlib.suppress(OSError):
                 os.close(self._task)
             os.close(self._result)
-            os.waitpid(pid, 0)
+            if pid:
+                os.waitpid(pid, 0)
             with contextlib.suppress(OSError):
                 os.unlink(task)
             return fn
@@ -323,19 +375,20 @@ class Standby:
         def result() -> Any:
             with os.fdopen(read_end, "rb") as pipe:
                 data = pipe.read()
-            _, status = os.waitpid(pid, 0)
+            status = os.waitpid(pid, 0)[1] if pid else 0  # a sibling's: its first reaps it
             return pickle.loads(data) if status == 0 and data else fn()  # our own child
 
         return result
 
     def close(self) -> None:
         """Stop a child that was given nothing (it leaves without running anything)."""
-        if self.pid:
+        if self.active:
             with os.fdopen(self._task, "wb") as pipe:  # an empty line: the child exits
                 pipe.write(b"\n")
             os.close(self._result)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+            if self.pid:
+                os.waitpid(self.pid, 0)
+            self.active = False
 
     def __enter__(self) -> Standby:
         """The standby child itself."""

@@ -378,7 +378,8 @@ def run_compare(
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
         # Processes that import matplotlib while the scenarios run, then draw.
-        standby = [stack.enter_context(Standby(*FIGURE_MODULES)) for _ in range(3)]
+        # one child imports and warms up, then forks the other two: imports paid once
+        standby = [stack.enter_context(s) for s in Standby.group(3, *FIGURE_MODULES)]
         with folder.timed("simulate"):
             cmp = compare.compare_scenarios(
                 scenarios,
