@@ -119,3 +119,18 @@ def warm_up() -> None:
     if ENABLED:
         values = np.arange(6.0).reshape(3, 2)
         unpaired_interval(values, values + 1.0, "level", 2, (0.05, 0.95))
+
+
+def warm_up_kernels() -> None:
+    """Load (or compile) the model's kernels and this module's, in this process.
+
+    Before forking children (a scenario run aside, the drawing processes), so that they
+    inherit the loaded machine code instead of each loading it again (about a second of
+    CPU apiece that the simulation would lose).
+    """
+    from sim.core.mechanisms import compiled  # noqa: PLC0415
+
+    kernels = compiled()
+    if kernels is not None:
+        kernels.warm_up()
+    warm_up()

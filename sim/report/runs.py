@@ -344,6 +344,7 @@ def run_compare(
     check_horizons(paths, scenarios)
     from sim.engine import ensemble  # noqa: PLC0415 - heavy imports
     from sim.engine.executors import Standby, process_pool  # noqa: PLC0415
+    from sim.engine.stats import warm_up_kernels  # noqa: PLC0415
     from sim.report.compare_files import FIGURE_MODULES, write_comparison  # noqa: PLC0415
     from sim.studies import compare  # noqa: PLC0415
 
@@ -377,10 +378,12 @@ def run_compare(
     )  # fmt: skip
     with folder, contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else None
-        # Processes that import matplotlib while the scenarios run, then draw.
-        # one child imports and warms up, then forks the other two: imports paid once
-        standby = [stack.enter_context(s) for s in Standby.group(3, *FIGURE_MODULES)]
         with folder.timed("simulate"):
+            # The compiled kernels load here once; every process forked below inherits them.
+            warm_up_kernels()
+            # Processes that import matplotlib while the scenarios run, then draw: one
+            # imports and warms up, then forks the other two (imports paid once).
+            standby = [stack.enter_context(s) for s in Standby.group(3, *FIGURE_MODULES)]
             cmp = compare.compare_scenarios(
                 scenarios,
                 replication_ids=ids,
