@@ -341,7 +341,6 @@ def test_standby_runs_one_task_in_its_child_or_here() -> None:
         pass
 
 
-
 def test_standby_group_runs_each_task_in_its_own_child_after_one_import() -> None:
     import os  # noqa: PLC0415
 
@@ -350,12 +349,14 @@ def test_standby_group_runs_each_task_in_its_own_child_after_one_import() -> Non
     forks = fork_is_safe()
     members = Standby.group(3, "json")
     assert len(members) == 3
-    waits = [m.submit(os.getpid) for m in members[:2]]  # the third gets nothing
+    # The first's result is awaited while the third has no task yet (as compare does
+    # without influence shares): no member may wait for another.
+    waits = [m.submit(os.getpid) for m in members[:2]]
     pids = [wait() for wait in waits]
     assert all((pid != os.getpid()) == forks for pid in pids)  # ran in the children
     assert (len(set(pids)) == 2) == forks  # side by side, one child each
     for m in members:
-        m.close()  # the unused one leaves; the first child reaps its siblings
+        m.close()  # the unused one leaves
     assert not any(m.active for m in members)
     assert Standby.group(0) == []
 

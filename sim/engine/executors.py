@@ -298,7 +298,8 @@ class Standby:
         The first child imports ``modules``, then forks the others from itself, so the
         imports cost one CPU once however many functions later run side by side (each
         import of matplotlib and its warm-up is about a second of CPU that the
-        computation meanwhile would lose). The first child leaves after the others.
+        computation meanwhile would lose). Each child leaves when its task is done, so
+        results may be awaited, and members closed, in any order.
         """
         members = [cls() for _ in range(count)] if not fork_is_safe() else []
         if members or count < 1:
@@ -322,20 +323,19 @@ class Standby:
                     __import__(module)
                     if call:
                         getattr(sys.modules[module], call)()
-                mine, others = 0, []
+                mine = 0
                 for k in range(1, count):
-                    child = os.fork()
-                    if child == 0:
-                        mine, others = k, []
+                    if os.fork() == 0:
+                        mine = k
                         break
-                    others.append(child)
                 for k, (task_read, _, _, result_write) in enumerate(pipes):
                     if k != mine:
                         os.close(task_read)
                         os.close(result_write)
+                # Each leaves when its own task is done, never waiting for a sibling (the
+                # caller may wait for one before giving another its task); a sibling left
+                # behind is reaped by init.
                 code = _serve(pipes[mine][0], pipes[mine][3])
-                for child in others:
-                    os.waitpid(child, 0)
             finally:
                 os._exit(code)
         members = [self, *(Standby.__new__(Standby) for _ in range(count - 1))]
