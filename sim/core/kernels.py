@@ -612,18 +612,26 @@ def channel_targets(  # pragma: no cover - compiled; checked against the referen
 @numba.njit(cache=True, nogil=True)
 def sector_commodities(amount: np.ndarray, split: np.ndarray) -> np.ndarray:  # pragma: no cover
     """``np.einsum("rpse,sec->rscp", amount, split)``: products summed over sectors in order."""
-    R, P, S, E = amount.shape
+    R, P, S, _ = amount.shape
     C = split.shape[2]
     out = np.empty((R, S, C, P))
     for r in range(R):
         for s in range(S):
             for c in range(C):
                 for p in range(P):
-                    acc = 0.0
-                    for e in range(E):
-                        acc += amount[r, p, s, e] * split[s, e, c]
-                    out[r, s, c, p] = acc
+                    out[r, s, c, p] = _sector_sum(amount, split, r, p, s, c)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _sector_sum(  # pragma: no cover - compiled
+    amount: np.ndarray, split: np.ndarray, r: int, p: int, s: int, c: int
+) -> float:
+    """Commodity ``c``'s part of power ``p``'s money in state ``s`` (sectors added in order)."""
+    acc = 0.0
+    for e in range(amount.shape[3]):
+        acc += amount[r, p, s, e] * split[s, e, c]
+    return acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -826,7 +834,7 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
     The commodity amounts are :func:`sector_commodities`'s; the sums over powers and
     states add in numpy's order.
     """
-    R, P, S, E = amount.shape
+    R, P, S, _ = amount.shape
     sector_split, resource, intensity = split
     route, transport, route_capital, route_cost_intensity = corridor
     route_cap, route_cost = routes
@@ -836,9 +844,7 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
         for s in range(S):
             for c in range(C):
                 for p in range(P):
-                    acc = 0.0
-                    for e in range(E):
-                        acc += amount[r, p, s, e] * sector_split[s, e, c]
+                    acc = _sector_sum(amount, sector_split, r, p, s, c)
                     by_power[p] = acc
                     equity[r, s, c, p] += acc * resource[c]
                 cap[r, s, c] += _pairwise_sum(by_power, 0, P) * intensity[c]
@@ -1075,7 +1081,7 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
-           "offtake_by_capital", "channel_targets", "sector_commodities",
+           "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
            "fit_route_constants",
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
            "acceptance_exponent", "trade_preferences")  # fmt: skip
