@@ -28,8 +28,9 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy) and
   :func:`trade_preferences` are the powers' learning and the states' screening and
   partner terms (:mod:`sim.core.policies`);
-* :func:`gather_step` is :func:`sim.output.raw_step_values` (a step's metrics side by
-  side in a chunk's value array; :func:`sim.engine.ensemble.collect_step`).
+* :func:`gather_columns` is :func:`sim.output.raw_step_values` of
+  :func:`sim.core.observe.snapshot` (a step's metrics side by side in a chunk's value
+  array, read from the state; :func:`sim.engine.ensemble.collect_step`).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
@@ -58,7 +59,7 @@ import numpy as np
 
 #: Whether the model uses the compiled kernels (``CASIM_KERNELS=0`` turns them off).
 ENABLED = os.environ.get("CASIM_KERNELS", "1") != "0"
-#: Replication rows :func:`gather_step` copies at a time (a block of about 300 kB).
+#: Replication rows :func:`gather_columns` copies at a time (a block of about 300 kB).
 GATHER_ROWS = 64
 
 
@@ -635,23 +636,31 @@ def _sector_sum(  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def gather_step(parts: list, out: np.ndarray, t: int) -> None:  # pragma: no cover - compiled
-    """Copy ``(R, w_m)`` arrays side by side into ``out[:, t]`` (``(R, T, F)``).
+def gather_columns(  # pragma: no cover - compiled; checked against the reference
+    arrays: list,
+    plan: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: np.ndarray,
+    t: int,
+) -> None:
+    """Write one step's snapshot row into ``out[:, t]`` (``(R, T, F)``) from the state.
 
-    What :func:`sim.output.raw_step_values` does with ``np.concatenate``, which pays a
-    call per replication row and part. Rows go in blocks of :data:`GATHER_ROWS`, so the
-    block of ``out`` being written stays in cache while every part is copied into it.
+    ``out[r, t, columns[i]] = arrays[k][r, offsets[i]] * scales[i]`` for the columns
+    ``i`` of array ``k`` (``starts[k]:starts[k + 1]``; ``plan`` is ``(starts, columns,
+    offsets, scales)``, a :class:`sim.core.observe.Gather`). What
+    :func:`sim.output.raw_step_values` of :func:`sim.core.observe.snapshot` gives (a
+    scale of 1.0 leaves a value's bits unchanged), without a copy per metric and a
+    ``np.concatenate`` call per replication row and metric. Rows go in blocks of
+    :data:`GATHER_ROWS`, so the block of ``out`` being written stays in cache.
     """
+    starts, columns, offsets, scales = plan
     R = out.shape[0]
     for r0 in range(0, R, GATHER_ROWS):
         r1 = min(R, r0 + GATHER_ROWS)
-        j = 0
-        for v in parts:
-            w = v.shape[1]
+        for k in range(len(arrays)):
+            src = arrays[k]
             for r in range(r0, r1):
-                for i in range(w):
-                    out[r, t, j + i] = v[r, i]
-            j += w
+                for i in range(starts[k], starts[k + 1]):
+                    out[r, t, columns[i]] = src[r, offsets[i]] * scales[i]
 
 
 # ---- phases: influence, programme
@@ -1085,13 +1094,13 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
            "fit_route_constants",
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
            "acceptance_exponent", "trade_preferences")  # fmt: skip
-KERNELS += ("gather_step",)
+KERNELS += ("gather_columns",)
 KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
-    """``arrays`` (2-D, C-ordered float64) as the typed list :func:`gather_step` takes."""
+    """``arrays`` (2-D, C-ordered float64) as the typed list :func:`gather_columns` takes."""
     out = numba.typed.List.empty_list(numba.types.Array(numba.float64, 2, "C"))
     for a in arrays:
         out.append(a)
@@ -1132,7 +1141,7 @@ def warm_up() -> float:
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
-    gather_step(float_rows([one]), np.zeros((1, 1, 1)), 0)
+    gather_columns(float_rows([one]), (zero, zero, zero, np.ones(1)), np.zeros((1, 1, 1)), 0)
     fit_route_constants(
         one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
         (zero, zero, zero, zero, np.ones(1, dtype=bool)),
