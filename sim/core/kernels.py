@@ -1221,15 +1221,16 @@ def _column_order_statistics(  # pragma: no cover - compiled; checked against nu
             below += hist[b]
             b += 1
         if flag[b] == 0:
-            flag[b] = 1
+            flag[b] = np.uint64(1)
             gathered += hist[b]
         pos[q] = r - below + gathered - hist[b]  # its rank among the gathered keys
-    f = 0
+    end = np.uint64(0)  # unsigned: indexing with it needs no check for negative values
     for i in range(n):  # gather the flagged buckets' keys (in any order)
         k = keys[i]
-        group[f] = k
-        f += flag[(k - lo) >> shift]
+        group[end] = k
+        end += flag[(k - lo) >> shift]
     flag[:] = 0
+    f = np.int64(end)
     if f <= SELECT_SMALL:
         _insertion_sort(group, f)
         for q in range(m):
@@ -1265,7 +1266,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
     tile = np.empty((min(SELECT_COLUMNS, cols), n), dtype=np.uint64)
     scratch = (
         np.zeros(nb, dtype=np.int32),
-        np.zeros(nb, dtype=np.int64),
+        np.zeros(nb, dtype=np.uint64),
         np.empty(n, dtype=np.uint64),
         np.empty(n, dtype=np.uint64),
         np.empty(n, dtype=np.uint64),
