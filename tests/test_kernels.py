@@ -386,3 +386,63 @@ def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
     values = np.array([[0.0, np.nan, 2.0, -1.0], [np.inf, 1.0, -np.inf, 0.0]])
     for row in values:
         assert np.array_equal(kernels._max_nan(row, 0, 4), row.max(), equal_nan=True)
+
+
+def _awkward_columns(n: int, seed: int) -> np.ndarray:
+    """``(n, 16)`` values with every case the summary's selection must get right."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)) * 10.0 ** rng.integers(-6, 6, size=16)
+    x[:, 0] = 1.5  # constant
+    x[:, 1] = 0.0  # all zero
+    x[:, 2] = rng.integers(0, 3, n)  # many ties, few values
+    x[:, 3] = np.where(rng.random(n) < 0.5, -0.0, 0.0)  # signed zeros
+    x[:, 4] = rng.choice([-np.inf, np.inf, 1.0, -2.0, 0.0], n)
+    x[:, 5] = np.inf
+    x[:, 6][rng.integers(n)] = np.nan
+    x[:, 7] = rng.lognormal(0.0, 8.0, n) * rng.choice([-1.0, 1.0], n)  # heavy tails
+    x[:, 8] = -3.25
+    x[:, 9] = 1.0 + 1e-12 * rng.random(n)  # a narrow bulk and one huge value
+    x[0, 9] = 1e300
+    x[:, 10][rng.integers(n)] = -np.nan  # a NaN with the sign bit set
+    x[:, 11] = -np.inf
+    x[:, 12] = np.where(rng.random(n) < 0.9, 0.0, rng.normal(size=n))  # mostly zero
+    x[:, 13] = rng.integers(-2, 2, n) * 5e-324  # subnormals
+    x[:, 14] = np.round(rng.normal(size=n), 1)  # ties among many values
+    return x
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 1000])
+def test_order_statistics_are_numpys_sort(n: int) -> None:
+    """Every column's selected order statistics are ``np.sort``'s, in both layouts.
+
+    NaN columns give NaN; ``-0.0`` and ``0.0`` may come in either order (numpy's sort
+    leaves theirs arbitrary too), so values are compared with ``==``.
+    """
+    x = _awkward_columns(n, n)
+    before = x.copy()
+    full = np.arange(n) if n <= 40 else np.array([0, 49, 50, 499, 500, 949, 950, n - 1])
+    want = np.sort(x, axis=0)[full].T
+    want[np.isnan(x).any(axis=0)] = np.nan
+    for ranks in (full, full[-1:], np.unique(full[[0, -1]])):
+        padded = np.concatenate([np.ones((n, 3)), x], axis=1)  # columns 3..: x
+        by_row = np.empty((16, len(ranks)), dtype=np.uint64)
+        kernels.order_statistics(padded.view(np.uint64), False, 3, ranks, by_row)
+        by_column = np.empty((16, len(ranks)), dtype=np.uint64)
+        kernels.order_statistics(
+            np.ascontiguousarray(x.T).view(np.uint64), True, 0, ranks, by_column
+        )
+        expected = want[:, np.searchsorted(full, ranks)]
+        np.testing.assert_array_equal(by_row.view(np.float64), expected)
+        np.testing.assert_array_equal(by_column.view(np.float64), expected)
+    assert np.array_equal(x.view(np.uint64), before.view(np.uint64))  # left as it was
+
+
+def test_order_statistics_of_many_columns_cross_tiles() -> None:
+    """More columns than a tile, some all alike: the same as sorting each."""
+    rng = np.random.default_rng(3)
+    n, cols = 101, 2 * kernels.SELECT_COLUMNS + 5
+    x = rng.normal(size=(n, cols)) * rng.choice([0.0, 1.0, 1e9], size=cols)
+    ranks = np.array([5, 6, 50, 95, 96])
+    out = np.empty((cols, len(ranks)), dtype=np.uint64)
+    kernels.order_statistics(x.view(np.uint64), False, 0, ranks, out)
+    np.testing.assert_array_equal(out.view(np.float64), np.sort(x, axis=0)[ranks].T)

@@ -30,7 +30,11 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   partner terms (:mod:`sim.core.policies`);
 * :func:`gather_columns` is :func:`sim.output.raw_step_values` of
   :func:`sim.core.observe.snapshot` (a step's metrics side by side in a chunk's value
-  array, read from the state; :func:`sim.engine.ensemble.collect_step`).
+  array, read from the state; :func:`sim.engine.ensemble.collect_step`);
+* :func:`order_statistics` gives the order statistics the ensemble summary's quantiles
+  need (:func:`sim.engine.store.summarise`) by radix selection, not by sorting every
+  column as :func:`sim.engine.store.summarise_reference` does: the same values (the
+  bits of numpy's sort).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
@@ -1087,6 +1091,211 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
     return out
 
 
+# ---- the ensemble summary's order statistics (sim.engine.store.summarise)
+#: Columns :func:`order_statistics` copies at a time (128 x 1,000 replications: 1 MB).
+SELECT_COLUMNS = 128
+#: Replication rows copied per sweep over a tile's columns (a cache line of each).
+SELECT_ROWS = 8
+#: Buckets of the radix pass: ``2 ** SELECT_BITS``.
+SELECT_BITS = 9
+#: Buckets summed at a time while looking for the bucket of a rank.
+SELECT_CHUNK = 16
+#: Candidates sorted by insertion at most; more are narrowed down by buckets again.
+SELECT_SMALL = 32
+_SIGN = np.uint64(1 << 63)
+_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_KEY_NEG_INF = np.uint64(0x000F_FFFF_FFFF_FFFF)  # the key of -inf; smaller keys are NaN
+_KEY_POS_INF = np.uint64(0xFFF0_0000_0000_0000)  # the key of +inf; larger keys are NaN
+_NAN_BITS = np.uint64(0x7FF8_0000_0000_0000)  # np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _float_of_key(k: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The float64 bits whose order key (:func:`order_statistics`) is ``k``."""
+    return k ^ _SIGN if k & _SIGN else ~k
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_shift(span: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The least ``s`` with ``span >> s`` below ``2 ** SELECT_BITS`` (the bucket width)."""
+    s = np.uint64(0)
+    while (span >> s) >= np.uint64(1 << SELECT_BITS):
+        s += np.uint64(1)
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _insertion_sort(a: np.ndarray, n: int) -> None:  # pragma: no cover - compiled
+    """Sort ``a[:n]`` in place (few elements)."""
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_key(  # pragma: no cover - compiled; checked against numpy's sort
+    keys: np.ndarray, n: int, r: int, spare: np.ndarray, hist: np.ndarray
+) -> np.uint64:
+    """The ``r``-th smallest (from 0) of ``keys[:n]``; ``keys`` and ``spare`` are scratch.
+
+    Radix selection: count the keys by bucket of their range, keep the bucket holding
+    rank ``r``, repeat. Each round leaves out the smallest or the largest key and divides
+    the range by at least ``2 ** (SELECT_BITS - 1)``, so it ends within a few rounds
+    (when at most :data:`SELECT_SMALL` keys are left, sorted, or all left are equal).
+    """
+    src, dst = keys, spare
+    while n > SELECT_SMALL:
+        lo = src[0]
+        hi = src[0]
+        for i in range(n):
+            lo = min(lo, src[i])
+            hi = max(hi, src[i])
+        if lo == hi:
+            return lo
+        shift = _bucket_shift(hi - lo)
+        hist[:] = 0
+        for i in range(n):
+            hist[(src[i] - lo) >> shift] += 1
+        b = 0
+        while hist[b] <= r:
+            r -= hist[b]
+            b += 1
+        m = 0
+        for i in range(n):
+            k = src[i]
+            dst[m] = k
+            m += 1 if np.int64((k - lo) >> shift) == b else 0
+        n = m
+        src, dst = dst, src
+    _insertion_sort(src, n)
+    return src[r]
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_order_statistics(  # pragma: no cover - compiled; checked against numpy's sort
+    keys: np.ndarray,
+    ranks: np.ndarray,
+    out: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """``out[q]`` = bits of the ``ranks[q]``-th smallest value of one column's ``keys``.
+
+    ``keys`` are the column's values as order keys (:func:`order_statistics`; made here,
+    in place). One pass finds the smallest and the largest key (NaN or a constant
+    column ends there); one counts the keys into ``2 ** SELECT_BITS`` buckets of equal
+    width over that range; the bucket of each rank follows from the counts; one pass
+    gathers the keys of those buckets, and these few are sorted (or, if many, narrowed
+    down by :func:`_select_key`).
+    """
+    hist, flag, group, work, spare, pos = scratch
+    n = keys.shape[0]
+    m = ranks.shape[0]
+    lo = _ONES
+    hi = np.uint64(0)
+    for i in range(n):  # key: the bits, sign flipped if >= 0, all flipped if < 0
+        u = keys[i]
+        k = u ^ (((u >> np.uint64(63)) * _ONES) | _SIGN)
+        keys[i] = k
+        lo = min(lo, k)
+        hi = max(hi, k)
+    if lo < _KEY_NEG_INF or hi > _KEY_POS_INF:  # a NaN: numpy's quantile is NaN
+        out[:] = _NAN_BITS
+        return
+    if lo == hi:  # constant: every order statistic is the value
+        out[:] = _float_of_key(lo)
+        return
+    shift = _bucket_shift(hi - lo)
+    nb = 1 << SELECT_BITS
+    hist[:] = 0
+    for i in range(n):
+        hist[(keys[i] - lo) >> shift] += 1
+    below = 0  # keys in the buckets before b
+    gathered = 0  # keys in the flagged buckets up to b
+    b = 0
+    for q in range(m):  # ranks ascend: so do their buckets
+        r = ranks[q]
+        while b + SELECT_CHUNK <= nb:
+            s = 0
+            for e in range(b, b + SELECT_CHUNK):
+                s += hist[e]
+            if below + s > r:
+                break
+            below += s
+            b += SELECT_CHUNK
+        while below + hist[b] <= r:
+            below += hist[b]
+            b += 1
+        if flag[b] == 0:
+            flag[b] = np.uint64(1)
+            gathered += hist[b]
+        pos[q] = r - below + gathered - hist[b]  # its rank among the gathered keys
+    end = np.uint64(0)  # unsigned: indexing with it needs no check for negative values
+    for i in range(n):  # gather the flagged buckets' keys (in any order)
+        k = keys[i]
+        group[end] = k
+        end += flag[(k - lo) >> shift]
+    flag[:] = 0
+    f = np.int64(end)
+    if f <= SELECT_SMALL:
+        _insertion_sort(group, f)
+        for q in range(m):
+            out[q] = _float_of_key(group[pos[q]])
+        return
+    for q in range(m):
+        work[:f] = group[:f]
+        out[q] = _float_of_key(_select_key(work, f, pos[q], spare, hist))
+
+
+@numba.njit(cache=True, nogil=True)
+def order_statistics(  # pragma: no cover - compiled; checked against numpy's sort
+    values: np.ndarray, by_column: bool, first: int, ranks: np.ndarray, out: np.ndarray
+) -> None:
+    """Order statistics of columns ``first ..`` of ``values``, bits of numpy's sort.
+
+    ``values`` are float64 bits (``uint64``): ``(n, columns)`` (a replication per row)
+    or, with ``by_column``, ``(columns, n)``. ``out[j, q]`` becomes the bits of the
+    ``ranks[q]``-th smallest (from 0; ``ranks`` ascending) of column ``first + j``, i.e.
+    ``np.sort(column)[ranks[q]]``, or NaN for a column with a NaN (which numpy's
+    quantile gives). ``-0.0`` counts below ``+0.0`` (numpy's sort leaves their order
+    arbitrary: equal under ``==``).
+
+    Each float's order key is its bits with the sign bit flipped if the sign is ``+``
+    and all bits flipped if ``-``: keys compare as unsigned integers as the floats do.
+    Columns are copied :data:`SELECT_COLUMNS` at a time into a contiguous tile (a
+    transposed copy of ``(n, columns)``), then selected one by one
+    (:func:`_column_order_statistics`): a few passes over the column, no sort of it.
+    """
+    cols = out.shape[0]
+    n = values.shape[1] if by_column else values.shape[0]
+    nb = 1 << SELECT_BITS
+    tile = np.empty((min(SELECT_COLUMNS, cols), n), dtype=np.uint64)
+    scratch = (
+        np.zeros(nb, dtype=np.int32),
+        np.zeros(nb, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(ranks.shape[0], dtype=np.int64),
+    )
+    for j0 in range(0, cols, SELECT_COLUMNS):
+        w = min(SELECT_COLUMNS, cols - j0)
+        if by_column:
+            for c in range(w):
+                tile[c] = values[first + j0 + c]
+        else:
+            for i0 in range(0, n, SELECT_ROWS):
+                i1 = min(n, i0 + SELECT_ROWS)
+                for c in range(w):
+                    for i in range(i0, i1):
+                        tile[c, i] = values[i, first + j0 + c]
+        for c in range(w):
+            _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
@@ -1097,6 +1306,8 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
 KERNELS += ("gather_columns",)
 KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
+KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
+            "_bucket_shift", "_float_of_key")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
@@ -1165,4 +1376,7 @@ def warm_up() -> float:
     learned_bias(three, three, four, 0, 0.5)
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
     trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1))
+    # the ensemble summary (sim.engine.store)
+    bits = np.zeros((1, 1), dtype=np.uint64)
+    order_statistics(bits, False, 0, zero, bits)
     return time.perf_counter() - t0
