@@ -801,13 +801,22 @@ def add_sector_sums(  # pragma: no cover - compiled; checked against the referen
 
     ``into`` is ``(R, S, >=P)`` (updated in place), ``amount`` ``(R, P, S, SEC)``,
     ``weight`` ``(P,)`` (ones: a plain sum, ``x * 1.0`` being ``x``); the sum over
-    sectors adds in numpy's order (:func:`_pairwise_sum`).
+    sectors adds in numpy's order (in index order for fewer than 8 sectors, else
+    :func:`_pairwise_sum`). The loops index the arrays themselves: passing a row to a
+    compiled helper costs a reference count update per call, which took most of the time.
     """
     R, P, S, E = amount.shape
     for r in range(R):
+        am, row = amount[r], into[r]
         for s in range(S):
             for p in range(P):
-                into[r, s, p] += _pairwise_sum(amount[r, p, s], 0, E) * weight[p]
+                if E < 8:
+                    acc = 0.0
+                    for e in range(E):
+                        acc += am[p, s, e]
+                else:
+                    acc = _pairwise_sum(am[p, s], 0, E)
+                row[s, p] += acc * weight[p]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
@@ -815,46 +824,62 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
     amount: np.ndarray,
     split: tuple[np.ndarray, np.ndarray, np.ndarray],
     corridor: tuple[np.ndarray, int, float, float],
-    equity: np.ndarray,
-    cap: np.ndarray,
+    stocks: tuple[np.ndarray, np.ndarray, np.ndarray],
     routes: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    """:func:`sim.core.phases.complete_programme` but ``inv``, one replication at a time.
+    """:func:`sim.core.phases.complete_programme`, one replication at a time.
 
     Args:
-        amount: ``(R, P, S, SEC)`` completed money.
+        amount: ``(R, P, S, SEC)`` completed money (fewer than 8 powers, states and
+            sectors: numpy adds their sums in index order).
         split: ``(S, SEC, C)`` sector split, ``(C,)`` resource flags (1.0 or 0.0) and
             ``(C,)`` capital intensities.
         corridor: ``(P,)`` each power's corridor route (-1: none), the transport sector's
             index, and the route capital and cost intensities.
-        equity: ``(R, S, C, P)`` equity (updated in place).
-        cap: ``(R, S, C)`` capacity (updated in place).
+        stocks: ``(R, S, P)`` investment stock, ``(R, S, C, P)`` equity and ``(R, S, C)``
+            capacity (updated in place).
         routes: ``(R, K, C)`` route capacities and ``(R, K)`` costs (updated in place).
 
-    The commodity amounts are :func:`sector_commodities`'s; the sums over powers and
-    states add in numpy's order.
+    The stock gains ``sum_e amount[r, p, s, e]``; the commodity amounts
+    ``x[r, s, c, p] = sum_e amount[r, p, s, e] split[s, e, c]`` are
+    :func:`sector_commodities`'s; equity gains ``x * resource[c]`` and capacity
+    ``(sum_p x) * intensity[c]``; a corridor's capacity is multiplied by
+    ``1 + route_capital * spent`` and its cost divided by ``1 + route_cost * spent``,
+    ``spent`` being the power's transport money summed over states. Every sum in index
+    order, as numpy adds fewer than 8 terms. The sums are written out here (a call to a
+    compiled helper with array arguments updates reference counts, which made the
+    kernel several times slower).
     """
-    R, P, S, _ = amount.shape
+    R, P, S, E = amount.shape
     sector_split, resource, intensity = split
     route, transport, route_capital, route_cost_intensity = corridor
+    inv, equity, cap = stocks
     route_cap, route_cost = routes
     C = sector_split.shape[2]
-    by_power = np.empty(P)
     for r in range(R):
+        am, iv, eq, cp = amount[r], inv[r], equity[r], cap[r]
         for s in range(S):
+            for p in range(P):
+                acc = 0.0
+                for e in range(E):
+                    acc += am[p, s, e]
+                iv[s, p] += acc
             for c in range(C):
+                total = 0.0
                 for p in range(P):
-                    acc = _sector_sum(amount, sector_split, r, p, s, c)
-                    by_power[p] = acc
-                    equity[r, s, c, p] += acc * resource[c]
-                cap[r, s, c] += _pairwise_sum(by_power, 0, P) * intensity[c]
+                    acc = 0.0
+                    for e in range(E):
+                        acc += am[p, s, e] * sector_split[s, e, c]
+                    eq[s, c, p] += acc * resource[c]
+                    total += acc
+                cp[s, c] += total * intensity[c]
         for p in range(P):
             k = route[p]
             if k < 0:
                 continue
             spent = 0.0
             for s in range(S):
-                spent += amount[r, p, s, transport]
+                spent += am[p, s, transport]
             gain = 1.0 + route_capital * spent
             for c in range(route_cap.shape[2]):
                 route_cap[r, k, c] *= gain
@@ -1148,7 +1173,9 @@ def warm_up() -> float:
     )  # fmt: skip
     advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, four, floats, ints, 0)
     add_sector_sums(three, four, floats)
-    programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
+    programme_effects(
+        four, (three, floats, floats), (ints, 0, 1.0, 1.0), (three, four, three), (three, one)
+    )
     ramp_ceiling(four, three, three, floats)
     # the agents' decision rules (sim.core.policies)
     allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))

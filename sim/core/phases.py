@@ -238,18 +238,15 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 def _compiled_programme(
     kernels: ModuleType, params: Params, state: State, amount: np.ndarray
 ) -> bool:
-    """:func:`complete_programme` by the kernels, bit for bit; False where they do not fit.
+    """:func:`complete_programme` by :func:`sim.core.kernels.programme_effects`, bit for bit.
 
-    :func:`sim.core.kernels.add_sector_sums` adds the stock,
-    :func:`sim.core.kernels.programme_effects` the rest in the numpy branch's order
-    (fewer than 8 powers and states, whose sums numpy adds in index order).
+    The kernel does the numpy branch's operations in its order; it covers fewer than 8
+    powers, states and sectors (numpy adds their sums in index order). False (the numpy
+    branch runs) otherwise.
     """
     inplace = (state.inv, state.equity, state.cap, state.route_cap, state.route_cost)
-    P, S = amount.shape[1:3]
-    if P >= 8 or S >= 8 or not _fits(*inplace):
+    if max(amount.shape[1:]) >= 8 or not _fits(*inplace):
         return False
-    amount = _floats(amount)
-    kernels.add_sector_sums(state.inv, amount, np.ones(P))
     split = (
         _floats(params.sector_split),
         _floats(params.is_resource),
@@ -262,7 +259,7 @@ def _compiled_programme(
         float(params.route_cost_intensity),
     )
     kernels.programme_effects(
-        amount, split, corridor, state.equity, state.cap, (state.route_cap, state.route_cost)
+        _floats(amount), split, corridor, inplace[:3], (state.route_cap, state.route_cost)
     )
     return True
 
