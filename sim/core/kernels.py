@@ -981,12 +981,13 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
         (``value * (1 - route cost)``) and route flow sums.
 
     An option without flow adds ``+0.0`` or ``-0.0`` to each sum, which leaves it as it
-    was (a sum that starts from ``+0.0`` never becomes ``-0.0``), so it is skipped in a
-    replication whose prices and route costs are finite (where ``0 * price`` could be
-    NaN it is not). Revenue and volume, whose options come in runs of one state and of
-    one (state, commodity, buyer), are summed in a register over each run (written
-    back when the run ends; a group met again is read back): adding each term to
-    memory waited for the previous store.
+    was (a sum that starts from ``+0.0`` never becomes ``-0.0``), so it is skipped where
+    prices and route costs are finite (where ``0 * price`` could be NaN it is not).
+    Revenue and volume, whose options come in runs of one state and of one (state,
+    commodity, buyer), are summed in a register over each run (written back when the
+    run ends; a group met again is read back): adding each term to memory waited for
+    the previous store. Replications go in pairs, so that the two chains of additions
+    overlap (an odd last one is paired with itself, its twin's sums going to scratch).
     """
     c, k, sub, sb, st, sck = index
     R, n_opt = flows.shape
@@ -994,34 +995,48 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     revenue, route = np.zeros((R, sizes[2])), np.zeros((R, sizes[3]))
     if n_opt == 0:
         return volume, value, revenue, route
-    for r in range(R):
-        fr, price, cost = flows[r], unit_price[r], route_cost[r]
-        vol, val, rev, rte = volume[r], value[r], revenue[r], route[r]
+    scratch = (np.zeros(sizes[0]), np.zeros(sizes[1]), np.zeros(sizes[2]), np.zeros(sizes[3]))
+    for r in range(0, R, 2):
+        q = min(r + 1, R - 1)
+        fa, fb, pa, pb = flows[r], flows[q], unit_price[r], unit_price[q]
+        ca, cb = route_cost[r], route_cost[q]
+        vol_a, val_a, rev_a, rte_a = volume[r], value[r], revenue[r], route[r]
+        vol_b, val_b, rev_b, rte_b = scratch
+        if q > r:
+            vol_b, val_b, rev_b, rte_b = volume[q], value[q], revenue[q], route[q]
         finite = True
-        for j in range(price.shape[0]):
-            finite &= np.isfinite(price[j])
-        for j in range(cost.shape[0]):
-            finite &= np.isfinite(cost[j])
-        s_run, s_acc = st[0], 0.0  # the open runs and their sums so far
-        b_run, b_acc = sub[0], 0.0
+        for j in range(pa.shape[0]):
+            finite &= np.isfinite(pa[j]) & np.isfinite(pb[j])
+        for j in range(ca.shape[0]):
+            finite &= np.isfinite(ca[j]) & np.isfinite(cb[j])
+        s_run, s_a, s_b = st[0], 0.0, 0.0  # the open runs and their sums so far
+        b_run, b_a, b_b = sub[0], 0.0, 0.0
         for o in range(n_opt):
-            f = fr[o]
-            if f == 0.0 and finite:
+            f_a, f_b = fa[o], fb[o]
+            if f_a == 0.0 and f_b == 0.0 and finite:
                 continue
             if st[o] != s_run:
-                rev[s_run] = s_acc
+                rev_a[s_run] = s_a
+                rev_b[s_run] = s_b
                 s_run = st[o]
-                s_acc = rev[s_run]
+                s_a, s_b = rev_a[s_run], rev_b[s_run]
             if sub[o] != b_run:
-                vol[b_run] = b_acc
+                vol_a[b_run] = b_a
+                vol_b[b_run] = b_b
                 b_run = sub[o]
-                b_acc = vol[b_run]
-            v = f * price[c[o]]
-            b_acc += f
-            val[sb[o]] += v
-            s_acc += v * (1.0 - cost[k[o]])
-            rte[sck[o]] += f
-        rev[s_run], vol[b_run] = s_acc, b_acc
+                b_a, b_b = vol_a[b_run], vol_b[b_run]
+            co, ko, i, j = c[o], k[o], sb[o], sck[o]
+            v_a, v_b = f_a * pa[co], f_b * pb[co]
+            b_a += f_a
+            b_b += f_b
+            val_a[i] += v_a
+            val_b[i] += v_b
+            s_a += v_a * (1.0 - ca[ko])
+            s_b += v_b * (1.0 - cb[ko])
+            rte_a[j] += f_a
+            rte_b[j] += f_b
+        rev_a[s_run], rev_b[s_run] = s_a, s_b
+        vol_a[b_run], vol_b[b_run] = b_a, b_b
     return volume, value, revenue, route
 
 
