@@ -987,7 +987,9 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     commodity, buyer), are summed in a register over each run (written back when the
     run ends; a group met again is read back): adding each term to memory waited for
     the previous store. Replications go in pairs, so that the two chains of additions
-    overlap (an odd last one is paired with itself, its twin's sums going to scratch).
+    overlap (an odd last one is paired with itself, its twin's sums going to scratch);
+    an option is skipped only where both have no flow, and as skipping is exact, each
+    replication's sums are the same in any batch.
     """
     c, k, sub, sb, st, sck = index
     R, n_opt = flows.shape
