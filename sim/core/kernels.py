@@ -1637,7 +1637,8 @@ def warm_up() -> float:
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
-    gather_columns(float_rows([one]), (zero, zero, zero, np.ones(1)), np.zeros((1, 1, 1)), 0)
+    plan = (np.array([0, 1]), zero, zero, np.ones(1))  # one array, one column
+    gather_columns(float_rows([one]), plan, np.zeros((1, 1, 1)), 0)
     fit_route_constants(
         one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
         (zero, zero, zero, zero, np.ones(1, dtype=bool)),
