@@ -58,6 +58,57 @@ def test_allocation_kernel_equals_the_numpy_reference(seed: int, offtake: bool) 
         np.testing.assert_array_equal(one[1][0], shut[r])
 
 
+def _edge_problem(seed: int, offtake: bool):
+    """Inputs where the kernel skips work: supply +0 and -0 (also with contracts), closed
+    options and -inf utilities, ties, a NaN utility, supply and contracted share, contracted
+    shares of -0, below 0 and above 1, closed and unlimited routes."""
+    rng = np.random.default_rng(100 + seed)
+    R, S, C, B, K = 8, 4, 3, 4, 5
+    valid = rng.random((S, C, B, K)) < 0.5
+    valid[:, :, 0, 0] = True
+    opt = mechanisms.ExportOptions(valid)
+    util = np.round(rng.normal(size=(opt.n, R)) * 3)  # ties
+    util[rng.random(opt.n) < 0.2, 2] = -np.inf
+    util[3, 3] = np.nan
+    util[6, 6] = -np.inf
+    enabled = rng.random(opt.n) < 0.85
+    supply = rng.random((R, S, C)) * 10
+    supply[1:, 0, :] = 0.0
+    supply[1:, 1, 0] = -0.0
+    supply[5, 2, 1] = np.nan
+    capacity = np.where(rng.random((R, K, C)) < 0.6, rng.random((R, K, C)) * 2.0, np.inf)
+    capacity[:, 0, 0] = 0.0
+    off = np.zeros((R, S, C, B))
+    if offtake:
+        off[:, :, :, 1] = rng.random((R, S, C)) * 0.5
+        off[:, 0, 1, 2] = -0.0
+        off[6, 1, :, 2] = -0.2
+        off[7, 0, 0, 1] = np.nan
+        off[4, 2, 2, 3] = 1.5
+    return opt, supply, util, enabled, capacity, off
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("offtake", [False, True])
+@pytest.mark.parametrize("passes", [0, 1, 4])
+def test_allocation_kernel_equals_the_reference_on_edge_cases(
+    seed: int, offtake: bool, passes: int
+) -> None:
+    opt, supply, util, enabled, capacity, off = _edge_problem(seed, offtake)
+    flows, shut = opt.allocate(supply, util, enabled, capacity, off, passes)
+    with np.errstate(invalid="ignore"):
+        ref = opt.allocate_reference(supply, util, enabled, capacity, off, passes)
+    np.testing.assert_allclose(flows, ref[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(shut, ref[1], rtol=1e-12, atol=1e-12)
+    for r in (1, 3, 6):
+        one = opt.allocate(
+            supply[r : r + 1], util[:, r : r + 1], enabled, capacity[r : r + 1], off[r : r + 1],
+            passes,
+        )  # fmt: skip
+        np.testing.assert_array_equal(one[0][:, 0], flows[:, r])
+        np.testing.assert_array_equal(one[1][0], shut[r])
+
+
 @pytest.mark.parametrize("cols", [1, 7])
 def test_segment_sum_kernel_is_bincount_bit_for_bit(cols: int) -> None:
     rng = np.random.default_rng(cols)

@@ -41,9 +41,11 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   column as :func:`sim.engine.store.summarise_reference` does: the same values (the
   bits of numpy's sort).
 
-The allocation skips work whose result is known exactly (unlimited routes' loads,
-the logits of groups without supply and of buyers without contracts; see its
-docstring), so it returns bit for bit what the straightforward loop returns.
+The allocation skips work whose result is known exactly (unlimited routes' loads and
+scalings, the logits of groups without supply and of buyers without contracts, sums
+of flows that did not change; see its docstring), so it returns bit for bit what the
+straightforward loop returns. Its helpers are inlined (``inline="always"``): a call
+that passes a dozen arrays cost more than the few options each one loops over.
 
 The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
 :mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
@@ -170,13 +172,22 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     """The export allocation over the real options, one replication at a time.
 
     Does the reference's floating-point operations in its order, but skips work whose
-    result is known exactly: a route of unlimited capacity is never overloaded, so only
-    the loads of finite-capacity routes are summed (each over its options in option
-    order, as the reference's scatter-add does); a (state, commodity) group without
-    supply ships ``supply * p = supply`` (a signed zero) on every option whatever its
-    (finite) probabilities, so its exponentials are computed only when the offtake or
-    the capacity passes need them; the load check after the passes is skipped when the
-    last one found no overloaded route (the flows have not changed since).
+    result is known exactly:
+
+    * a (state, commodity) group without supply ships ``supply * p = supply`` (a signed
+      zero) on every option whatever its probabilities, as long as they are finite and
+      non-negative: every utility finite or ``-inf``, and with offtake every contracted
+      share of the group finite and non-negative (then ``free p + off p_route`` is finite
+      and ``>= +0``). Its exponentials are computed only if a capacity pass re-offers
+      supply to it (:func:`_plain_group`);
+    * a route of unlimited capacity in every replication is never overloaded, so only
+      the loads of the other routes are summed (each over its options in option order,
+      as the reference's scatter-add does), and only their options are scaled in a
+      pass when every flow is finite (``f - f * 1 = +0`` adds nothing to the excess;
+      an excess never is ``-0``, so adding ``+-0`` leaves it as it is);
+    * each group's shipped total is summed when its flows are set, and again only if
+      a capacity pass changes them; the load check after the passes is skipped when
+      the last one found no overloaded route (the flows have not changed since).
 
     Args:
         util: ``(R, O)`` option utilities (replication-major).
@@ -201,83 +212,127 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     SCB = offtake.shape[1]
     B = SCB // SC if with_offtake else 1
     kc_start, kc_opt = _options_by_route(kc, KC)
+    limited, lim_start, lim_opt = _limited_options(capacity, kc, group_start)
+    every = (group_start, np.arange(n_opt))
+    if with_offtake:
+        runs, has_buyer = _buyer_runs(sub, enabled, SCB)
+    else:  # no route logits: one run per group
+        runs, has_buyer = group_start, np.zeros(0, dtype=np.bool_)
+    group_run = _first_runs(runs, group_start)
     flows_out = np.empty((R, n_opt))
     shut = np.empty((R, SC))
     u = np.empty(n_opt)
     p = np.empty(n_opt)
     p_route = np.empty(n_opt)
-    if with_offtake:
-        runs, has_buyer = _buyer_runs(sub, enabled, SCB)
-    else:
-        runs, has_buyer = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.bool_)
     off = np.zeros(SCB)
     free = np.zeros(SC)
     over = np.zeros(KC, dtype=np.bool_)
     ratio = np.ones(KC)
     open_kc = np.ones(KC, dtype=np.bool_)
     excess = np.zeros(G)
-    done = np.zeros(G, dtype=np.bool_)
+    shipped = np.zeros(G)
+    done = np.zeros(G, dtype=np.bool_)  # the group's probabilities p are computed
+    moved = np.zeros(G, dtype=np.bool_)  # its flows changed since shipped was summed
     for r in range(R):
         f = flows_out[r]
-        cap = capacity[r]
         finite = True  # every utility finite or -inf: every probability finite and >= 0
         for o in range(n_opt):
-            u[o] = util[r, o] if enabled[o] else -np.inf
-            finite = finite and u[o] == u[o] and u[o] != np.inf
+            x = util[r, o] if enabled[o] else -np.inf
+            u[o] = x
+            finite = finite & (not np.isnan(x)) & (x != np.inf)
+        if with_offtake:
+            _offtake_shares(offtake[r], has_buyer, B, off, free)
         # Joint logit over each (state, commodity) group's open options.
         for g in range(G):
-            done[g] = _group_flows(u, p, f, group_start[g], group_start[g + 1],
-                                   supply[r, group_sc[g]], with_offtake, finite)  # fmt: skip
-        if with_offtake:
-            for g in range(G):
-                if not done[g]:
-                    _group_logit(u, p, group_start[g], group_start[g + 1])
-            _offtake_flows(u, p, supply[r], offtake[r], group_start, group_sc, sub, runs,
-                           has_buyer, B, f, p_route, off, free, finite)  # fmt: skip
+            start, end, j = group_start[g], group_start[g + 1], group_sc[g]
+            s = supply[r, j]
+            moved[g] = False
+            first, last = group_run[g], group_run[g + 1]
+            if s == 0.0 and finite and _plain_group(off, sub, runs, first, last, with_offtake):
+                for o in range(start, end):
+                    f[o] = s
+                shipped[g] = 0.0  # 0.0 + (+-0) + ... is +0
+                done[g] = False
+                continue
+            _group_logit(u, p, start, end)
+            done[g] = True
+            if with_offtake:
+                shipped[g] = _offtake_flows(u, p, p_route, f, s, free[j], off, sub, runs, first,
+                                            last, finite)  # fmt: skip
+                continue
+            total = 0.0
+            for o in range(start, end):
+                f[o] = s * p[o]
+                total += f[o]
+            shipped[g] = total
         # Capacity passes: scale overloaded routes down, re-offer the excess.
-        open_kc[:] = True
-        overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
+        for k in range(KC):
+            open_kc[k] = True
+        overloaded = _overloaded(f, kc_start, kc_opt, capacity[r], limited, over, ratio)
+        all_finite = True
+        if overloaded:
+            for o in range(n_opt):
+                all_finite = all_finite & (abs(f[o]) < np.inf)
         for _ in range(passes):
             if not overloaded:
                 break
+            at, opts = (lim_start, lim_opt) if all_finite else every
             for g in range(G):
-                excess[g] = 0.0
-                for o in range(group_start[g], group_start[g + 1]):
-                    kept = f[o] * ratio[kc[o]]
-                    excess[g] += f[o] - kept
+                e = 0.0
+                scaled = False
+                for i in range(at[g], at[g + 1]):
+                    o = opts[i]
+                    rt = ratio[kc[o]]
+                    kept = f[o] * rt
+                    e += f[o] - kept
                     f[o] = kept
+                    scaled = scaled | (rt != 1.0)
+                excess[g] = e
+                moved[g] = moved[g] | scaled
             for k in range(KC):
                 open_kc[k] = open_kc[k] and not over[k]
             for g in range(G):
                 if excess[g] == 0.0:
                     continue  # adding 0 * p changes nothing
+                start, end = group_start[g], group_start[g + 1]
                 if not done[g]:
-                    _group_logit(u, p, group_start[g], group_start[g + 1])
+                    _group_logit(u, p, start, end)
                     done[g] = True
                 total = 0.0
-                for o in range(group_start[g], group_start[g + 1]):
+                for o in range(start, end):
                     total += p[o] * (1.0 if open_kc[kc[o]] else 0.0)
                 if not total > 0:
                     total = 1.0
-                for o in range(group_start[g], group_start[g + 1]):
+                for o in range(start, end):
                     f[o] += excess[g] * (p[o] * (1.0 if open_kc[kc[o]] else 0.0) / total)
-            overloaded = _overloaded(f, kc_start, kc_opt, cap, over, ratio)
-        if overloaded:
-            for o in range(n_opt):
-                f[o] *= ratio[kc[o]]
+                    all_finite = all_finite & (abs(f[o]) < np.inf)
+                moved[g] = True
+            overloaded = _overloaded(f, kc_start, kc_opt, capacity[r], limited, over, ratio)
+        if overloaded:  # only the limited routes' ratios differ from 1 (f * 1 = f)
+            for g in range(G):
+                scaled = False
+                for i in range(lim_start[g], lim_start[g + 1]):
+                    o = lim_opt[i]
+                    f[o] *= ratio[kc[o]]
+                    scaled = scaled | (ratio[kc[o]] != 1.0)
+                moved[g] = moved[g] | scaled
         for j in range(SC):
             shut[r, j] = supply[r, j]
         for g in range(G):
-            shipped = 0.0
-            for o in range(group_start[g], group_start[g + 1]):
-                shipped += f[o]
-            shut[r, group_sc[g]] = supply[r, group_sc[g]] - shipped
+            shipped_g = shipped[g]
+            if moved[g]:
+                shipped_g = 0.0
+                for o in range(group_start[g], group_start[g + 1]):
+                    shipped_g += f[o]
+            shut[r, group_sc[g]] = supply[r, group_sc[g]] - shipped_g
         for j in range(SC):
             shut[r, j] = max(shut[r, j], 0.0)
     return flows_out, shut
 
 
-@numba.njit(cache=True, nogil=True)
+# The allocation's helpers below are inlined into it (numba IR inlining): calls with
+# many array arguments, once per group or buyer, cost about a fifth of its time.
+@numba.njit(cache=True, nogil=True, inline="always")
 def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Joint logit probabilities ``p`` of the options ``start:end`` (one group)."""
     top = -np.inf
@@ -295,24 +350,78 @@ def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: n
         p[o] /= total
 
 
-@numba.njit(cache=True, nogil=True)
-def _group_flows(u, p, f, start, end, supply, with_offtake, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One group's flows ``supply * p``; whether its probabilities ``p`` were computed.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _plain_group(off, sub, runs, first, last, with_offtake):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Whether a group's contracted shares (its runs ``first:last``) are finite and ``>= 0``.
 
-    Without supply (``+-0``) and with every utility finite or ``-inf`` (``finite``: so
-    every ``p`` is finite and non-negative), each flow is ``supply * p = supply`` exactly and the
-    logit is left for later (:func:`allocate_export_options`). With offtake the flows
-    are set by :func:`_offtake_flows` instead.
+    Then, with finite or ``-inf`` utilities, each of its flows ``s (free p + off
+    p_route)`` is ``s`` when the supply ``s`` is ``+-0`` (:func:`allocate_export_options`):
+    its buyers' shares are all of its (state, commodity)'s, so ``free`` is in ``[0, 1]``.
     """
-    if supply == 0.0 and finite:
-        for o in range(start, end):
-            f[o] = supply
-        return False
-    _group_logit(u, p, start, end)
     if not with_offtake:
-        for o in range(start, end):
-            f[o] = supply * p[o]
+        return True
+    for q in range(first, last):
+        a = off[sub[runs[q]]]
+        if not (a >= 0.0 and a < np.inf):
+            return False
     return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offtake_shares(offtake, has_buyer, B, off, free):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One replication's contracted shares and each (state, commodity)'s free share.
+
+    ``off`` is 0 for a buyer without an open route; ``free = clip(1 - sum of off, 0, 1)``.
+    """
+    for j in range(len(off)):
+        off[j] = offtake[j] if has_buyer[j] else 0.0
+    for j in range(len(free)):
+        taken = 0.0
+        for b in range(B):
+            taken += off[j * B + b]
+        free[j] = min(max(1.0 - taken, 0.0), 1.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offtake_flows(u, p, p_route, f, s, free, off, sub, runs, first, last, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """A group's flows with contracted offtake, ``s (free p + off p_route)``; their sum.
+
+    ``p_route`` is the route logit of each buyer (run ``first:last``). A buyer without
+    contracted offtake (``off = +-0``) adds ``off * p_route``, a zero of ``off``'s sign
+    whatever its (finite, non-negative) route probabilities, so those are set to 0
+    without computing them when every utility is finite or ``-inf``.
+    """
+    total = 0.0
+    for q in range(first, last):
+        o, end = runs[q], runs[q + 1]
+        a = off[sub[o]]
+        if finite and a == 0.0:
+            for i in range(o, end):
+                p_route[i] = 0.0
+        else:
+            _route_logit(u, p_route, o, end)
+        for i in range(o, end):
+            f[i] = s * (free * p[i] + a * p_route[i])
+            total += f[i]
+    return total
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _route_logit(u, p_route, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Route logit probabilities ``p_route`` of one buyer's options ``start:end``."""
+    top = -np.inf
+    for i in range(start, end):
+        top = max(top, u[i])
+    if not np.isfinite(top):
+        top = 0.0
+    total = 0.0
+    for i in range(start, end):
+        p_route[i] = math.exp(u[i] - top)
+        total += p_route[i]
+    if not total > 0:
+        total = 1.0
+    for i in range(start, end):
+        p_route[i] /= total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -332,15 +441,40 @@ def _options_by_route(kc, n):  # type: ignore[no-untyped-def]  # pragma: no cove
 
 
 @numba.njit(cache=True, nogil=True)
-def _overloaded(f, kc_start, kc_opt, cap, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _limited_options(capacity, kc, group_start):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Routes with a finite capacity in some replication, and each group's options on them.
+
+    The options of group ``g`` on such routes are ``opt[start[g]:start[g + 1]]``, in order.
+    """
+    R, KC = capacity.shape
+    limited = np.zeros(KC, dtype=np.bool_)
+    for r in range(R):
+        for k in range(KC):
+            limited[k] = limited[k] or capacity[r, k] != np.inf
+    G = len(group_start) - 1
+    start = np.zeros(G + 1, dtype=np.int64)
+    opt = np.empty(len(kc), dtype=np.int64)
+    n = 0
+    for g in range(G):
+        for o in range(group_start[g], group_start[g + 1]):
+            if limited[kc[o]]:
+                opt[n] = o
+                n += 1
+        start[g + 1] = n
+    return np.flatnonzero(limited), start, opt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _overloaded(f, kc_start, kc_opt, cap, limited, over, ratio):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Mark overloaded routes and their scale factors; any overloaded?
 
     A route's load is the sum of its options' flows in option order (the reference's
     scatter-add order); a route of unlimited capacity is never overloaded, so its load
-    is not needed.
+    is not needed. Only the ``limited`` routes (finite somewhere) are looked at: the
+    others keep ``over = False`` and ``ratio = 1``.
     """
     anywhere = False
-    for k in range(len(cap)):
+    for k in limited:
         over[k] = False
         ratio[k] = 1.0
         if cap[k] == np.inf:
@@ -369,44 +503,17 @@ def _buyer_runs(sub, enabled, n_sub):  # type: ignore[no-untyped-def]  # pragma:
 
 
 @numba.njit(cache=True, nogil=True)
-def _offtake_flows(u, p, supply, offtake, group_start, group_sc, sub, runs, has_buyer, B, f,  # type: ignore[no-untyped-def]
-                   p_route, off, free, finite):  # pragma: no cover  # fmt: skip
-    """Flows with contracted offtake: route logit per buyer, free share by joint logit.
-
-    A buyer without contracted offtake (``off = +-0``) adds ``off * p_route``, a zero
-    of ``off``'s sign whatever its (finite, non-negative) route probabilities, so those
-    are set to 0 without computing them when every utility is finite or ``-inf``.
-    """
-    for j in range(len(off)):
-        off[j] = offtake[j] if has_buyer[j] else 0.0
-    for j in range(len(free)):
-        taken = 0.0
-        for b in range(B):
-            taken += off[j * B + b]
-        free[j] = min(max(1.0 - taken, 0.0), 1.0)
-    for q in range(len(runs) - 1):
-        o, end = runs[q], runs[q + 1]
-        if finite and off[sub[o]] == 0.0:
-            for i in range(o, end):
-                p_route[i] = 0.0
-            continue
-        top = -np.inf
-        for i in range(o, end):
-            top = max(top, u[i])
-        if not np.isfinite(top):
-            top = 0.0
-        total = 0.0
-        for i in range(o, end):
-            p_route[i] = math.exp(u[i] - top)
-            total += p_route[i]
-        if not total > 0:
-            total = 1.0
-        for i in range(o, end):
-            p_route[i] /= total
-    for g in range(len(group_sc)):
-        j = group_sc[g]
-        for i in range(group_start[g], group_start[g + 1]):
-            f[i] = supply[j] * (free[j] * p[i] + off[sub[i]] * p_route[i])
+def _first_runs(runs, group_start):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Each group's first run (``(G + 1,)``): runs of equal ``sub`` lie within one group."""
+    G = len(group_start) - 1
+    first = np.empty(G + 1, dtype=np.int64)
+    q = 0
+    for g in range(G):
+        while runs[q] < group_start[g]:
+            q += 1
+        first[g] = q
+    first[G] = len(runs) - 1
+    return first
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1581,8 +1688,9 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
 
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
-           "allocate_export_options", "_group_logit", "_group_flows",
-           "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
+           "allocate_export_options", "_group_logit", "_plain_group",
+           "_offtake_shares", "_offtake_flows", "_route_logit", "_options_by_route",
+           "_limited_options", "_overloaded", "_buyer_runs", "_first_runs", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
            "fit_route_constants",
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
