@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from sim.core import policies
+from sim.core import mechanisms, policies
 
 if TYPE_CHECKING:
     from sim.core.model import GeoModel
@@ -48,7 +48,11 @@ class CentralAsianState(Country):
         """Accept or refuse the money powers offer this quarter (writes ``offers``)."""
         m, s = self.model, self.index
         accept = policies.acceptance(m.params, m.state, s)
-        m.state.offers[:, :, s, :] *= accept[:, :, None]
+        kernels = mechanisms.compiled()
+        if kernels is not None and m.state.offers.flags.c_contiguous:
+            kernels.scale_offers(m.state.offers, accept, s)  # the same products, compiled
+        else:
+            m.state.offers[:, :, s, :] *= accept[:, :, None]
 
     def set_trade_preferences(self) -> None:
         """Partner terms of this state's trade utilities (writes ``partner_pref``)."""

@@ -60,7 +60,9 @@ def acceptance(params: Params, state: State, s: int) -> np.ndarray:
         _c(state.influence_share), s, len(params.vocab.powers), hedging,
         float(params.acceptance_threshold), favour,
     )  # fmt: skip
-    return 1.0 / (1.0 + np.exp(z))
+    np.exp(z, out=z)  # 1 / (1 + exp(z)), in place
+    z += 1.0
+    return np.divide(1.0, z, out=z)
 
 
 def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
@@ -135,16 +137,15 @@ def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> n
     top = np.abs(params.sector_return).max()
     ret = params.sector_return / top if top > 0 else np.array(params.sector_return)
     static = (np.array(params.priorities[p]), _c(res_score), ret, np.array(params.sector_bias[p]))
-    free, within = kernels.allocation_logits(
+    z = kernels.allocation_logits(
         _c(state.influence_share), _c(state.gdp), _c(state.learned_bias), static, p,
         (float(weights[0]), float(weights[1])),
     )  # fmt: skip
+    np.exp(z, out=z)  # both softmaxes' exponentials in one call
     aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]
     rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
     aim = (float(rest), np.array(aim_state), np.array(aim_sector))
-    return kernels.allocation_offers(
-        np.exp(free), np.exp(within), aim, _c(state.programme_budget), p
-    )
+    return kernels.allocation_offers(z, aim, _c(state.programme_budget), p)
 
 
 def allocation_reference(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
