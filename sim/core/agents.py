@@ -57,7 +57,7 @@ class CentralAsianState(Country):
     def set_trade_preferences(self) -> None:
         """Partner terms of this state's trade utilities (writes ``partner_pref``)."""
         m, s = self.model, self.index
-        m.state.partner_pref[:, s, :] = policies.trade_preferences(m.params, m.state, s)
+        policies.trade_preferences(m.params, m.state, s, out=m.state.partner_pref[:, s, :])
 
 
 class GreatPower(Country):
@@ -78,9 +78,9 @@ class GreatPower(Country):
     def allocate_budget(self) -> None:
         """Offer this quarter's programme money (writes ``offers``)."""
         m, p = self.model, self.index
-        m.state.offers[:, p] = policies.allocation(m.params, m.state, p, self.resource_score)
+        policies.allocation(m.params, m.state, p, self.resource_score, out=m.state.offers[:, p])
 
     def learn(self) -> None:
         """Update the learned bias from last quarter's influence gains."""
         m, p = self.model, self.index
-        m.state.learned_bias[:, p] = policies.learned_bias(m.params, m.state, p)
+        policies.learned_bias(m.params, m.state, p, out=m.state.learned_bias[:, p])

@@ -111,21 +111,30 @@ def option_utilities(  # pragma: no cover - compiled; checked against the refere
     every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
     _, export_alpha, _, bloc, route_alpha = parts
-    R, n_opt, K = partner_pref.shape[0], len(s), route_cost.shape[1]
+    R, S, B = partner_pref.shape
+    n_opt, K = len(s), route_cost.shape[1]
     # the static term is computed once when no part of it varies by replication
     shared = export_alpha.shape[0] <= 1 and bloc.shape[0] <= 1 and route_alpha.shape[0] <= 1
     out = np.empty((R, n_opt))
     static = np.empty(n_opt)
-    # each route's price term once per replication (the same product for each option)
-    term = np.empty(K)
+    # Each route's price term and each (state, buyer) partner term once per replication
+    # (the same numbers for every option that uses them), looked up by unsigned indices
+    # (no negative-index check), so that the loop over the options vectorises.
+    term, pref = np.empty(K), np.empty(S * B)
+    route, partner = np.empty(n_opt, dtype=np.uint64), np.empty(n_opt, dtype=np.uint64)
+    for o in range(n_opt):
+        route[o], partner[o] = k[o], s[o] * B + b[o]
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
         if r == 0 or not shared:
             _static_utilities(parts, r, s, c, b, k, static)
         for j in range(K):
             term[j] = beta * (1.0 - route_cost[r, j])
+        for i in range(S):
+            for j in range(B):
+                pref[i * B + j] = partner_pref[r, i, j]
         for o in range(n_opt):
-            out[r, o] = term[k[o]] + partner_pref[r, s[o], b[o]] + static[o]
+            out[r, o] = term[route[o]] + pref[partner[o]] + static[o]
     return out
 
 
@@ -954,31 +963,41 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     lw, temp = weights
     R, S = gdp.shape
     SEC = res.shape[1]
-    out = np.empty((2, R, S, SEC))
+    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    out = np.empty((2, R, n))
+    bias_now = learned.reshape((R, learned.shape[1], n))
     lev = np.empty(S)
-    row = np.empty(S * SEC)  # one replication's tau * score, (state, sector) flat
+    resource, sector_return, sector_bias = np.empty(n), np.empty(n), np.empty(n)
+    for s in range(S):
+        for e in range(SEC):
+            resource[s * SEC + e] = pr[1] * res[s, e]
+            sector_return[s * SEC + e] = ret[e]
+            sector_bias[s * SEC + e] = bias[e]
+    influence_term, keep, row = np.empty(n), np.empty(n), np.empty(n)
     for r in range(R):
         for s in range(S):
             lev[s] = 1.0 / math.sqrt(gdp[r, s])
         top = _max_nan(lev, 0, S)
         for s in range(S):
             share = influence[r, s, p]
-            infl = (1.0 - share) * (lev[s] / top)
-            keep = 1.0 - 0.5 * share
+            term = pr[0] * ((1.0 - share) * (lev[s] / top))
             for e in range(SEC):
-                score = pr[0] * infl + pr[1] * res[s, e]
-                score = score + pr[2] * (keep * ret[e])
-                score = score + bias[e]
-                score = score + lw * learned[r, p, s, e]
-                row[s * SEC + e] = temp * score
+                influence_term[s * SEC + e] = term
+                keep[s * SEC + e] = 1.0 - 0.5 * share
+        for i in range(n):
+            score = influence_term[i] + resource[i]
+            score = score + pr[2] * (keep[i] * sector_return[i])
+            score = score + sector_bias[i]
+            score = score + lw * bias_now[r, p, i]
+            row[i] = temp * score
+        for s in range(S):
             high = _max_nan(row, s * SEC, SEC)
             for e in range(SEC):
-                out[1, r, s, e] = row[s * SEC + e] - high
-        high = _max_nan(row, 0, S * SEC)
-        for s in range(S):
-            for e in range(SEC):
-                out[0, r, s, e] = row[s * SEC + e] - high
-    return out
+                out[1, r, s * SEC + e] = row[s * SEC + e] - high
+        high = _max_nan(row, 0, n)
+        for i in range(n):
+            out[0, r, i] = row[i] - high
+    return out.reshape((2, R, S, SEC))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -987,47 +1006,64 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     aim: tuple[float, np.ndarray, np.ndarray],
     budget: np.ndarray,
     p: int,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> None:
     """Power ``p``'s offers from the exponentials of :func:`allocation_logits`.
 
     ``budget (rest w_free + aim_state w_within + aim_sector)`` with each softmax
     normalised by its sum in numpy's order (:func:`_psum` over the ``S * SEC`` and the
     ``SEC`` elements). ``weights`` is ``(2, R, S, SEC)``: the free and the within-state
     exponentials; ``aim`` is the unaimed share ``rest``, ``aim_state (S,)`` and
-    ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``.
+    ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out`` ``(R, S, SEC)``
+    (any layout: the power's slice of the offers).
     """
     rest, aim_state, aim_sector = aim
     _, R, S, SEC = weights.shape
-    out = np.empty((R, S, SEC))
-    row, part = np.empty(S * SEC), np.empty(SEC)
+    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    exps = weights.reshape((2, R, n))
+    state_share, sector_share = np.empty(n), np.empty(n)
+    for s in range(S):
+        for e in range(SEC):
+            state_share[s * SEC + e] = aim_state[s]
+            sector_share[s * SEC + e] = aim_sector[s, e]
+    row, part, within = np.empty(n), np.empty(SEC), np.empty(n)
     for r in range(R):
+        for i in range(n):
+            row[i] = exps[0, r, i]
+        total = _psum(row, 0, n)
         for s in range(S):
             for e in range(SEC):
-                row[s * SEC + e] = weights[0, r, s, e]
-        total = _psum(row, 0, S * SEC)
+                part[e] = exps[1, r, s * SEC + e]
+            state_total = _psum(part, 0, SEC)
+            for e in range(SEC):
+                within[s * SEC + e] = state_total
         b = budget[r, p]
+        for i in range(n):
+            w = rest * (row[i] / total) + state_share[i] * (exps[1, r, i] / within[i])
+            row[i] = b * (w + sector_share[i])
         for s in range(S):
             for e in range(SEC):
-                part[e] = weights[1, r, s, e]
-            within = _psum(part, 0, SEC)
-            for e in range(SEC):
-                w = rest * (row[s * SEC + e] / total) + aim_state[s] * (part[e] / within)
-                out[r, s, e] = b * (w + aim_sector[s, e])
-    return out
+                out[r, s, e] = row[s * SEC + e]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def learned_bias(  # pragma: no cover - compiled; checked against the reference
-    influence: np.ndarray, previous: np.ndarray, learned: np.ndarray, p: int, rate: float
-) -> np.ndarray:
+    influence: np.ndarray,
+    previous: np.ndarray,
+    learned: np.ndarray,
+    p: int,
+    rate: float,
+    out: np.ndarray,
+) -> None:
     """:func:`sim.core.policies.learned_bias_reference` one replication at a time.
 
     ``influence``/``previous`` are ``(R, S, I)``, ``learned`` ``(R, P, S, SEC)``; the
     mean over states sums in numpy's order (:func:`_pairwise_sum`), then divides.
+    Writes ``out`` ``(R, S, SEC)`` (any layout; it may be ``learned[:, p]`` itself:
+    each element is read before it is written).
     """
     R, S = influence.shape[:2]
     SEC = learned.shape[3]
-    out = np.empty((R, S, SEC))
     rel, spread = np.empty(S), np.empty(S)
     for r in range(R):
         for s in range(S):
@@ -1042,7 +1078,6 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
             g = rel[s] / scale if scale > 0 else 0.0
             for e in range(SEC):
                 out[r, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
-    return out
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1078,21 +1113,21 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
     n_powers: int,
     sensitivity: np.ndarray,
     hedging: np.ndarray,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> None:
     """:func:`sim.core.policies.trade_preferences_reference` of state ``s``.
 
     ``influence`` is ``(R, S, I)`` (the others' share at ``I = n_powers``),
     ``trade_share`` ``(R, S, B)``; ``sensitivity`` and ``hedging`` ``(1,)`` or ``(R,)``.
+    Writes ``out`` ``(R, B)`` (any layout: the state's slice of the partner terms).
     """
     R, _, B = trade_share.shape
-    out = np.empty((R, B))
     for r in range(R):
         a = sensitivity[r if sensitivity.shape[0] > 1 else 0]
         h = 2.0 * hedging[r if hedging.shape[0] > 1 else 0]
         for b in range(B):
             align = influence[r, s, b if b < n_powers else n_powers]
             out[r, b] = a * align - h * trade_share[r, s, b]
-    return out
 
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
@@ -1169,10 +1204,12 @@ def warm_up() -> float:
     ramp_ceiling(four, three, three, floats)
     # the agents' decision rules (sim.core.policies)
     allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))
-    allocation_offers(four, (1.0, np.ones(1), one), one, 0)
-    learned_bias(three, three, four, 0, 0.5)
+    # each writes a fresh array or the agent's slice of the state (C or strided)
+    for slice3, slice2 in ((three, one), (np.zeros((2, 2, 1, 1))[:, 0], np.zeros((2, 1, 2))[:, 0])):
+        allocation_offers(np.ones((2, 1, 1, 1)), (1.0, np.ones(1), one), one, 0, slice3)
+        learned_bias(three, three, four, 0, 0.5, slice3)
+        trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1), slice2)
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
-    trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1))
     _warm_up_phasesd()
     return time.perf_counter() - t0
 

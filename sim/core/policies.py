@@ -3,8 +3,10 @@
 States (ODD 7.6, 7.9) screen the money powers offer and set the partner terms of their
 trade logits; powers (ODD 7.5, 7.17) spread their programme budgets over (state,
 sector) and learn from the influence it bought. The Mesa agents in
-:mod:`sim.core.agents` call these with their own index and write the result into their
-slice of the state; nothing here writes.
+:mod:`sim.core.agents` call these with their own index; a rule that sets the agent's
+slice of the state takes that slice as ``out`` and writes the decision straight into it
+(the screening returns the accepted shares, which the state applies). Nothing here
+writes anywhere else.
 """
 
 from __future__ import annotations
@@ -76,22 +78,28 @@ def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
     )
 
 
-def trade_preferences(params: Params, state: State, s: int) -> np.ndarray:
+def trade_preferences(
+    params: Params, state: State, s: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """ODD 7.9: ``(R, B)`` partner terms of state ``s``'s export and import utilities.
 
     Political alignment minus the hedging penalty on trade dependence (the gradient of
-    a Herfindahl index). Compiled (:func:`sim.core.kernels.trade_preferences`) unless
+    a Herfindahl index). Written into ``out`` when given (the state's slice of
+    ``partner_pref``). Compiled (:func:`sim.core.kernels.trade_preferences`) unless
     ``CASIM_KERNELS=0``; bit for bit :func:`trade_preferences_reference`.
     """
     kernels = mechanisms.compiled()
     sensitivity = _rep_vector(params.alignment_sensitivity, state.R)
     hedging = _rep_vector(hedging_strength(params, state, s), state.R)
-    if kernels is None or sensitivity is None or hedging is None:
-        return trade_preferences_reference(params, state, s)
-    return kernels.trade_preferences(
+    if kernels is None or sensitivity is None or hedging is None or not _writable(out):
+        return _into(out, trade_preferences_reference(params, state, s))
+    if out is None:
+        out = np.empty(state.trade_share[:, s].shape)
+    kernels.trade_preferences(
         _c(state.influence_share), _c(state.trade_share), s, len(params.vocab.powers),
-        sensitivity, hedging,
+        sensitivity, hedging, out,
     )  # fmt: skip
+    return out
 
 
 def trade_preferences_reference(params: Params, state: State, s: int) -> np.ndarray:
@@ -119,21 +127,28 @@ def resource_score(params: Params, p: int) -> np.ndarray:
     return score / top if top > 0 else score
 
 
-def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
+def allocation(
+    params: Params,
+    state: State,
+    p: int,
+    res_score: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """ODD 7.5: ``(R, S, SEC)`` power ``p``'s offers of this quarter's programme money.
 
     The aimed part of the budget (``budget_split``) goes where it is aimed: a share
     aimed at a (state, sector) goes there; a share aimed at a state is spread over its
     sectors by a softmax of the score. The rest follows a softmax over (state, sector)
-    of the score (:func:`allocation_score`). Compiled
+    of the score (:func:`allocation_score`). Written into ``out`` when given (the
+    power's slice of ``offers``). Compiled
     (:func:`sim.core.kernels.allocation_logits` and
     :func:`~sim.core.kernels.allocation_offers` around numpy's ``exp``) unless
     ``CASIM_KERNELS=0``; bit for bit :func:`allocation_reference`.
     """
     kernels = mechanisms.compiled()
     weights = (params.learned_weight, params.strategy_temperature)
-    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]):
-        return allocation_reference(params, state, p, res_score)
+    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]) or not _writable(out):
+        return _into(out, allocation_reference(params, state, p, res_score))
     top = np.abs(params.sector_return).max()
     ret = params.sector_return / top if top > 0 else np.array(params.sector_return)
     static = (np.array(params.priorities[p]), _c(res_score), ret, np.array(params.sector_bias[p]))
@@ -145,7 +160,10 @@ def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> n
     aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]
     rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
     aim = (float(rest), np.array(aim_state), np.array(aim_sector))
-    return kernels.allocation_offers(z, aim, _c(state.programme_budget), p)
+    if out is None:
+        out = np.empty(z.shape[1:])
+    kernels.allocation_offers(z, aim, _c(state.programme_budget), p, out)
+    return out
 
 
 def allocation_reference(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
@@ -192,21 +210,25 @@ def allocation_score(params: Params, state: State, p: int, res_score: np.ndarray
     )
 
 
-def learned_bias(params: Params, state: State, p: int) -> np.ndarray:
+def learned_bias(params: Params, state: State, p: int, out: np.ndarray | None = None) -> np.ndarray:
     """ODD 7.17: ``(R, S, SEC)`` power ``p``'s new learned bias.
 
     An exponential average of the normalised relative influence gain, so it stays in
-    [-1, 1]: ``b <- (1 - lr) b + lr g``. Compiled
+    [-1, 1]: ``b <- (1 - lr) b + lr g``. Written into ``out`` when given (it may be the
+    power's slice of ``learned_bias`` itself). Compiled
     (:func:`sim.core.kernels.learned_bias`) unless ``CASIM_KERNELS=0``; bit for bit
     :func:`learned_bias_reference`.
     """
     kernels = mechanisms.compiled()
-    if kernels is None:
-        return learned_bias_reference(params, state, p)
-    return kernels.learned_bias(
+    if kernels is None or not _writable(out):
+        return _into(out, learned_bias_reference(params, state, p))
+    if out is None:
+        out = np.empty(state.learned_bias[:, p].shape)
+    kernels.learned_bias(
         _c(state.influence_share), _c(state.prev_influence_share), _c(state.learned_bias), p,
-        float(params.learning_rate[p]),
+        float(params.learning_rate[p]), out,
     )  # fmt: skip
+    return out
 
 
 def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
@@ -225,6 +247,19 @@ def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
 def _c(a: np.ndarray) -> np.ndarray:
     """``a`` as a C-contiguous float array (itself when it is one): the kernels' layout."""
     return np.ascontiguousarray(a, dtype=float)
+
+
+def _writable(out: np.ndarray | None) -> bool:
+    """Whether a kernel writes ``out`` as it is: None (it allocates) or a float array."""
+    return out is None or (out.dtype == float and out.flags.writeable and out.flags.aligned)
+
+
+def _into(out: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    """``value``, written into ``out`` when one is given (then ``out``)."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
 
 
 def _rep_vector(value: float | np.ndarray, R: int) -> np.ndarray | None:
