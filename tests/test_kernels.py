@@ -445,25 +445,26 @@ def test_decision_rule_kernels_equal_the_numpy_references_bit_for_bit(
 
 
 def _assert_rules_write_the_agents_slices(model: GeoModel) -> None:
-    """Each rule written straight into its agent's slice of a copy of the state (``out``).
+    """Each rule written straight into its agent's slice of a copy of the state (``into``).
 
     Compiled, a power's learned bias is updated in place (each element read, then
-    written); the slices are strided views. The numbers are the references'.
+    written). The numbers are the references'; nothing outside the slice changes.
     """
     p, s = model.params, model.state
     state = copy.deepcopy(s)
     for power in model.powers:
         i, score = power.index, power.resource_score
-        got = policies.allocation(p, state, i, score, out=state.offers[:, i])
+        got = policies.allocation(p, state, i, score, into=state.offers)
         assert np.shares_memory(got, state.offers)
         assert np.array_equal(state.offers[:, i], policies.allocation_reference(p, s, i, score))
-        policies.learned_bias(p, state, i, out=state.learned_bias[:, i])
+        policies.learned_bias(p, state, i, into=state.learned_bias)
         assert np.array_equal(state.learned_bias[:, i], policies.learned_bias_reference(p, s, i))
     for agent in model.states:
         j = agent.index
-        policies.trade_preferences(p, state, j, out=state.partner_pref[:, j, :])
+        policies.trade_preferences(p, state, j, into=state.partner_pref)
         want = policies.trade_preferences_reference(p, s, j)
         assert np.array_equal(state.partner_pref[:, j, :], want)
+    assert set(_arrays_equal(state, s)) <= {"offers", "learned_bias", "partner_pref"}
 
 
 def test_decision_rule_kernels_need_no_compile_during_a_run(baseline_loaded: Scenario) -> None:
@@ -486,8 +487,9 @@ def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
     share = np.array([[[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]]])  # (1, S=2, I=3)
     learned = np.zeros((1, 2, 2, 4))
     for p in (0, 1):  # a NaN gain; no spread in the gains
-        got = np.empty((1, 2, 4))
-        kernels.learned_bias(share, np.zeros((1, 2, 3)), learned, p, 0.3, got)
+        got = np.empty((1, 1, 2, 4))
+        kernels.learned_bias(share, np.zeros((1, 2, 3)), learned, p, 0.3, (got, 0))
+        got = got[:, 0]
         gain = share[:, :, p] - 0.0
         rel = gain - gain.mean(axis=1, keepdims=True)
         scale = np.abs(rel).max(axis=1, keepdims=True)

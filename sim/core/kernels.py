@@ -889,21 +889,21 @@ def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
     ``np.maximum``'s rules: NaN wins, a tie gives the second argument.
     """
     R, S, C, K = flow.shape
+    n = C * K  # a state's (commodity, route) flows, flat: the sum over states vectorises
+    by_state = flow.reshape((R, S, n))
     out = np.empty((R, K, C))
-    load = np.empty((K, C))
+    load = np.empty(n)
     for r in range(R):
         g = ramp[r if ramp.shape[0] > 1 else 0]
         est = r if established.shape[0] > 1 else 0
-        for k in range(K):
-            for c in range(C):
-                load[k, c] = 0.0
+        for i in range(n):
+            load[i] = 0.0
         for s in range(S):
-            for c in range(C):
-                for k in range(K):
-                    load[k, c] += flow[r, s, c, k]
+            for i in range(n):
+                load[i] += by_state[r, s, i]
         for k in range(K):
             for c in range(C):
-                x, e = load[k, c], established[est, k, c]
+                x, e = load[c * K + k], established[est, k, c]
                 top = x if x > e or math.isnan(x) else e
                 out[r, k, c] = top + g * capacity[r, k, c]
     return out
@@ -961,6 +961,7 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     """
     pr, res, ret, bias = static
     lw, temp = weights
+    p0, p1, p2 = pr[0], pr[1], pr[2]  # scalars, so that the loops need not reload them
     R, S = gdp.shape
     SEC = res.shape[1]
     n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
@@ -970,7 +971,7 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     resource, sector_return, sector_bias = np.empty(n), np.empty(n), np.empty(n)
     for s in range(S):
         for e in range(SEC):
-            resource[s * SEC + e] = pr[1] * res[s, e]
+            resource[s * SEC + e] = p1 * res[s, e]
             sector_return[s * SEC + e] = ret[e]
             sector_bias[s * SEC + e] = bias[e]
     influence_term, keep, row = np.empty(n), np.empty(n), np.empty(n)
@@ -980,13 +981,13 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
         top = _max_nan(lev, 0, S)
         for s in range(S):
             share = influence[r, s, p]
-            term = pr[0] * ((1.0 - share) * (lev[s] / top))
+            term = p0 * ((1.0 - share) * (lev[s] / top))
             for e in range(SEC):
                 influence_term[s * SEC + e] = term
                 keep[s * SEC + e] = 1.0 - 0.5 * share
         for i in range(n):
             score = influence_term[i] + resource[i]
-            score = score + pr[2] * (keep[i] * sector_return[i])
+            score = score + p2 * (keep[i] * sector_return[i])
             score = score + sector_bias[i]
             score = score + lw * bias_now[r, p, i]
             row[i] = temp * score
@@ -1006,7 +1007,7 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     aim: tuple[float, np.ndarray, np.ndarray],
     budget: np.ndarray,
     p: int,
-    out: np.ndarray,
+    into: tuple[np.ndarray, int],
 ) -> None:
     """Power ``p``'s offers from the exponentials of :func:`allocation_logits`.
 
@@ -1014,10 +1015,12 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     normalised by its sum in numpy's order (:func:`_psum` over the ``S * SEC`` and the
     ``SEC`` elements). ``weights`` is ``(2, R, S, SEC)``: the free and the within-state
     exponentials; ``aim`` is the unaimed share ``rest``, ``aim_state (S,)`` and
-    ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out`` ``(R, S, SEC)``
-    (any layout: the power's slice of the offers).
+    ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out[:, q]`` of
+    ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)`` (the offers and ``p``, or a new
+    ``(R, 1, S, SEC)`` and 0).
     """
     rest, aim_state, aim_sector = aim
+    out, q = into
     _, R, S, SEC = weights.shape
     n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
     exps = weights.reshape((2, R, n))
@@ -1043,7 +1046,7 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
             row[i] = b * (w + sector_share[i])
         for s in range(S):
             for e in range(SEC):
-                out[r, s, e] = row[s * SEC + e]
+                out[r, q, s, e] = row[s * SEC + e]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1053,15 +1056,17 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
     learned: np.ndarray,
     p: int,
     rate: float,
-    out: np.ndarray,
+    into: tuple[np.ndarray, int],
 ) -> None:
     """:func:`sim.core.policies.learned_bias_reference` one replication at a time.
 
     ``influence``/``previous`` are ``(R, S, I)``, ``learned`` ``(R, P, S, SEC)``; the
     mean over states sums in numpy's order (:func:`_pairwise_sum`), then divides.
-    Writes ``out`` ``(R, S, SEC)`` (any layout; it may be ``learned[:, p]`` itself:
-    each element is read before it is written).
+    Writes ``out[:, q]`` of ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)``: ``learned``
+    itself and ``p`` (each element is read before it is written), or a new
+    ``(R, 1, S, SEC)`` and 0.
     """
+    out, q = into
     R, S = influence.shape[:2]
     SEC = learned.shape[3]
     rel, spread = np.empty(S), np.empty(S)
@@ -1077,7 +1082,7 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
         for s in range(S):
             g = rel[s] / scale if scale > 0 else 0.0
             for e in range(SEC):
-                out[r, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
+                out[r, q, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1113,21 +1118,23 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
     n_powers: int,
     sensitivity: np.ndarray,
     hedging: np.ndarray,
-    out: np.ndarray,
+    into: tuple[np.ndarray, int],
 ) -> None:
     """:func:`sim.core.policies.trade_preferences_reference` of state ``s``.
 
     ``influence`` is ``(R, S, I)`` (the others' share at ``I = n_powers``),
     ``trade_share`` ``(R, S, B)``; ``sensitivity`` and ``hedging`` ``(1,)`` or ``(R,)``.
-    Writes ``out`` ``(R, B)`` (any layout: the state's slice of the partner terms).
+    Writes ``out[:, q]`` of ``into = (out, q)``, ``out`` ``(R, Q, B)`` (the partner terms
+    and ``s``, or a new ``(R, 1, B)`` and 0).
     """
+    out, q = into
     R, _, B = trade_share.shape
     for r in range(R):
         a = sensitivity[r if sensitivity.shape[0] > 1 else 0]
         h = 2.0 * hedging[r if hedging.shape[0] > 1 else 0]
         for b in range(B):
             align = influence[r, s, b if b < n_powers else n_powers]
-            out[r, b] = a * align - h * trade_share[r, s, b]
+            out[r, q, b] = a * align - h * trade_share[r, s, b]
 
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
@@ -1204,11 +1211,10 @@ def warm_up() -> float:
     ramp_ceiling(four, three, three, floats)
     # the agents' decision rules (sim.core.policies)
     allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))
-    # each writes a fresh array or the agent's slice of the state (C or strided)
-    for slice3, slice2 in ((three, one), (np.zeros((2, 2, 1, 1))[:, 0], np.zeros((2, 1, 2))[:, 0])):
-        allocation_offers(np.ones((2, 1, 1, 1)), (1.0, np.ones(1), one), one, 0, slice3)
-        learned_bias(three, three, four, 0, 0.5, slice3)
-        trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1), slice2)
+    # each writes the agent's slice of the state array (or of a new one)
+    allocation_offers(np.ones((2, 1, 1, 1)), (1.0, np.ones(1), one), one, 0, (four, 0))
+    learned_bias(three, three, four, 0, 0.5, (four, 0))
+    trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1), (three, 0))
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
     _warm_up_phasesd()
     return time.perf_counter() - t0
@@ -1277,18 +1283,25 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
     B = contract.shape[3]
     intensity, sector = capital
     out = np.empty((R, S, C, B))
-    earned, row = np.empty(P), np.empty(B)
+    earned, row, boost = np.empty(P), np.empty(B), np.empty(P)
     for r in range(R):
         a = alpha[r if alpha.shape[0] > 1 else 0]
         for s in range(S):
+            for p in range(P):
+                boost[p] = 1.0 + a * influence[r, s, p]
             for c in range(C):
                 cv = cap[r, s, c] / intensity[c] if sector[c] else 0.0
-                for p in range(P):
-                    e = equity[r, s, c, p] * keep
-                    equity[r, s, c, p] = e
-                    ratio = e / cv if cv > 0 else 0.0
-                    low = 1.0 if ratio > 1.0 else ratio  # np.minimum: NaN stays
-                    earned[p] = low * (1.0 + a * influence[r, s, p])
+                if cv > 0:
+                    for p in range(P):
+                        e = equity[r, s, c, p] * keep
+                        equity[r, s, c, p] = e
+                        ratio = e / cv
+                        low = 1.0 if ratio > 1.0 else ratio  # np.minimum: NaN stays
+                        earned[p] = low * boost[p]
+                else:  # no capital value: the equity ratio is 0
+                    for p in range(P):
+                        equity[r, s, c, p] = equity[r, s, c, p] * keep
+                        earned[p] = 0.0 * boost[p]
                 for b in range(B):
                     row[b] = contract[r, s, c, b]
                     out[r, s, c, b] = row[b]

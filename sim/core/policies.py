@@ -4,9 +4,9 @@ States (ODD 7.6, 7.9) screen the money powers offer and set the partner terms of
 trade logits; powers (ODD 7.5, 7.17) spread their programme budgets over (state,
 sector) and learn from the influence it bought. The Mesa agents in
 :mod:`sim.core.agents` call these with their own index; a rule that sets the agent's
-slice of the state takes that slice as ``out`` and writes the decision straight into it
-(the screening returns the accepted shares, which the state applies). Nothing here
-writes anywhere else.
+slice of a state array is given that array as ``into`` and writes the decision into the
+agent's slice only (the screening returns the accepted shares, which the state
+applies). Nothing here writes anywhere else.
 """
 
 from __future__ import annotations
@@ -79,27 +79,27 @@ def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
 
 
 def trade_preferences(
-    params: Params, state: State, s: int, out: np.ndarray | None = None
+    params: Params, state: State, s: int, into: np.ndarray | None = None
 ) -> np.ndarray:
     """ODD 7.9: ``(R, B)`` partner terms of state ``s``'s export and import utilities.
 
     Political alignment minus the hedging penalty on trade dependence (the gradient of
-    a Herfindahl index). Written into ``out`` when given (the state's slice of
-    ``partner_pref``). Compiled (:func:`sim.core.kernels.trade_preferences`) unless
-    ``CASIM_KERNELS=0``; bit for bit :func:`trade_preferences_reference`.
+    a Herfindahl index). Written into ``into[:, s]`` when ``into`` is given (the
+    state's partner terms, ``partner_pref``). Compiled
+    (:func:`sim.core.kernels.trade_preferences`) unless ``CASIM_KERNELS=0``; bit for bit
+    :func:`trade_preferences_reference`.
     """
     kernels = mechanisms.compiled()
     sensitivity = _rep_vector(params.alignment_sensitivity, state.R)
     hedging = _rep_vector(hedging_strength(params, state, s), state.R)
-    if kernels is None or sensitivity is None or hedging is None or not _writable(out):
-        return _into(out, trade_preferences_reference(params, state, s))
-    if out is None:
-        out = np.empty(state.trade_share[:, s].shape)
+    if kernels is None or sensitivity is None or hedging is None or not _fits(into):
+        return _write(into, s, trade_preferences_reference(params, state, s))
+    target, q = _target(into, s, state.trade_share[:, s].shape)
     kernels.trade_preferences(
         _c(state.influence_share), _c(state.trade_share), s, len(params.vocab.powers),
-        sensitivity, hedging, out,
+        sensitivity, hedging, (target, q),
     )  # fmt: skip
-    return out
+    return target[:, q]
 
 
 def trade_preferences_reference(params: Params, state: State, s: int) -> np.ndarray:
@@ -132,23 +132,23 @@ def allocation(
     state: State,
     p: int,
     res_score: np.ndarray,
-    out: np.ndarray | None = None,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
     """ODD 7.5: ``(R, S, SEC)`` power ``p``'s offers of this quarter's programme money.
 
     The aimed part of the budget (``budget_split``) goes where it is aimed: a share
     aimed at a (state, sector) goes there; a share aimed at a state is spread over its
     sectors by a softmax of the score. The rest follows a softmax over (state, sector)
-    of the score (:func:`allocation_score`). Written into ``out`` when given (the
-    power's slice of ``offers``). Compiled
+    of the score (:func:`allocation_score`). Written into ``into[:, p]`` when ``into``
+    is given (the power's offers, ``offers``). Compiled
     (:func:`sim.core.kernels.allocation_logits` and
     :func:`~sim.core.kernels.allocation_offers` around numpy's ``exp``) unless
     ``CASIM_KERNELS=0``; bit for bit :func:`allocation_reference`.
     """
     kernels = mechanisms.compiled()
     weights = (params.learned_weight, params.strategy_temperature)
-    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]) or not _writable(out):
-        return _into(out, allocation_reference(params, state, p, res_score))
+    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]) or not _fits(into):
+        return _write(into, p, allocation_reference(params, state, p, res_score))
     top = np.abs(params.sector_return).max()
     ret = params.sector_return / top if top > 0 else np.array(params.sector_return)
     static = (np.array(params.priorities[p]), _c(res_score), ret, np.array(params.sector_bias[p]))
@@ -160,10 +160,9 @@ def allocation(
     aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]
     rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
     aim = (float(rest), np.array(aim_state), np.array(aim_sector))
-    if out is None:
-        out = np.empty(z.shape[1:])
-    kernels.allocation_offers(z, aim, _c(state.programme_budget), p, out)
-    return out
+    target, q = _target(into, p, z.shape[1:])
+    kernels.allocation_offers(z, aim, _c(state.programme_budget), p, (target, q))
+    return target[:, q]
 
 
 def allocation_reference(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
@@ -210,25 +209,26 @@ def allocation_score(params: Params, state: State, p: int, res_score: np.ndarray
     )
 
 
-def learned_bias(params: Params, state: State, p: int, out: np.ndarray | None = None) -> np.ndarray:
+def learned_bias(
+    params: Params, state: State, p: int, into: np.ndarray | None = None
+) -> np.ndarray:
     """ODD 7.17: ``(R, S, SEC)`` power ``p``'s new learned bias.
 
     An exponential average of the normalised relative influence gain, so it stays in
-    [-1, 1]: ``b <- (1 - lr) b + lr g``. Written into ``out`` when given (it may be the
-    power's slice of ``learned_bias`` itself). Compiled
+    [-1, 1]: ``b <- (1 - lr) b + lr g``. Written into ``into[:, p]`` when ``into`` is
+    given (it may be ``learned_bias`` itself, updated in place). Compiled
     (:func:`sim.core.kernels.learned_bias`) unless ``CASIM_KERNELS=0``; bit for bit
     :func:`learned_bias_reference`.
     """
     kernels = mechanisms.compiled()
-    if kernels is None or not _writable(out):
-        return _into(out, learned_bias_reference(params, state, p))
-    if out is None:
-        out = np.empty(state.learned_bias[:, p].shape)
+    if kernels is None or not _fits(into):
+        return _write(into, p, learned_bias_reference(params, state, p))
+    target, q = _target(into, p, state.learned_bias[:, p].shape)
     kernels.learned_bias(
         _c(state.influence_share), _c(state.prev_influence_share), _c(state.learned_bias), p,
-        float(params.learning_rate[p]), out,
+        float(params.learning_rate[p]), (target, q),
     )  # fmt: skip
-    return out
+    return target[:, q]
 
 
 def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
@@ -249,17 +249,24 @@ def _c(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=float)
 
 
-def _writable(out: np.ndarray | None) -> bool:
-    """Whether a kernel writes ``out`` as it is: None (it allocates) or a float array."""
-    return out is None or (out.dtype == float and out.flags.writeable and out.flags.aligned)
+def _fits(into: np.ndarray | None) -> bool:
+    """Whether a kernel writes ``into`` itself: None (it allocates) or C-ordered floats."""
+    return into is None or (
+        into.dtype == float and into.flags.c_contiguous and into.flags.writeable
+    )
 
 
-def _into(out: np.ndarray | None, value: np.ndarray) -> np.ndarray:
-    """``value``, written into ``out`` when one is given (then ``out``)."""
-    if out is None:
+def _target(into: np.ndarray | None, i: int, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """Where a kernel writes a decision of ``shape``: ``into[:, i]``, or a new array."""
+    return (into, i) if into is not None else (np.empty((shape[0], 1, *shape[1:])), 0)
+
+
+def _write(into: np.ndarray | None, i: int, value: np.ndarray) -> np.ndarray:
+    """``value``; written into ``into[:, i]`` (and that slice returned) when ``into`` is given."""
+    if into is None:
         return value
-    out[...] = value
-    return out
+    into[:, i] = value
+    return into[:, i]
 
 
 def _rep_vector(value: float | np.ndarray, R: int) -> np.ndarray | None:
