@@ -247,9 +247,9 @@ def test_programme_kernels_equal_the_numpy_phases_bit_for_bit(
     np.testing.assert_array_equal(out[True][1], out[False][1])
     assert _arrays_equal(out[True][0], out[False][0]) == []
     assert kernels.programme_effects.signatures  # the compiled branch ran
-    # the pipeline is stored slot by slot, and the kernel read the noise where it is
+    # the pipeline is stored slot by slot, the noise time by time (each step one block)
     assert model.state.pipeline.transpose(1, 0, 2, 3, 4).flags.c_contiguous
-    assert not n.programme[:, t].flags.c_contiguous
+    assert n.programme[:, t].flags.c_contiguous
     assert kernels.advance_pipeline.signatures
 
 
