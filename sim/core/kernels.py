@@ -25,9 +25,14 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`allocation_logits` and :func:`allocation_offers` are
   :func:`sim.core.policies.allocation_reference` (a power's budget allocation) on either
   side of numpy's ``exp`` (kept in numpy so that the results are numpy's bit for bit);
-  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy) and
-  :func:`trade_preferences` are the powers' learning and the states' screening and
-  partner terms (:mod:`sim.core.policies`);
+  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy; then
+  :func:`scale_offers`) and :func:`trade_preferences` are the powers' learning and the
+  states' screening and partner terms (:mod:`sim.core.policies`); the rules write
+  straight into the agent's slice of the state;
+* :func:`access_offtake` is all of :func:`sim.core.phases.update_access` (equity
+  depreciation and :func:`offtake_by_capital` in one pass) and :func:`add_lent` the sum
+  :func:`sim.core.phases.accrue_debt` adds (:func:`add_sector_sums` without a view per
+  row);
 * :func:`gather_step` is :func:`sim.output.raw_step_values` (a step's metrics side by
   side in a chunk's value array; :func:`sim.engine.ensemble.collect_step`).
 
