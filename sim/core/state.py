@@ -211,7 +211,7 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         equity=np.zeros((R, S, C, P)),
         offers=np.zeros((R, P, S, SEC)),
         learned_bias=np.zeros((R, P, S, SEC)),
-        # stored slot by slot: a step touches two slots (sim.core.kernels.advance_pipeline)
+        # stored slot by slot: a step touches only its due and maturing slots (advance_pipeline)
         pipeline=np.zeros((params.max_lead, R, P, S, SEC)).transpose(1, 0, 2, 3, 4),
         programme_budget=np.zeros((R, P)),
         budget=params.budget0.copy(),
