@@ -9,6 +9,7 @@ relative (and in practice does to a few ulps).
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,23 +178,25 @@ def test_sector_commodities_kernel_is_einsum_bit_for_bit(reps: int) -> None:
 
 
 @pytest.mark.parametrize("reps", [1, 3, 70])
-def test_gather_step_writes_what_raw_step_values_writes(
+def test_gather_columns_writes_what_raw_step_values_writes(
     baseline_loaded: Scenario, reps: int
 ) -> None:
-    """The compiled step collection lays out every metric as the numpy reference does."""
+    """The compiled step collection (read from the state) writes, bit for bit, what the
+    numpy reference (the snapshot's copies side by side) writes: all metrics, or some."""
     from sim.engine.ensemble import collect_step  # noqa: PLC0415
     from sim.output import metric_layout, raw_step_values, row_layout  # noqa: PLC0415
 
     model = GeoModel(scenario=baseline_loaded, replications=reps, collect=False, rng=5)
     vocab = baseline_loaded.vocab
-    for names in (tuple(metric_layout(vocab)), ("influence_share",), ("budget", "gdp")):
+    every = tuple(metric_layout(vocab))
+    for names in (every, ("influence_share",), ("budget", "gdp"), every[::-1][:7]):
         layout = row_layout(names, model.T, model.start_quarter, vocab)
         raw = np.full((reps, 3, layout.per_step), np.nan)
         for t in range(3):
             model.step()
             collect_step(model, layout, raw, t)
             want = raw_step_values(observe.snapshot(model), layout)
-            np.testing.assert_array_equal(raw[:, t], want)
+            np.testing.assert_array_equal(raw[:, t].view(np.uint64), want.view(np.uint64))
         assert not np.isnan(raw).any()  # every cell written
 
 
@@ -389,6 +392,177 @@ def test_option_utilities_kernel_equals_the_numpy_branch_bit_for_bit(
     np.testing.assert_array_equal(seen[True], seen[False])
 
 
+def _model_before_trade(scenario: Scenario, sampled: bool, steps: int) -> GeoModel:
+    """:func:`_model_mid_step` advanced to just before ``produce_and_trade`` (ODD 7.10)."""
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_mid_step(scenario, sampled, steps)
+    p, s, n, t = model.params, model.state, model.noise, model.t
+    amount = phases.advance_projects(p, s, n.programme[:, t], t)
+    phases.complete_programme(p, s, amount)
+    phases.accrue_debt(p, s, amount)
+    phases.complete_named(p, s, n.named, t)
+    phases.update_access(p, s)
+    model.states.do("set_trade_preferences")
+    return model
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("steps", [9, 14])
+@pytest.mark.parametrize("hindcast", [False, True])
+def test_production_and_trade_kernels_equal_the_numpy_phase_bit_for_bit(
+    baseline_loaded: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+    sampled: bool,
+    steps: int,
+    hindcast: bool,
+) -> None:
+    """produce_and_trade around the allocation, kernels on and off, on a run's states.
+
+    Planned output (the hindcast has production paths), totals, route flows,
+    production, depletion and decline. The allocation is computed once and given to
+    both (its ``exp`` may differ in the last bit between kernel and numpy); what it is
+    given (the planned output, the ramp limit) must agree too.
+    """
+    from sim.core import phases  # noqa: PLC0415
+    from sim.scenario import load_scenario  # noqa: PLC0415
+
+    scenario = baseline_loaded
+    if hindcast:
+        scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "hindcast_2010.yaml")
+    model = _model_before_trade(scenario, sampled, steps)
+    assert not hindcast or model.params.production_path
+    p, t = model.params, model.t
+    allocate = phases.trade_flows
+    given: dict[bool, tuple] = {}
+    result: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def trade_flows(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        given[kernels.ENABLED] = (args[3], kwargs["ceiling"])
+        if not result:
+            result.append(allocate(*args, **kwargs))
+        return result[0][0].copy(), result[0][1].copy()
+
+    monkeypatch.setattr(phases, "trade_flows", trade_flows)
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        state = copy.deepcopy(model.state)
+        phases.produce_and_trade(p, model.calibration, state, t)
+        out[enabled] = state
+    for fast, slow in zip(given[True], given[False], strict=True):
+        np.testing.assert_array_equal(fast, slow)
+    assert _arrays_equal(out[True], out[False]) == []
+    assert out[True].route_flow.any()
+    assert np.isfinite(out[True].reserves).any()
+    assert kernels.trade_totals.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_trade_totals_kernel_is_bincount_bit_for_bit(seed: int) -> None:
+    """Totals of random flows with zeros, a NaN flow and non-finite prices and costs."""
+    opt, *_ = _problem(seed, offtake=False, tight=False)
+    rng = np.random.default_rng(seed)
+    R, (S, C, _, K) = (7, 6, 1, 5)[seed], opt.shape  # in pairs, an odd one alone
+    flows = np.where(rng.random((R, opt.n)) < 0.3, 0.0, rng.random((R, opt.n)) * 100)
+    flows[:, rng.random(opt.n) < 0.2] = 0.0  # options that carry nothing
+    flows[-1, 0] = -0.0
+    flows[R // 2, -1] = np.nan
+    unit_price = rng.random((R, C)) * 10.0 ** rng.integers(-3, 3, size=(R, C))
+    unit_price[-1, 0] = np.inf  # 0 * inf is NaN: zero flows count in this replication
+    cost = rng.random((R, K))
+    cost[0, 0] = -np.inf
+    got = kernels.trade_totals(
+        flows, unit_price, cost, (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
+        (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
+    )  # fmt: skip
+    with np.errstate(invalid="ignore"):  # 0 * inf
+        value = flows.T * unit_price[:, opt.c].T
+        want = [
+            mechanisms.segment_sum_reference(x, index, n).T
+            for x, index, n in (
+                (flows.T, opt.sub, opt.n_subs_all),
+                (value, opt.sb, opt.n_sb_all),
+                (value * (1.0 - cost[:, opt.k].T), opt.s, S),
+                (flows.T, opt.sck, opt.n_sck_all),
+            )
+        ]
+    for name, a, b in zip(("volume", "value", "revenue", "route"), got, want, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert np.isnan(got[2][-1]).any()  # zero flows at an infinite price
+
+
+def test_production_kernels_keep_numpys_rules() -> None:
+    """Planned output and its settlement with inf and NaN reserves, capacity and shut-in."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from sim.core import phases  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    R, S, C = 5, 3, 4
+    cap = rng.random((R, S, C)) * 10
+    cap[0, 0, 0], cap[0, 0, 1] = np.nan, np.inf
+    reserves = np.where(rng.random((R, S, C)) < 0.5, np.inf, rng.random((R, S, C)) * 3)
+    reserves[1, 0, 0], reserves[1, 0, 1], reserves[1, 0, 2] = np.nan, 0.0, -np.inf
+    state = SimpleNamespace(cap=cap, productivity=rng.random((R, S, C)) + 0.5, reserves=reserves)
+    params = SimpleNamespace(production_path=((1, 2, np.array([7.0, np.nan])),))
+    for t in (0, 1):
+        want = phases.planned_output(params, SimpleNamespace(**vars(state), R=R), t)
+        given = np.zeros((S, C), dtype=bool)
+        given[1, 2] = True
+        value = np.zeros((S, C))
+        value[1, 2] = params.production_path[0][2][t]
+        got = kernels.output_within_reserves(cap, state.productivity, reserves, (given, value))
+        np.testing.assert_array_equal(got, want)
+    shut_in = np.where(rng.random((R, S, C)) < 0.5, 0.0, rng.random((R, S, C)) * 20)
+    shut_in[2, 1, 1] = np.nan
+    keep = rng.random((S, C))
+    production = np.maximum(got - shut_in, 0.0)
+    left = np.where(np.isfinite(reserves), np.maximum(reserves - production / 4.0, 0.0), reserves)
+    new_cap = cap.copy()
+    out = kernels.settle_production(got, shut_in, reserves, new_cap, keep)
+    np.testing.assert_array_equal(out[0], production)
+    np.testing.assert_array_equal(out[1], left)
+    np.testing.assert_array_equal(new_cap, cap * keep)
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("steps", [0, 9])
+@pytest.mark.parametrize("adjustment", [1.0, 0.4])
+def test_economy_kernels_equal_the_numpy_phase_bit_for_bit(
+    baseline_loaded: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+    sampled: bool,
+    steps: int,
+    adjustment: float,
+) -> None:
+    """update_economy, kernels on and off (per-replication constants when ``sampled``).
+
+    With an import adjustment below 1 the shares move from last quarter's.
+    """
+    import dataclasses  # noqa: PLC0415
+
+    from sim.core import phases  # noqa: PLC0415
+
+    model = _model_before_trade(baseline_loaded, sampled, steps)
+    p, s, t = dataclasses.replace(model.params, import_adjustment=adjustment), model.state, model.t
+    phases.produce_and_trade(p, model.calibration, s, t)
+    s.exports_value[0, 0] = 0.0  # a state without exports in one replication
+    s.partner_pref[1, 1, 0] = np.nan  # a NaN utility: no ordinary imports for that state
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        state = copy.deepcopy(s)
+        phases.update_economy(p, model.calibration, state, t)
+        out[enabled] = state
+    assert _arrays_equal(out[True], out[False]) == []
+    if adjustment == 1.0:  # (with adjustment the shares also keep last quarter's mix)
+        imports, reexports = out[True].imports_value[1, 1], out[True].reexports_value[1, 1]
+        np.testing.assert_array_equal(imports, reexports)
+    assert not np.array_equal(out[True].gdp, s.gdp)
+    assert kernels.import_values.signatures  # the compiled branch ran
+
+
 def _sample_per_replication(n: int) -> uncertainty.ParameterSample:
     """Hedging, award and alignment sensitivity and the powers' budgets drawn per replication."""
     keys = (
@@ -471,8 +645,10 @@ def test_decision_rule_kernels_need_no_compile_during_a_run(baseline_loaded: Sce
     """``warm_up`` compiles the signatures a run uses: a run adds none (so none compiles)."""
     kernels.warm_up()
     names = ("allocation_logits", "allocation_offers", "learned_bias", "acceptance_exponent",
-             "trade_preferences", "scale_offers", "access_offtake", "add_lent", "advance_pipeline",
-             "ramp_ceiling", "option_utilities")  # fmt: skip
+             "trade_preferences", "scale_offers", "access_offtake", "advance_pipeline",
+             "option_utilities", "add_sector_sums", "programme_effects", "ramp_ceiling",
+             "output_within_reserves", "settle_production", "trade_totals", "economy_inputs",
+             "import_values")  # fmt: skip
     before = {name: len(getattr(kernels, name).signatures) for name in names}
     for sample in (None, _sample_per_replication(3)):
         GeoModel(
@@ -499,3 +675,63 @@ def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
     values = np.array([[0.0, np.nan, 2.0, -1.0], [np.inf, 1.0, -np.inf, 0.0]])
     for row in values:
         assert np.array_equal(kernels._max_nan(row, 0, 4), row.max(), equal_nan=True)
+
+
+def _awkward_columns(n: int, seed: int) -> np.ndarray:
+    """``(n, 16)`` values with every case the summary's selection must get right."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)) * 10.0 ** rng.integers(-6, 6, size=16)
+    x[:, 0] = 1.5  # constant
+    x[:, 1] = 0.0  # all zero
+    x[:, 2] = rng.integers(0, 3, n)  # many ties, few values
+    x[:, 3] = np.where(rng.random(n) < 0.5, -0.0, 0.0)  # signed zeros
+    x[:, 4] = rng.choice([-np.inf, np.inf, 1.0, -2.0, 0.0], n)
+    x[:, 5] = np.inf
+    x[:, 6][rng.integers(n)] = np.nan
+    x[:, 7] = rng.lognormal(0.0, 8.0, n) * rng.choice([-1.0, 1.0], n)  # heavy tails
+    x[:, 8] = -3.25
+    x[:, 9] = 1.0 + 1e-12 * rng.random(n)  # a narrow bulk and one huge value
+    x[0, 9] = 1e300
+    x[:, 10][rng.integers(n)] = -np.nan  # a NaN with the sign bit set
+    x[:, 11] = -np.inf
+    x[:, 12] = np.where(rng.random(n) < 0.9, 0.0, rng.normal(size=n))  # mostly zero
+    x[:, 13] = rng.integers(-2, 2, n) * 5e-324  # subnormals
+    x[:, 14] = np.round(rng.normal(size=n), 1)  # ties among many values
+    return x
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 1000])
+def test_order_statistics_are_numpys_sort(n: int) -> None:
+    """Every column's selected order statistics are ``np.sort``'s, in both layouts.
+
+    NaN columns give NaN; ``-0.0`` and ``0.0`` may come in either order (numpy's sort
+    leaves theirs arbitrary too), so values are compared with ``==``.
+    """
+    x = _awkward_columns(n, n)
+    before = x.copy()
+    full = np.arange(n) if n <= 40 else np.array([0, 49, 50, 499, 500, 949, 950, n - 1])
+    want = np.sort(x, axis=0)[full].T
+    want[np.isnan(x).any(axis=0)] = np.nan
+    for ranks in (full, full[-1:], np.unique(full[[0, -1]])):
+        padded = np.concatenate([np.ones((n, 3)), x], axis=1)  # columns 3..: x
+        by_row = np.empty((16, len(ranks)), dtype=np.uint64)
+        kernels.order_statistics(padded.view(np.uint64), False, 3, ranks, by_row)
+        by_column = np.empty((16, len(ranks)), dtype=np.uint64)
+        kernels.order_statistics(
+            np.ascontiguousarray(x.T).view(np.uint64), True, 0, ranks, by_column
+        )
+        expected = want[:, np.searchsorted(full, ranks)]
+        np.testing.assert_array_equal(by_row.view(np.float64), expected)
+        np.testing.assert_array_equal(by_column.view(np.float64), expected)
+    assert np.array_equal(x.view(np.uint64), before.view(np.uint64))  # left as it was
+
+
+def test_order_statistics_of_many_columns_cross_tiles() -> None:
+    """More columns than a tile, some all alike: the same as sorting each."""
+    rng = np.random.default_rng(3)
+    n, cols = 101, 2 * kernels.SELECT_COLUMNS + 5
+    x = rng.normal(size=(n, cols)) * rng.choice([0.0, 1.0, 1e9], size=cols)
+    ranks = np.array([5, 6, 50, 95, 96])
+    out = np.empty((cols, len(ranks)), dtype=np.uint64)
+    kernels.order_statistics(x.view(np.uint64), False, 0, ranks, out)
+    np.testing.assert_array_equal(out.view(np.float64), np.sort(x, axis=0)[ranks].T)

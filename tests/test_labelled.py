@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.core import kernels
 from sim.engine import ensemble as ens
 from sim.engine import store
 from sim.engine.labelled import FAMILIES, family_of
@@ -135,3 +136,80 @@ def test_summarise_matches_numpy_with_nan_and_spilled(tmp_path, monkeypatch) -> 
             np.testing.assert_array_equal(summary[name], np.quantile(tidy, p, axis=0))
         # spilled blocks are summed in another order (pairwise): the mean to rounding
         np.testing.assert_allclose(summary["mean"], tidy.mean(axis=0), rtol=1e-14)
+
+
+def _awkward_values(n: int, rows: int, seed: int) -> np.ndarray:
+    """``(n, rows)`` values: ties, constant and zero columns, signed zeros, +-inf, NaN."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, rows)) * 10.0 ** rng.integers(-6, 6, size=rows)
+    kind = np.arange(rows) % 9
+    x[:, kind == 0] = 2.5
+    x[:, kind == 1] = 0.0
+    x[:, kind == 2] = rng.integers(0, 3, size=(n, int((kind == 2).sum())))
+    x[:, kind == 3] = np.where(rng.random((n, int((kind == 3).sum()))) < 0.5, -0.0, 0.0)
+    x[:, kind == 4] = rng.choice([-np.inf, np.inf, 1.0, 0.0], size=(n, int((kind == 4).sum())))
+    x[rng.integers(n), kind == 5] = np.nan
+    x[:, kind == 6] = np.inf
+    x[:, kind == 7] = np.round(rng.normal(size=(n, int((kind == 7).sum()))), 1)  # ties
+    return x
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 1000])
+def test_summarise_is_the_reference_and_numpys_quantile(n, tmp_path, monkeypatch) -> None:
+    """The compiled selection gives the numpy sort's summary, in memory and spilled.
+
+    Bit for bit but for the sign of a zero (an order statistic of ``-0.0``s and
+    ``0.0``s; numpy's sort leaves their order arbitrary): values compare with ``==``.
+    """
+    kernels.warm_up()
+    compiled = list(kernels.order_statistics.signatures)
+    layout = row_layout(("budget", "gdp"), 3, 8100, DEFAULT)
+    values = _awkward_values(n, layout.rows, n)
+    tidy = values[:, layout.raw_position()]
+    for spill in (False, True):
+        monkeypatch.setattr(store, "MEMORY_STORE_BYTES", 1 if spill else 1 << 30)
+        st = store.ValueStore(layout.rows, spill_dir=tmp_path)
+        st.append(values[: n // 2], n)
+        st.append(values[n // 2 :], n)
+        assert st.spilled == spill
+        with np.errstate(invalid="ignore"):  # inf - inf in the means
+            fast = store.summarise(st, layout)
+            reference = store.summarise_reference(st, layout)
+        st.close()
+        pd.testing.assert_frame_equal(fast, reference, check_exact=True)
+        for name, p in (("median", 0.5), *store.QUANTILES.items()):
+            with np.errstate(invalid="ignore"):
+                want = np.quantile(tidy, p, axis=0)
+            np.testing.assert_array_equal(fast[name], want)
+    assert kernels.order_statistics.signatures == compiled  # warm_up's signature serves both
+
+
+def test_summarise_without_kernels_is_the_reference(monkeypatch) -> None:
+    """``CASIM_KERNELS=0``: the numpy sort, and the same table."""
+    layout = row_layout(("budget", "gdp"), 3, 8100, DEFAULT)
+    values = _awkward_values(50, layout.rows, 4)
+    st = store.ValueStore(layout.rows)
+    st.append(values, 50)
+    with np.errstate(invalid="ignore"):
+        fast = store.summarise(st, layout)
+        monkeypatch.setenv("CASIM_KERNELS", "0")
+        pd.testing.assert_frame_equal(store.summarise(st, layout), fast, check_exact=True)
+
+
+def test_summary_of_a_baseline_ensemble_is_the_reference(baseline_loaded: Scenario) -> None:
+    """1,000 replications of the baseline: the selection's summary is the sort's, bit for bit."""
+    kernels.warm_up()
+    compiled = list(kernels.order_statistics.signatures)
+    res = ens.run_ensemble(baseline_loaded, replications=1000, seed=7)
+    assert res.raw is not None
+    st = store.ValueStore(res.layout.rows)
+    st.append(res.raw, len(res.raw))
+    reference = store.summarise_reference(st, res.layout)
+    fast = res.summary
+    for name in ("mean", "median", *store.QUANTILES):
+        got, want = fast[name].to_numpy(), reference[name].to_numpy()
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), name
+    assert fast.drop(columns=["mean", "median", *store.QUANTILES]).equals(
+        reference.drop(columns=["mean", "median", *store.QUANTILES])
+    )
+    assert kernels.order_statistics.signatures == compiled  # none compiled after warm_up

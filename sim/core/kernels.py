@@ -6,9 +6,8 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 
 * :func:`allocate_export_options` is :meth:`sim.core.mechanisms.ExportOptions.allocate`
   (the export allocation, about half of a step in numpy) one replication at a time;
-* :func:`option_utilities` and :func:`option_totals` are the numpy around it in
-  :func:`sim.core.phases.trade_flows` and :func:`sim.core.phases.produce_and_trade`
-  (each option's utility; volumes, values and revenues summed from the flows);
+* :func:`option_utilities` is the numpy around it in :func:`sim.core.phases.trade_flows`
+  (each option's utility);
 * :func:`segment_sum` and :func:`segment_sum_rows` are
   :func:`sim.core.mechanisms.segment_sum` (``np.bincount`` by row) for option-major and
   replication-major arrays;
@@ -22,6 +21,12 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
   :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
   the numpy branch's operations in its order (``np.power`` stays in numpy);
+* :func:`output_within_reserves`, :func:`trade_totals` and :func:`settle_production`
+  are the numpy of :func:`sim.core.phases.produce_and_trade` around the allocation
+  (planned output; volumes, values, revenues and route flows summed from the flows;
+  production, depletion, decline), :func:`economy_inputs` and :func:`import_values`
+  :func:`sim.core.phases.update_economy` on either side of the import logit's ``exp``
+  (kept in numpy), bit for bit;
 * :func:`allocation_logits` and :func:`allocation_offers` are
   :func:`sim.core.policies.allocation_reference` (a power's budget allocation) on either
   side of numpy's ``exp`` (kept in numpy so that the results are numpy's bit for bit);
@@ -30,11 +35,14 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   states' screening and partner terms (:mod:`sim.core.policies`); the rules write
   straight into the agent's slice of the state;
 * :func:`access_offtake` is all of :func:`sim.core.phases.update_access` (equity
-  depreciation and :func:`offtake_by_capital` in one pass) and :func:`add_lent` the sum
-  :func:`sim.core.phases.accrue_debt` adds (:func:`add_sector_sums` without a view per
-  row);
-* :func:`gather_step` is :func:`sim.output.raw_step_values` (a step's metrics side by
-  side in a chunk's value array; :func:`sim.engine.ensemble.collect_step`).
+  depreciation and :func:`offtake_by_capital` in one pass);
+* :func:`gather_columns` is :func:`sim.output.raw_step_values` of
+  :func:`sim.core.observe.snapshot` (a step's metrics side by side in a chunk's value
+  array, read from the state; :func:`sim.engine.ensemble.collect_step`);
+* :func:`order_statistics` gives the order statistics the ensemble summary's quantiles
+  need (:func:`sim.engine.store.summarise`) by radix selection, not by sorting every
+  column as :func:`sim.engine.store.summarise_reference` does: the same values (the
+  bits of numpy's sort).
 
 The allocation skips work whose result is known exactly (unlimited routes' loads,
 the logits of groups without supply and of buyers without contracts; see its
@@ -63,7 +71,7 @@ import numpy as np
 
 #: Whether the model uses the compiled kernels (``CASIM_KERNELS=0`` turns them off).
 ENABLED = os.environ.get("CASIM_KERNELS", "1") != "0"
-#: Replication rows :func:`gather_step` copies at a time (a block of about 300 kB).
+#: Replication rows :func:`gather_columns` copies at a time (a block of about 300 kB).
 GATHER_ROWS = 64
 
 
@@ -157,44 +165,6 @@ def _static_utilities(parts, r, s, c, b, k, static):  # type: ignore[no-untyped-
         if with_routes:
             st = st + route_alpha[r if route_alpha.shape[0] > 1 else 0, s[o], c[o], k[o]]
         static[o] = st
-
-
-@numba.njit(cache=True, nogil=True)
-def option_totals(  # pragma: no cover - compiled; checked against the reference
-    flows: np.ndarray,
-    unit_price: np.ndarray,
-    route_cost: np.ndarray,
-    c: np.ndarray,
-    k: np.ndarray,
-    into: tuple[np.ndarray, np.ndarray, np.ndarray],
-    sizes: tuple[int, int, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Volumes, values and netback revenues of ``(R, O)`` flows, summed by option group.
-
-    Args:
-        flows: ``(R, O)`` flows.
-        unit_price: ``(R, C)`` price times value factor.
-        route_cost: ``(R, K)`` route cost shares.
-        c: ``(O,)`` each option's commodity.
-        k: ``(O,)`` each option's route.
-        into: ``(O,)`` group of each option for volume, value and revenue.
-        sizes: number of groups of each.
-
-    Returns:
-        ``(R, n)`` sums, each group adding its options in option order.
-    """
-    R, n_opt = flows.shape
-    volume = np.zeros((R, sizes[0]))
-    value = np.zeros((R, sizes[1]))
-    revenue = np.zeros((R, sizes[2]))
-    for r in range(R):
-        for o in range(n_opt):
-            f = flows[r, o]
-            v = f * unit_price[r, c[o]]
-            volume[r, into[0][o]] += f
-            value[r, into[1][o]] += v
-            revenue[r, into[2][o]] += v * (1.0 - route_cost[r, k[o]])
-    return volume, value, revenue
 
 
 # long: one replication's whole allocation in one loop body, so that its few hundred
@@ -652,23 +622,31 @@ def _sector_sum(  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def gather_step(parts: list, out: np.ndarray, t: int) -> None:  # pragma: no cover - compiled
-    """Copy ``(R, w_m)`` arrays side by side into ``out[:, t]`` (``(R, T, F)``).
+def gather_columns(  # pragma: no cover - compiled; checked against the reference
+    arrays: list,
+    plan: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: np.ndarray,
+    t: int,
+) -> None:
+    """Write one step's snapshot row into ``out[:, t]`` (``(R, T, F)``) from the state.
 
-    What :func:`sim.output.raw_step_values` does with ``np.concatenate``, which pays a
-    call per replication row and part. Rows go in blocks of :data:`GATHER_ROWS`, so the
-    block of ``out`` being written stays in cache while every part is copied into it.
+    ``out[r, t, columns[i]] = arrays[k][r, offsets[i]] * scales[i]`` for the columns
+    ``i`` of array ``k`` (``starts[k]:starts[k + 1]``; ``plan`` is ``(starts, columns,
+    offsets, scales)``, a :class:`sim.core.observe.Gather`). What
+    :func:`sim.output.raw_step_values` of :func:`sim.core.observe.snapshot` gives (a
+    scale of 1.0 leaves a value's bits unchanged), without a copy per metric and a
+    ``np.concatenate`` call per replication row and metric. Rows go in blocks of
+    :data:`GATHER_ROWS`, so the block of ``out`` being written stays in cache.
     """
+    starts, columns, offsets, scales = plan
     R = out.shape[0]
     for r0 in range(0, R, GATHER_ROWS):
         r1 = min(R, r0 + GATHER_ROWS)
-        j = 0
-        for v in parts:
-            w = v.shape[1]
+        for k in range(len(arrays)):
+            src = arrays[k]
             for r in range(r0, r1):
-                for i in range(w):
-                    out[r, t, j + i] = v[r, i]
-            j += w
+                for i in range(starts[k], starts[k + 1]):
+                    out[r, t, columns[i]] = src[r, offsets[i]] * scales[i]
 
 
 # ---- phases: influence, programme
@@ -821,13 +799,22 @@ def add_sector_sums(  # pragma: no cover - compiled; checked against the referen
 
     ``into`` is ``(R, S, >=P)`` (updated in place), ``amount`` ``(R, P, S, SEC)``,
     ``weight`` ``(P,)`` (ones: a plain sum, ``x * 1.0`` being ``x``); the sum over
-    sectors adds in numpy's order (:func:`_pairwise_sum`).
+    sectors adds in numpy's order (in index order for fewer than 8 sectors, else
+    :func:`_pairwise_sum`). The loops index the arrays themselves: passing a row to a
+    compiled helper costs a reference count update per call, which took most of the time.
     """
     R, P, S, E = amount.shape
     for r in range(R):
+        am, row = amount[r], into[r]
         for s in range(S):
             for p in range(P):
-                into[r, s, p] += _pairwise_sum(amount[r, p, s], 0, E) * weight[p]
+                if E < 8:
+                    acc = 0.0
+                    for e in range(E):
+                        acc += am[p, s, e]
+                else:
+                    acc = _pairwise_sum(am[p, s], 0, E)
+                row[s, p] += acc * weight[p]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
@@ -835,46 +822,62 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
     amount: np.ndarray,
     split: tuple[np.ndarray, np.ndarray, np.ndarray],
     corridor: tuple[np.ndarray, int, float, float],
-    equity: np.ndarray,
-    cap: np.ndarray,
+    stocks: tuple[np.ndarray, np.ndarray, np.ndarray],
     routes: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    """:func:`sim.core.phases.complete_programme` but ``inv``, one replication at a time.
+    """:func:`sim.core.phases.complete_programme`, one replication at a time.
 
     Args:
-        amount: ``(R, P, S, SEC)`` completed money.
+        amount: ``(R, P, S, SEC)`` completed money (fewer than 8 powers, states and
+            sectors: numpy adds their sums in index order).
         split: ``(S, SEC, C)`` sector split, ``(C,)`` resource flags (1.0 or 0.0) and
             ``(C,)`` capital intensities.
         corridor: ``(P,)`` each power's corridor route (-1: none), the transport sector's
             index, and the route capital and cost intensities.
-        equity: ``(R, S, C, P)`` equity (updated in place).
-        cap: ``(R, S, C)`` capacity (updated in place).
+        stocks: ``(R, S, P)`` investment stock, ``(R, S, C, P)`` equity and ``(R, S, C)``
+            capacity (updated in place).
         routes: ``(R, K, C)`` route capacities and ``(R, K)`` costs (updated in place).
 
-    The commodity amounts are :func:`sector_commodities`'s; the sums over powers and
-    states add in numpy's order.
+    The stock gains ``sum_e amount[r, p, s, e]``; the commodity amounts
+    ``x[r, s, c, p] = sum_e amount[r, p, s, e] split[s, e, c]`` are
+    :func:`sector_commodities`'s; equity gains ``x * resource[c]`` and capacity
+    ``(sum_p x) * intensity[c]``; a corridor's capacity is multiplied by
+    ``1 + route_capital * spent`` and its cost divided by ``1 + route_cost * spent``,
+    ``spent`` being the power's transport money summed over states. Every sum in index
+    order, as numpy adds fewer than 8 terms. The sums are written out here (a call to a
+    compiled helper with array arguments updates reference counts, which made the
+    kernel several times slower).
     """
-    R, P, S, _ = amount.shape
+    R, P, S, E = amount.shape
     sector_split, resource, intensity = split
     route, transport, route_capital, route_cost_intensity = corridor
+    inv, equity, cap = stocks
     route_cap, route_cost = routes
     C = sector_split.shape[2]
-    by_power = np.empty(P)
     for r in range(R):
+        am, iv, eq, cp = amount[r], inv[r], equity[r], cap[r]
         for s in range(S):
+            for p in range(P):
+                acc = 0.0
+                for e in range(E):
+                    acc += am[p, s, e]
+                iv[s, p] += acc
             for c in range(C):
+                total = 0.0
                 for p in range(P):
-                    acc = _sector_sum(amount, sector_split, r, p, s, c)
-                    by_power[p] = acc
-                    equity[r, s, c, p] += acc * resource[c]
-                cap[r, s, c] += _pairwise_sum(by_power, 0, P) * intensity[c]
+                    acc = 0.0
+                    for e in range(E):
+                        acc += am[p, s, e] * sector_split[s, e, c]
+                    eq[s, c, p] += acc * resource[c]
+                    total += acc
+                cp[s, c] += total * intensity[c]
         for p in range(P):
             k = route[p]
             if k < 0:
                 continue
             spent = 0.0
             for s in range(S):
-                spent += amount[r, p, s, transport]
+                spent += am[p, s, transport]
             gain = 1.0 + route_capital * spent
             for c in range(route_cap.shape[2]):
                 route_cap[r, k, c] *= gain
@@ -912,6 +915,295 @@ def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
                 top = x if x > e or math.isnan(x) else e
                 out[r, k, c] = top + g * capacity[r, k, c]
     return out
+
+
+# ---- phases: production, trade totals, economy (ODD 7.10-7.14)
+
+
+@numba.njit(cache=True, nogil=True)
+def _maximum(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``np.maximum(a, b)``: NaN if either is NaN, a tie gives ``b`` (as numpy's loops do)."""
+    return a if a > b or math.isnan(a) else b
+
+
+@numba.njit(cache=True, nogil=True)
+def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``np.minimum(a, b)``: NaN if either is NaN, a tie gives ``b`` (as numpy's loops do)."""
+    return a if a < b or math.isnan(a) else b
+
+
+@numba.njit(cache=True, nogil=True)
+def output_within_reserves(  # pragma: no cover - compiled; checked against the reference
+    cap: np.ndarray,
+    productivity: np.ndarray,
+    reserves: np.ndarray,
+    path: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """:func:`sim.core.phases.planned_output`: ``min(cap * productivity, 4 * reserves)``.
+
+    ``cap``, ``productivity`` and ``reserves`` are ``(R, S, C)``; ``path`` is an
+    ``(S, C)`` flag of the production paths and their ``(S, C)`` values this step, which
+    replace ``cap * productivity``. Reserves that are not finite set no limit.
+    """
+    given, value = path
+    R, S, C = cap.shape
+    out = np.empty((R, S, C))
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                x = value[s, c] if given[s, c] else cap[r, s, c] * productivity[r, s, c]
+                left = reserves[r, s, c]
+                out[r, s, c] = _minimum(x, left * 4.0 if np.isfinite(left) else np.inf)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def settle_production(  # pragma: no cover - compiled; checked against the reference
+    output: np.ndarray,
+    shut_in: np.ndarray,
+    reserves: np.ndarray,
+    cap: np.ndarray,
+    keep: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The end of :func:`sim.core.phases.produce_and_trade`: production, depletion, decline.
+
+    ``production = max(output - shut_in, 0)``; finite reserves fall by a quarter's
+    production (to at least 0); ``cap`` ``(R, S, C)`` is multiplied by ``keep``
+    ``(S, C)``, the quarterly survival of capacity (in place).
+
+    Returns:
+        New ``(R, S, C)`` production and reserves.
+    """
+    R, S, C = output.shape
+    production, left = np.empty((R, S, C)), np.empty((R, S, C))
+    for r in range(R):
+        for s in range(S):
+            for c in range(C):
+                q = _maximum(output[r, s, c] - shut_in[r, s, c], 0.0)
+                production[r, s, c] = q
+                x = reserves[r, s, c]
+                left[r, s, c] = _maximum(x - q / 4.0, 0.0) if np.isfinite(x) else x
+                cap[r, s, c] *= keep[s, c]
+    return production, left
+
+
+@numba.njit(cache=True, nogil=True)
+def trade_totals(  # pragma: no cover - compiled; checked against the reference
+    flows: np.ndarray,
+    unit_price: np.ndarray,
+    route_cost: np.ndarray,
+    index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sizes: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Volumes, values, netback revenues and route flows of ``(R, O)`` export flows.
+
+    What :func:`sim.core.phases.produce_and_trade` sums with
+    :func:`sim.core.mechanisms.segment_sum` (``np.bincount``): each group adds its
+    options' terms in option order, starting from 0.
+
+    Args:
+        flows: ``(R, O)`` flows.
+        unit_price: ``(R, C)`` price times value factor.
+        route_cost: ``(R, K)`` route cost shares.
+        index: each option's commodity and route, and its group for volume (state,
+            commodity, buyer), value (state, buyer), revenue (state; options sorted by
+            it) and route flow (state, commodity, route).
+        sizes: number of groups of each.
+
+    Returns:
+        ``(R, n)`` volume (flow), value (``flow * unit price``), revenue
+        (``value * (1 - route cost)``) and route flow sums.
+
+    An option without flow adds ``+0.0`` or ``-0.0`` to each sum, which leaves it as it
+    was (a sum that starts from ``+0.0`` never becomes ``-0.0``), so it is skipped where
+    prices and route costs are finite (where ``0 * price`` could be NaN it is not).
+    Revenue and volume, whose options come in runs of one state and of one (state,
+    commodity, buyer), are summed in a register over each run (written back when the
+    run ends; a group met again is read back): adding each term to memory waited for
+    the previous store. Replications go in pairs, so that the two chains of additions
+    overlap (an odd last one is paired with itself, its twin's sums going to scratch);
+    an option is skipped only where both have no flow, and as skipping is exact, each
+    replication's sums are the same in any batch.
+    """
+    c, k, sub, sb, st, sck = index
+    R, n_opt = flows.shape
+    volume, value = np.zeros((R, sizes[0])), np.zeros((R, sizes[1]))
+    revenue, route = np.zeros((R, sizes[2])), np.zeros((R, sizes[3]))
+    if n_opt == 0:
+        return volume, value, revenue, route
+    scratch = (np.zeros(sizes[0]), np.zeros(sizes[1]), np.zeros(sizes[2]), np.zeros(sizes[3]))
+    for r in range(0, R, 2):
+        q = min(r + 1, R - 1)
+        fa, fb, pa, pb = flows[r], flows[q], unit_price[r], unit_price[q]
+        ca, cb = route_cost[r], route_cost[q]
+        vol_a, val_a, rev_a, rte_a = volume[r], value[r], revenue[r], route[r]
+        vol_b, val_b, rev_b, rte_b = scratch
+        if q > r:
+            vol_b, val_b, rev_b, rte_b = volume[q], value[q], revenue[q], route[q]
+        finite = True
+        for j in range(pa.shape[0]):
+            finite &= np.isfinite(pa[j]) & np.isfinite(pb[j])
+        for j in range(ca.shape[0]):
+            finite &= np.isfinite(ca[j]) & np.isfinite(cb[j])
+        s_run, s_a, s_b = st[0], 0.0, 0.0  # the open runs and their sums so far
+        b_run, b_a, b_b = sub[0], 0.0, 0.0
+        for o in range(n_opt):
+            f_a, f_b = fa[o], fb[o]
+            if f_a == 0.0 and f_b == 0.0 and finite:
+                continue
+            if st[o] != s_run:
+                rev_a[s_run] = s_a
+                rev_b[s_run] = s_b
+                s_run = st[o]
+                s_a, s_b = rev_a[s_run], rev_b[s_run]
+            if sub[o] != b_run:
+                vol_a[b_run] = b_a
+                vol_b[b_run] = b_b
+                b_run = sub[o]
+                b_a, b_b = vol_a[b_run], vol_b[b_run]
+            co, ko, i, j = c[o], k[o], sb[o], sck[o]
+            v_a, v_b = f_a * pa[co], f_b * pb[co]
+            b_a += f_a
+            b_b += f_b
+            val_a[i] += v_a
+            val_b[i] += v_b
+            s_a += v_a * (1.0 - ca[ko])
+            s_b += v_b * (1.0 - cb[ko])
+            rte_a[j] += f_a
+            rte_b[j] += f_b
+        rev_a[s_run], rev_b[s_run] = s_a, s_b
+        vol_a[b_run], vol_b[b_run] = b_a, b_b
+    return volume, value, revenue, route
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def economy_inputs(  # pragma: no cover - compiled; checked against the reference
+    production: np.ndarray,
+    price: np.ndarray,
+    goods: tuple[np.ndarray, np.ndarray],
+    gdp_terms: tuple[float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    reexport: tuple[np.ndarray, np.ndarray, np.ndarray],
+    utility: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sim.core.phases.update_economy` up to the import logit's ``exp``.
+
+    Args:
+        production: ``(R, S, C)`` output.
+        price: ``(R, C)`` prices.
+        goods: ``(C,)`` value factors and resource flags (1.0 or 0.0).
+        gdp_terms: the value-added share and the revenue multiplier, and ``(S,)`` base
+            value added, base GDP, non-resource GDP before the spillover (base times
+            trend) and import propensity.
+        reexport: ``(S, B)`` re-export shares of the bill, ``(S,)`` the share kept
+            (membership loss, clipped) and ``(S,)`` one less the re-export shares.
+        utility: the import constants ``(1|R, S, B)``, partner terms ``(R, S, B)``,
+            customs-union terms ``(1|R, S, B)``, sanction penalties ``(B,)`` and supplier
+            mass terms ``(1|R, B)``.
+
+    Returns:
+        GDP ``(R, S)``, re-export imports ``(R, S, B)``, ordinary imports ``(R, S)`` and
+        the logit's utilities less their maximum ``(R, S, B)``
+        (:func:`sim.core.mechanisms.masked_softmax` before ``exp``, which stays in numpy).
+        In the numpy branch's order: value added
+        ``share * sum_c (q * (p * v)) * resource`` (in index order, fewer than 8
+        commodities), ``gdp = nr * max(1 + m (va - va0) / gdp0, 0.1) + va``, the bill
+        ``propensity * gdp``, re-exports ``bill * share * keep``; the utility
+        ``(constant + ((partner + union) + penalty)) + mass``; its maximum NaN if any is.
+    """
+    value_factor, resource = goods
+    va_share, multiplier, va0, gdp0, non_resource, propensity = gdp_terms
+    share, keep, ordinary = reexport
+    alpha, partner, union, penalty, mass = utility
+    R, S, C = production.shape
+    B = share.shape[1]
+    gdp, imports = np.empty((R, S)), np.empty((R, S))
+    reexp, u = np.empty((R, S, B)), np.empty((R, S, B))
+    unit = np.empty(C)
+    for r in range(R):
+        a = alpha[r if alpha.shape[0] > 1 else 0]
+        un = union[r if union.shape[0] > 1 else 0]
+        ms = mass[r if mass.shape[0] > 1 else 0]
+        for c in range(C):
+            unit[c] = price[r, c] * value_factor[c]
+        for s in range(S):
+            va = 0.0
+            for c in range(C):
+                va += (production[r, s, c] * unit[c]) * resource[c]
+            va = va * va_share
+            spill = 1.0 + multiplier * (va - va0[s]) / gdp0[s]
+            g = non_resource[s] * _maximum(spill, 0.1) + va
+            gdp[r, s] = g
+            bill = propensity[s] * g
+            imports[r, s] = bill * ordinary[s]
+            us = u[r, s]
+            for b in range(B):
+                reexp[r, s, b] = bill * share[s, b] * keep[s]
+                us[b] = (a[s, b] + ((partner[r, s, b] + un[s, b]) + penalty[b])) + ms[b]
+            top = us[0]
+            for b in range(1, B):
+                if us[b] > top or math.isnan(us[b]):
+                    top = us[b]
+            for b in range(B):
+                us[b] = us[b] - top
+    return gdp, reexp, imports, u
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def import_values(  # pragma: no cover - compiled; checked against the reference
+    w: np.ndarray,
+    imports: np.ndarray,
+    reexp: np.ndarray,
+    exports: np.ndarray,
+    previous: tuple[np.ndarray, np.ndarray],
+    rate: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rest of :func:`sim.core.phases.update_economy` after the logit's ``exp``.
+
+    Args:
+        w: ``(R, S, B)`` the logit's weights (``exp`` of :func:`economy_inputs`'s
+            utilities).
+        imports: ``(R, S)`` ordinary imports.
+        reexp: ``(R, S, B)`` re-export imports.
+        exports: ``(R, S, B)`` export values.
+        previous: last quarter's imports and re-export imports ``(R, S, B)``.
+        rate: the import adjustment (below 1: shares move toward the logit's from last
+            quarter's partner shares of ordinary imports, :func:`partial_adjustment`).
+
+    Returns:
+        ``(R, S, B)`` imports by partner (ordinary share times ordinary imports plus
+        re-exports) and trade shares (exports plus imports over their total; 0 where it
+        is not positive). Shares are the weights over their total (0 where it is not
+        positive); every sum over partners in index order (fewer than 8 partners).
+    """
+    R, S, B = w.shape
+    prev_imports, prev_reexp = previous
+    adjust = rate < 1.0
+    values, trade = np.empty((R, S, B)), np.empty((R, S, B))
+    shares, old = np.empty(B), np.empty(B)
+    for r in range(R):
+        for s in range(S):
+            total = 0.0
+            for b in range(B):
+                total += w[r, s, b]
+            for b in range(B):
+                shares[b] = w[r, s, b] / total if total > 0 else 0.0
+            if adjust:
+                total = 0.0
+                for b in range(B):
+                    old[b] = prev_imports[r, s, b] - prev_reexp[r, s, b]
+                    total += old[b]
+                for b in range(B):
+                    before = old[b] / total if total > 0 else shares[b]
+                    shares[b] = (1.0 - rate) * before + rate * shares[b]
+            total = 0.0
+            for b in range(B):
+                x = shares[b] * imports[r, s] + reexp[r, s, b]
+                values[r, s, b] = x
+                trade[r, s, b] = exports[r, s, b] + x
+                total += trade[r, s, b]
+            for b in range(B):
+                trade[r, s, b] = trade[r, s, b] / total if total > 0 else 0.0
+    return values, trade
 
 
 # ---- the agents' decision rules (sim.core.policies): allocation, learning, screening, trade
@@ -1142,20 +1434,229 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
             out[r, q, b] = a * align - h * trade_share[r, s, b]
 
 
+# ---- the ensemble summary's order statistics (sim.engine.store.summarise)
+#: Columns :func:`order_statistics` copies at a time (128 x 1,000 replications: 1 MB).
+SELECT_COLUMNS = 128
+#: Replication rows copied per sweep over a tile's columns (a cache line of each).
+SELECT_ROWS = 8
+#: Buckets of the radix pass: ``2 ** SELECT_BITS``.
+SELECT_BITS = 9
+#: Buckets summed at a time while looking for the bucket of a rank.
+SELECT_CHUNK = 16
+#: Candidates sorted by insertion at most; more are narrowed down by buckets again.
+SELECT_SMALL = 32
+_SIGN = np.uint64(1 << 63)
+_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_KEY_NEG_INF = np.uint64(0x000F_FFFF_FFFF_FFFF)  # the key of -inf; smaller keys are NaN
+_KEY_POS_INF = np.uint64(0xFFF0_0000_0000_0000)  # the key of +inf; larger keys are NaN
+_NAN_BITS = np.uint64(0x7FF8_0000_0000_0000)  # np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _float_of_key(k: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The float64 bits whose order key (:func:`order_statistics`) is ``k``."""
+    return k ^ _SIGN if k & _SIGN else ~k
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_shift(span: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The least ``s`` with ``span >> s`` below ``2 ** SELECT_BITS`` (the bucket width)."""
+    s = np.uint64(0)
+    while (span >> s) >= np.uint64(1 << SELECT_BITS):
+        s += np.uint64(1)
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _insertion_sort(a: np.ndarray, n: int) -> None:  # pragma: no cover - compiled
+    """Sort ``a[:n]`` in place (few elements)."""
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_key(  # pragma: no cover - compiled; checked against numpy's sort
+    keys: np.ndarray, n: int, r: int, spare: np.ndarray, hist: np.ndarray
+) -> np.uint64:
+    """The ``r``-th smallest (from 0) of ``keys[:n]``; ``keys`` and ``spare`` are scratch.
+
+    Radix selection: count the keys by bucket of their range, keep the bucket holding
+    rank ``r``, repeat. Each round leaves out the smallest or the largest key and divides
+    the range by at least ``2 ** (SELECT_BITS - 1)``, so it ends within a few rounds
+    (when at most :data:`SELECT_SMALL` keys are left, sorted, or all left are equal).
+    """
+    src, dst = keys, spare
+    while n > SELECT_SMALL:
+        lo = src[0]
+        hi = src[0]
+        for i in range(n):
+            lo = min(lo, src[i])
+            hi = max(hi, src[i])
+        if lo == hi:
+            return lo
+        shift = _bucket_shift(hi - lo)
+        hist[:] = 0
+        for i in range(n):
+            hist[(src[i] - lo) >> shift] += 1
+        b = 0
+        while hist[b] <= r:
+            r -= hist[b]
+            b += 1
+        m = 0
+        for i in range(n):
+            k = src[i]
+            dst[m] = k
+            m += 1 if np.int64((k - lo) >> shift) == b else 0
+        n = m
+        src, dst = dst, src
+    _insertion_sort(src, n)
+    return src[r]
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_order_statistics(  # pragma: no cover - compiled; checked against numpy's sort
+    keys: np.ndarray,
+    ranks: np.ndarray,
+    out: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """``out[q]`` = bits of the ``ranks[q]``-th smallest value of one column's ``keys``.
+
+    ``keys`` are the column's values as order keys (:func:`order_statistics`; made here,
+    in place). One pass finds the smallest and the largest key (NaN or a constant
+    column ends there); one counts the keys into ``2 ** SELECT_BITS`` buckets of equal
+    width over that range; the bucket of each rank follows from the counts; one pass
+    gathers the keys of those buckets, and these few are sorted (or, if many, narrowed
+    down by :func:`_select_key`).
+    """
+    hist, flag, group, work, spare, pos = scratch
+    n = keys.shape[0]
+    m = ranks.shape[0]
+    lo = _ONES
+    hi = np.uint64(0)
+    for i in range(n):  # key: the bits, sign flipped if >= 0, all flipped if < 0
+        u = keys[i]
+        k = u ^ (((u >> np.uint64(63)) * _ONES) | _SIGN)
+        keys[i] = k
+        lo = min(lo, k)
+        hi = max(hi, k)
+    if lo < _KEY_NEG_INF or hi > _KEY_POS_INF:  # a NaN: numpy's quantile is NaN
+        out[:] = _NAN_BITS
+        return
+    if lo == hi:  # constant: every order statistic is the value
+        out[:] = _float_of_key(lo)
+        return
+    shift = _bucket_shift(hi - lo)
+    nb = 1 << SELECT_BITS
+    hist[:] = 0
+    for i in range(n):
+        hist[(keys[i] - lo) >> shift] += 1
+    below = 0  # keys in the buckets before b
+    gathered = 0  # keys in the flagged buckets up to b
+    b = 0
+    for q in range(m):  # ranks ascend: so do their buckets
+        r = ranks[q]
+        while b + SELECT_CHUNK <= nb:
+            s = 0
+            for e in range(b, b + SELECT_CHUNK):
+                s += hist[e]
+            if below + s > r:
+                break
+            below += s
+            b += SELECT_CHUNK
+        while below + hist[b] <= r:
+            below += hist[b]
+            b += 1
+        if flag[b] == 0:
+            flag[b] = np.uint64(1)
+            gathered += hist[b]
+        pos[q] = r - below + gathered - hist[b]  # its rank among the gathered keys
+    end = np.uint64(0)  # unsigned: indexing with it needs no check for negative values
+    for i in range(n):  # gather the flagged buckets' keys (in any order)
+        k = keys[i]
+        group[end] = k
+        end += flag[(k - lo) >> shift]
+    flag[:] = 0
+    f = np.int64(end)
+    if f <= SELECT_SMALL:
+        _insertion_sort(group, f)
+        for q in range(m):
+            out[q] = _float_of_key(group[pos[q]])
+        return
+    for q in range(m):
+        work[:f] = group[:f]
+        out[q] = _float_of_key(_select_key(work, f, pos[q], spare, hist))
+
+
+@numba.njit(cache=True, nogil=True)
+def order_statistics(  # pragma: no cover - compiled; checked against numpy's sort
+    values: np.ndarray, by_column: bool, first: int, ranks: np.ndarray, out: np.ndarray
+) -> None:
+    """Order statistics of columns ``first ..`` of ``values``, bits of numpy's sort.
+
+    ``values`` are float64 bits (``uint64``): ``(n, columns)`` (a replication per row)
+    or, with ``by_column``, ``(columns, n)``. ``out[j, q]`` becomes the bits of the
+    ``ranks[q]``-th smallest (from 0; ``ranks`` ascending) of column ``first + j``, i.e.
+    ``np.sort(column)[ranks[q]]``, or NaN for a column with a NaN (which numpy's
+    quantile gives). ``-0.0`` counts below ``+0.0`` (numpy's sort leaves their order
+    arbitrary: equal under ``==``).
+
+    Each float's order key is its bits with the sign bit flipped if the sign is ``+``
+    and all bits flipped if ``-``: keys compare as unsigned integers as the floats do.
+    Columns are copied :data:`SELECT_COLUMNS` at a time into a contiguous tile (a
+    transposed copy of ``(n, columns)``), then selected one by one
+    (:func:`_column_order_statistics`): a few passes over the column, no sort of it.
+    """
+    cols = out.shape[0]
+    n = values.shape[1] if by_column else values.shape[0]
+    nb = 1 << SELECT_BITS
+    tile = np.empty((min(SELECT_COLUMNS, cols), n), dtype=np.uint64)
+    scratch = (
+        np.zeros(nb, dtype=np.int32),
+        np.zeros(nb, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(n, dtype=np.uint64),
+        np.empty(ranks.shape[0], dtype=np.int64),
+    )
+    for j0 in range(0, cols, SELECT_COLUMNS):
+        w = min(SELECT_COLUMNS, cols - j0)
+        if by_column:
+            for c in range(w):
+                tile[c] = values[first + j0 + c]
+        else:
+            for i0 in range(0, n, SELECT_ROWS):
+                i1 = min(n, i0 + SELECT_ROWS)
+                for c in range(w):
+                    for i in range(i0, i1):
+                        tile[c, i] = values[i, first + j0 + c]
+        for c in range(w):
+            _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
+
+
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
-           "option_totals", "allocate_export_options", "_group_logit", "_group_flows",
+           "allocate_export_options", "_group_logit", "_group_flows",
            "_options_by_route", "_overloaded", "_buyer_runs", "_offtake_flows", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
            "fit_route_constants",
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
            "acceptance_exponent", "trade_preferences")  # fmt: skip
-KERNELS += ("gather_step",)
+KERNELS += ("gather_columns",)
 KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
+KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
+            "_bucket_shift", "_float_of_key")  # fmt: skip
+KERNELS += ("_maximum", "_minimum", "output_within_reserves", "settle_production",
+            "trade_totals", "economy_inputs", "import_values")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
-    """``arrays`` (2-D, C-ordered float64) as the typed list :func:`gather_step` takes."""
+    """``arrays`` (2-D, C-ordered float64) as the typed list :func:`gather_columns` takes."""
     out = numba.typed.List.empty_list(numba.types.Array(numba.float64, 2, "C"))
     for a in arrays:
         out.append(a)
@@ -1184,7 +1685,6 @@ def warm_up() -> float:
         option_utilities(
             three, one, (one, three, one, three, routes), np.ones(1), zero, zero, zero, zero
         )
-    option_totals(one, one, one, zero, zero, (zero, zero, zero), (1, 1, 1))
     offtake_by_capital(four, three, three, four, np.ones(1), 0.9)
     frozen = np.zeros((1, 1))
     frozen.flags.writeable = False  # the calibration passes the read-only parameter array
@@ -1196,7 +1696,8 @@ def warm_up() -> float:
             np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
-    gather_step(float_rows([one]), np.zeros((1, 1, 1)), 0)
+    plan = (np.array([0, 1]), zero, zero, np.ones(1))  # one array, one column
+    gather_columns(float_rows([one]), plan, np.zeros((1, 1, 1)), 0)
     fit_route_constants(
         one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),
         (zero, zero, zero, zero, np.ones(1, dtype=bool)),
@@ -1212,8 +1713,20 @@ def warm_up() -> float:
     )  # fmt: skip
     advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, four, floats, ints, 0)
     add_sector_sums(three, four, floats)
-    programme_effects(four, (three, floats, floats), (ints, 0, 1.0, 1.0), four, three, (three, one))
+    programme_effects(
+        four, (three, floats, floats), (ints, 0, 1.0, 1.0), (three, four, three), (three, one)
+    )
     ramp_ceiling(four, three, three, floats)
+    # phases: production, trade totals, economy
+    flag = np.zeros((1, 1), dtype=bool)
+    output_within_reserves(three, three, three, (flag, one))
+    settle_production(three, three, three, three, one)
+    trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (1, 1, 1, 1))
+    economy_inputs(
+        three, one, (floats, floats), (1.0, 1.0, floats, floats, floats, floats),
+        (one, floats, floats), (three, three, three, floats, one),
+    )  # fmt: skip
+    import_values(three, one, three, three, (three, three), 1.0)
     # the agents' decision rules (sim.core.policies)
     allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))
     # each writes the agent's slice of the state array (or of a new one)
@@ -1221,12 +1734,15 @@ def warm_up() -> float:
     learned_bias(three, three, four, 0, 0.5, (four, 0))
     trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1), (three, 0))
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
+    # the ensemble summary (sim.engine.store)
+    bits = np.zeros((1, 1), dtype=np.uint64)
+    order_statistics(bits, False, 0, zero, bits)
     _warm_up_phasesd()
     return time.perf_counter() - t0
 
 
-# ==== phasesd: access, accrual and screening kernels =====================================
-# sim.core.phases.update_access and accrue_debt, the states' screening
+# ==== phasesd: access and screening kernels ==============================================
+# sim.core.phases.update_access, the states' screening
 # (sim.core.agents.CentralAsianState.screen_projects). No loop takes a view or calls a
 # helper that is not inlined: either, per element, cost more than the arithmetic.
 
@@ -1320,25 +1836,6 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
 
 
 @numba.njit(cache=True, nogil=True)
-def add_lent(  # pragma: no cover - compiled; checked against the reference
-    into: np.ndarray, amount: np.ndarray, weight: np.ndarray
-) -> None:
-    """:func:`add_sector_sums` (``into[:, :, :P] += weight * amount.sum(axis=3)``).
-
-    ``into`` is ``(R, S, >=P)`` (updated in place), ``amount`` ``(R, P, S, SEC)``,
-    ``weight`` ``(P,)``; the sum over sectors adds in numpy's order (:func:`_psum`).
-    """
-    R, P, S, E = amount.shape
-    row = np.empty(E)
-    for r in range(R):
-        for s in range(S):
-            for p in range(P):
-                for e in range(E):
-                    row[e] = amount[r, p, s, e]
-                into[r, s, p] += _psum(row, 0, E) * weight[p]
-
-
-@numba.njit(cache=True, nogil=True)
 def scale_offers(  # pragma: no cover - compiled; checked against the reference
     offers: np.ndarray, accept: np.ndarray, s: int
 ) -> None:
@@ -1354,7 +1851,7 @@ def scale_offers(  # pragma: no cover - compiled; checked against the reference
                 offers[r, p, s, e] *= a
 
 
-KERNELS += ("_psum", "access_offtake", "add_lent", "scale_offers")
+KERNELS += ("_psum", "access_offtake", "scale_offers")
 
 
 def _warm_up_phasesd() -> None:
@@ -1362,7 +1859,6 @@ def _warm_up_phasesd() -> None:
     one, three, four = np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
     floats = np.ones(1)
     access_offtake(four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9)
-    add_lent(three, four, floats)
     scale_offers(four, one, 0)
     # the step's completion uniforms, a strided slice of the noise (phases.advance_projects)
     strided = np.zeros((2, 2, 1, 1, 2))[:, 0]

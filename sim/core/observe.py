@@ -6,7 +6,9 @@ shapes are those of the tidy table (:func:`sim.output.metric_layout`).
 
 from __future__ import annotations
 
-from functools import partial
+import math
+from dataclasses import dataclass, field
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from sim.vocab import CHANNELS, COMMODITIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Sequence
 
     from sim.core.model import GeoModel
     from sim.core.state import State
@@ -22,6 +24,73 @@ if TYPE_CHECKING:
 
 #: Commodities whose mean price the DataCollector records.
 REPORTED_PRICES = ("oil", "gas", "uranium")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one metric's values sit in the model's state.
+
+    Attributes:
+        attr: the :class:`~sim.core.state.State` array (leading replication axis).
+        index: the metric's part of one replication's array (a numpy index).
+        scale: a factor applied when reading (``budget``: a quarter's budget times 4).
+    """
+
+    attr: str
+    index: tuple[Any, ...] = ()
+    scale: float = 1.0
+    key: tuple[Any, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (slice(None), *self.index))  # every replication
+
+    def read(self, state: State) -> np.ndarray:
+        """The metric's values of every replication: a C-contiguous copy."""
+        part = getattr(state, self.attr)[self.key]
+        return part * self.scale if self.scale != 1.0 else part.copy()
+
+    def offsets(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Flat positions of the values in one replication's array of ``shape``, C order."""
+        return np.arange(math.prod(shape), dtype=np.int64).reshape(shape)[self.index].ravel()
+
+
+def sources(source: GeoModel | State) -> dict[str, Source]:
+    """Every reported metric of a model (or a state) and where its values sit.
+
+    A state has no ``route_flow_<commodity>`` metrics: the model's vocabulary labels the
+    routes. The order is the snapshot's.
+    """
+    return dict(_sources(_carried(source)))
+
+
+def _carried(source: GeoModel | State) -> tuple[tuple[int, ...], ...]:
+    """Each commodity's routes (their indices in the model's routes); a state: none."""
+    params = getattr(source, "params", None)
+    if params is None:
+        return ()
+    routes = params.route_names
+    return tuple(tuple(routes.index(k) for k in params.vocab.routes_for(c)) for c in COMMODITIES)
+
+
+@cache
+def _sources(carried: tuple[tuple[int, ...], ...]) -> tuple[tuple[str, Source], ...]:
+    """:func:`sources` given :func:`_carried` (cached: the snapshot runs every step)."""
+    out = {"influence_share": Source("influence_share")}
+    for j, ch in enumerate(CHANNELS):
+        out[f"influence_{ch}"] = Source("influence_stock", (Ellipsis, j))
+    out["trade_share"] = Source("trade_share")
+    for i, c in enumerate(COMMODITIES):
+        out[f"exports_{c}"] = Source("exports_volume", (slice(None), i, slice(None)))
+        out[f"production_{c}"] = Source("production", (slice(None), i))
+        out[f"price_{c}"] = Source("price", (i,))
+    for i, (c, routes) in enumerate(zip(COMMODITIES, carried, strict=False)):
+        if routes:
+            out[f"route_flow_{c}"] = Source("route_flow", (slice(None), i, list(routes)))
+    out["gdp"] = Source("gdp")
+    out["export_revenue"] = Source("export_revenue")
+    out["budget"] = Source("programme_budget", scale=4.0)
+    out["investment_stock"] = Source("inv")
+    return tuple(out.items())
 
 
 def snapshot(
@@ -40,41 +109,62 @@ def snapshot(
         Metric name -> C-contiguous float64 array, a copy of the state's (never a view).
     """
     state: State = getattr(source, "state", source)
-    params = getattr(source, "params", None)
-    wanted = None if names is None else frozenset(names)
+    found = _sources(_carried(source))
+    if names is None:
+        return {name: src.read(state) for name, src in found}
+    wanted = frozenset(names)
+    return {name: src.read(state) for name, src in found if name in wanted}
 
-    def want(name: str) -> bool:
-        return wanted is None or name in wanted
 
-    out: dict[str, np.ndarray] = {}
-    if want("influence_share"):
-        out["influence_share"] = state.influence_share.copy()
-    for j, ch in enumerate(CHANNELS):
-        if want(f"influence_{ch}"):
-            out[f"influence_{ch}"] = state.influence_stock[..., j].copy()
-    if want("trade_share"):
-        out["trade_share"] = state.trade_share.copy()
-    for i, c in enumerate(COMMODITIES):
-        if want(f"exports_{c}"):
-            out[f"exports_{c}"] = state.exports_volume[:, :, i, :].copy()
-        if want(f"production_{c}"):
-            out[f"production_{c}"] = state.production[:, :, i].copy()
-        if want(f"price_{c}"):
-            out[f"price_{c}"] = state.price[:, i].copy()
-    if params is not None:
-        routes = params.route_names
-        for i, c in enumerate(COMMODITIES):
-            carried = [routes.index(k) for k in params.vocab.routes_for(c)]
-            if carried and want(f"route_flow_{c}"):
-                out[f"route_flow_{c}"] = np.ascontiguousarray(state.route_flow[:, :, i, carried])
-    for name, value in (("gdp", state.gdp), ("export_revenue", state.export_revenue)):
-        if want(name):
-            out[name] = value.copy()
-    if want("budget"):
-        out["budget"] = state.programme_budget * 4.0
-    if want("investment_stock"):
-        out["investment_stock"] = state.inv.copy()
-    return out
+@dataclass(frozen=True)
+class Gather:
+    """Where each value of a snapshot row (:func:`sim.output.raw_step_values`) sits.
+
+    The row concatenates the metrics in the order asked for, each flattened C-order.
+    Grouped by the state array it comes from: array ``attrs[k]`` gives the row's columns
+    ``columns[starts[k]:starts[k + 1]]``, read at ``offsets`` (flat positions in one
+    replication's array) and multiplied by ``scales`` (1.0 leaves a value unchanged).
+    """
+
+    attrs: tuple[str, ...]
+    starts: np.ndarray
+    columns: np.ndarray
+    offsets: np.ndarray
+    scales: np.ndarray
+
+    def arrays(self, state: State) -> list[np.ndarray]:
+        """The state arrays read, each as ``(replications, values)`` (views when C-ordered)."""
+        out = []
+        for attr in self.attrs:
+            value = np.ascontiguousarray(getattr(state, attr), dtype=np.float64)
+            out.append(value.reshape(len(value), -1))
+        return out
+
+
+def gather_plan(model: GeoModel, names: Sequence[str]) -> Gather:
+    """The :class:`Gather` of a snapshot row of ``names`` (in that order) of ``model``.
+
+    Raises:
+        KeyError: for a name the model does not report.
+    """
+    found = sources(model)
+    by_attr: dict[str, list[tuple[np.ndarray, np.ndarray, float]]] = {}
+    column = 0
+    for name in names:
+        src = found[name]
+        offsets = src.offsets(getattr(model.state, src.attr).shape[1:])
+        columns = np.arange(column, column + len(offsets), dtype=np.int64)
+        by_attr.setdefault(src.attr, []).append((columns, offsets, src.scale))
+        column += len(offsets)
+    parts = [part for attr in by_attr for part in by_attr[attr]]
+    sizes = [sum(len(c) for c, _, _ in by_attr[attr]) for attr in by_attr]
+    return Gather(
+        attrs=tuple(by_attr),
+        starts=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
+        columns=np.concatenate([c for c, _, _ in parts]),
+        offsets=np.concatenate([o for _, o, _ in parts]),
+        scales=np.concatenate([np.full(len(c), k, dtype=np.float64) for c, _, k in parts]),
+    )
 
 
 # ------------------------------------------------------------------ Mesa model reporters

@@ -241,18 +241,15 @@ def complete_programme(params: Params, state: State, amount: np.ndarray) -> None
 def _compiled_programme(
     kernels: ModuleType, params: Params, state: State, amount: np.ndarray
 ) -> bool:
-    """:func:`complete_programme` by the kernels, bit for bit; False where they do not fit.
+    """:func:`complete_programme` by :func:`sim.core.kernels.programme_effects`, bit for bit.
 
-    :func:`sim.core.kernels.add_sector_sums` adds the stock,
-    :func:`sim.core.kernels.programme_effects` the rest in the numpy branch's order
-    (fewer than 8 powers and states, whose sums numpy adds in index order).
+    The kernel does the numpy branch's operations in its order; it covers fewer than 8
+    powers, states and sectors (numpy adds their sums in index order). False (the numpy
+    branch runs) otherwise.
     """
     inplace = (state.inv, state.equity, state.cap, state.route_cap, state.route_cost)
-    P, S = amount.shape[1:3]
-    if P >= 8 or S >= 8 or not _fits(*inplace):
+    if max(amount.shape[1:]) >= 8 or not _fits(*inplace):
         return False
-    amount = _floats(amount)
-    kernels.add_sector_sums(state.inv, amount, np.ones(P))
     split = (
         _floats(params.sector_split),
         _floats(params.is_resource),
@@ -265,7 +262,7 @@ def _compiled_programme(
         float(params.route_cost_intensity),
     )
     kernels.programme_effects(
-        amount, split, corridor, state.equity, state.cap, (state.route_cap, state.route_cost)
+        _floats(amount), split, corridor, inplace[:3], (state.route_cap, state.route_cost)
     )
     return True
 
@@ -367,7 +364,20 @@ def update_access(params: Params, state: State) -> None:
 
 
 def planned_output(params: Params, state: State, t: int) -> np.ndarray:
-    """``(R, S, C)`` ODD 7.10: capacity x productivity (or the path), within reserves."""
+    """``(R, S, C)`` ODD 7.10: capacity x productivity (or the path), within reserves.
+
+    Compiled (:func:`sim.core.kernels.output_within_reserves`, bit for bit) unless
+    ``CASIM_KERNELS=0``.
+    """
+    kernels = mechanisms.compiled()
+    if kernels is not None and _fits(state.cap, state.productivity, state.reserves):
+        given = np.zeros(state.cap.shape[1:], dtype=bool)
+        value = np.zeros(state.cap.shape[1:])
+        for s, c, path in params.production_path:
+            given[s, c], value[s, c] = True, path[t]
+        return kernels.output_within_reserves(
+            state.cap, state.productivity, state.reserves, (given, value)
+        )
     out = state.cap * state.productivity
     for s, c, path in params.production_path:
         out[:, s, c] = path[t]
@@ -583,6 +593,9 @@ def ramp_limit(params: Params, calib: Calibration, state: State) -> np.ndarray |
 def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) -> None:
     """ODD 7.10-7.11: production, export allocation, shut-in, depletion and decline.
 
+    Around the allocation, compiled (:func:`sim.core.kernels.trade_totals`,
+    :func:`sim.core.kernels.settle_production`, bit for bit) unless ``CASIM_KERNELS=0``.
+
     Writes: ``shut_in``, ``production``, ``reserves``, ``cap``, ``route_flow``,
     ``exports_volume``, ``exports_value``, ``export_revenue``.
     """
@@ -599,31 +612,36 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
         domestic=mechanisms.domestic_share(params.domestic, params.domestic_path, t),
         floor=contract_floor(params, t),
     )
-    state.route_flow = route_volumes(params, flows)
     state.shut_in = shut_in
-    state.production = np.maximum(output - shut_in, 0.0)
-    finite = np.isfinite(state.reserves)
-    state.reserves = np.where(
-        finite, np.maximum(state.reserves - state.production / 4.0, 0.0), state.reserves
-    )
-    state.cap *= (1.0 - params.decline) ** 0.25
+    kernels = mechanisms.compiled()
+    keep = (1.0 - params.decline) ** 0.25
+    if kernels is not None and keep.shape == output.shape[1:] and _fits(output, shut_in, state.cap):
+        state.production, state.reserves = kernels.settle_production(
+            output, shut_in, _floats(state.reserves), state.cap, _floats(keep)
+        )
+    else:
+        state.production = np.maximum(output - shut_in, 0.0)
+        finite = np.isfinite(state.reserves)
+        state.reserves = np.where(
+            finite, np.maximum(state.reserves - state.production / 4.0, 0.0), state.reserves
+        )
+        state.cap *= keep
     opt = params.options
     S = len(params.vocab.states)
-    kernels = mechanisms.compiled()
     if kernels is not None and np.isnan(state.contract_price).all():
-        volume, value, revenue = kernels.option_totals(
+        volume, value, revenue, route = kernels.trade_totals(
             np.ascontiguousarray(flows.T),
             state.price * params.value_factor,
             np.ascontiguousarray(state.route_cost),
-            opt.c,
-            opt.k,
-            (opt.sub, opt.sb, opt.s),
-            (opt.n_subs_all, opt.n_sb_all, S),
+            (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
+            (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
         )
+        state.route_flow = route.reshape(state.R, *opt.shape[:2], opt.shape[3])
         state.exports_volume = volume.reshape(state.exports_volume.shape)
         state.exports_value = value.reshape(state.R, S, -1)
         state.export_revenue = revenue
         return
+    state.route_flow = route_volumes(params, flows)
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
     state.exports_volume = volume.T.reshape(state.exports_volume.shape)
     state.exports_value = export_values(params, state, flows)
@@ -643,12 +661,17 @@ def import_terms(params: Params, state: State) -> np.ndarray:
     EAEU members get ``eaeu_preference`` on imports from Russia plus the customs
     union's trade-cost preference (:func:`eaeu_terms`).
     """
+    eaeu, imp_pen = _import_term_parts(params, state)
+    return state.partner_pref + eaeu + imp_pen[None, None, :]
+
+
+def _import_term_parts(params: Params, state: State) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`import_terms`' ``(1|R, S, B)`` customs-union terms and ``(B,)`` penalties."""
     _, imp_pen = sanction_terms(params, state)
     pref = per_rep(params.eaeu_preference, 2)
     eaeu = np.zeros((np.shape(pref)[0] if np.ndim(pref) else 1, *state.partner_pref.shape[1:]))
     eaeu[:, :, params.eaeu_partner] = pref * state.eaeu
-    eaeu = eaeu + eaeu_terms(params, state)
-    return state.partner_pref + eaeu + imp_pen[None, None, :]
+    return eaeu + eaeu_terms(params, state), imp_pen
 
 
 def import_shares(params: Params, state: State, util: np.ndarray) -> np.ndarray:
@@ -684,8 +707,15 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     (:func:`sim.core.mechanisms.partial_adjustment`), plus bazaar re-export imports from
     their source (:func:`sim.core.mechanisms.reexport_imports`).
 
+    Compiled (:func:`sim.core.kernels.economy_inputs` and
+    :func:`sim.core.kernels.import_values` on either side of numpy's ``exp``, bit for
+    bit) unless ``CASIM_KERNELS=0``.
+
     Writes: ``gdp``, ``imports_value``, ``reexports_value``, ``trade_share``.
     """
+    kernels = mechanisms.compiled()
+    if kernels is not None and _compiled_economy(kernels, params, calib, state, t):
+        return
     va = mechanisms.resource_value_added(
         state.production,
         state.price,
@@ -714,6 +744,75 @@ def update_economy(params: Params, calib: Calibration, state: State, t: int) -> 
     state.imports_value = shares * imports[:, :, None] + reexp
     state.reexports_value = reexp
     state.trade_share = mechanisms.trade_shares(state.exports_value, state.imports_value)
+
+
+def _compiled_economy(
+    kernels: ModuleType, params: Params, calib: Calibration, state: State, t: int
+) -> bool:
+    """:func:`update_economy` by the kernels, bit for bit; False where they do not fit.
+
+    They cover one import logit (no goods groups) over fewer than 8 partners and
+    commodities (numpy adds their sums in index order), with scalar or per-replication
+    import constants, customs-union terms and supplier mass elasticity.
+    """
+    R, S, B = state.partner_pref.shape
+    C = state.production.shape[2]
+    eaeu, imp_pen = _import_term_parts(params, state)
+    mass = mechanisms.supplier_mass_utility(
+        params.export_share[t], params.export_share[0], per_rep(params.supplier_mass_elasticity, 3)
+    )
+    alpha = np.asarray(calib.import_alpha)
+    scalars = (params.revenue_multiplier, params.resource_value_added, params.import_adjustment)
+    if (
+        params.import_weight0.shape[1] > 0
+        or B >= 8
+        or C >= 8
+        or any(np.ndim(x) for x in scalars)
+        or alpha.shape[-2:] != (S, B)
+        or eaeu.shape[-2:] != (S, B)
+        or np.shape(mass)[-1:] != (B,)
+        or np.size(mass) not in (B, R * B)
+    ):
+        return False
+    trend = (1.0 + params.growth) ** (t / 4.0)
+    keep = np.clip(1.0 - params.reexport_eaeu_loss * np.asarray(state.eaeu, dtype=float), 0.0, 1.0)
+    gdp, reexp, imports, u = kernels.economy_inputs(
+        _floats(state.production),
+        _floats(state.price),
+        (_floats(params.value_factor), _floats(params.is_resource)),
+        (
+            float(params.resource_value_added),
+            float(params.revenue_multiplier),
+            *(_floats(x) for x in (params.value_added0, params.gdp0)),
+            _floats(params.non_resource0 * trend),
+            _floats(np.broadcast_to(state.imports_to_gdp, (S,))),
+        ),
+        (
+            _floats(params.reexport_share),
+            _floats(keep),
+            _floats(1.0 - params.reexport_share.sum(axis=1)),
+        ),
+        (
+            _floats(alpha).reshape(-1, S, B),
+            _floats(state.partner_pref),
+            _floats(eaeu).reshape(-1, S, B),
+            _floats(imp_pen),
+            _floats(mass).reshape(-1, B),
+        ),
+    )
+    np.exp(u, out=u)  # numpy's exp, as masked_softmax's
+    rate = float(params.import_adjustment) if t > 0 else 1.0
+    state.imports_value, state.trade_share = kernels.import_values(
+        u,
+        imports,
+        reexp,
+        _floats(state.exports_value),
+        (_floats(state.imports_value), _floats(state.reexports_value)),
+        rate,
+    )
+    state.gdp = gdp
+    state.reexports_value = reexp
+    return True
 
 
 # ------------------------------------------------------------------ 7.15, 7.16 influence
@@ -762,7 +861,7 @@ def accrue_debt(params: Params, state: State, amount: np.ndarray) -> None:
     kernels = mechanisms.compiled()
     if kernels is not None and _fits(state.debt):
         lending = _floats(params.lending_share)
-        kernels.add_lent(state.debt, _floats(amount), lending)
+        kernels.add_sector_sums(state.debt, _floats(amount), lending)
         return
     lent = amount.sum(axis=3) * params.lending_share[None, :, None]  # (R, P, S)
     state.debt[:, :, :P] += lent.transpose(0, 2, 1)

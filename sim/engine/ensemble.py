@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from sim.core.model import GeoModel
+    from sim.core.observe import Gather
     from sim.core.uncertainty import ParameterSample
     from sim.vocab import Vocabulary
 
@@ -108,29 +109,35 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
         parameters=task.parameters,
     )
     layout = row_layout(task.metrics, model.T, model.start_quarter, task.scenario.vocab)
+    plan = observe.gather_plan(model, layout.metrics)
     raw = np.empty((model.R, model.T, layout.per_step))
     for t in range(model.T):
         model.step()
-        collect_step(model, layout, raw, t)
+        collect_step(model, layout, raw, t, plan)
         if on_step is not None:
             on_step(model.R)
     return raw.reshape(model.R, layout.rows)
 
 
-def collect_step(model: GeoModel, layout: RowLayout, raw: np.ndarray, t: int) -> None:
+def collect_step(
+    model: GeoModel, layout: RowLayout, raw: np.ndarray, t: int, plan: Gather | None = None
+) -> None:
     """Write the model's step-``t`` values of the layout's metrics into ``raw[:, t]``.
 
     ``raw`` is ``(R, T, per_step)``; each step's row is laid out as
-    :func:`sim.output.raw_step_values` lays it out (which does it without the compiled
-    kernel, :func:`sim.core.kernels.gather_step`).
+    :func:`sim.output.raw_step_values` lays out :func:`sim.core.observe.snapshot` (which
+    is what runs without the compiled kernels); the kernel
+    (:func:`sim.core.kernels.gather_columns`) reads the state arrays directly, as
+    ``plan`` (:func:`sim.core.observe.gather_plan` of the layout's metrics; built here
+    when not given) says.
     """
-    snap = observe.snapshot(model, layout.metrics)
     kernels = compiled()
     if kernels is None:
-        raw_step_values(snap, layout, out=raw[:, t])
+        raw_step_values(observe.snapshot(model, layout.metrics), layout, out=raw[:, t])
         return
-    parts = kernels.float_rows([snap[m].reshape(model.R, -1) for m in layout.metrics])
-    kernels.gather_step(parts, raw, t)
+    plan = observe.gather_plan(model, layout.metrics) if plan is None else plan
+    arrays = kernels.float_rows(plan.arrays(model.state))
+    kernels.gather_columns(arrays, (plan.starts, plan.columns, plan.offsets, plan.scales), raw, t)
 
 
 def _chunk_results(
