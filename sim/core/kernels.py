@@ -1365,10 +1365,8 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
     """
     out, q = into
     R, S = influence.shape[:2]
-    P, SEC = learned.shape[1], learned.shape[3]
-    n = S * SEC  # the (state, sector) biases, flat: the update vectorises
-    bias_now, bias_new = learned.reshape((R, P, n)), out.reshape((R, out.shape[1], n))
-    rel, spread, step = np.empty(S), np.empty(S), np.empty(n)
+    SEC = learned.shape[3]
+    rel, spread = np.empty(S), np.empty(S)
     for r in range(R):
         for s in range(S):
             rel[s] = influence[r, s, p] - previous[r, s, p]
@@ -1381,9 +1379,7 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
         for s in range(S):
             g = rel[s] / scale if scale > 0 else 0.0
             for e in range(SEC):
-                step[s * SEC + e] = rate * g
-        for i in range(n):
-            bias_new[r, q, i] = (1.0 - rate) * bias_now[r, p, i] + step[i]
+                out[r, q, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
