@@ -301,6 +301,10 @@ def test_programme_kernels_equal_the_numpy_phases_bit_for_bit(
     np.testing.assert_array_equal(out[True][1], out[False][1])
     assert _arrays_equal(out[True][0], out[False][0]) == []
     assert kernels.programme_effects.signatures  # the compiled branch ran
+    # the pipeline is stored slot by slot, the noise time by time (each step one block)
+    assert model.state.pipeline.transpose(1, 0, 2, 3, 4).flags.c_contiguous
+    assert n.programme[:, t].flags.c_contiguous
+    assert kernels.advance_pipeline.signatures
 
 
 @pytest.mark.parametrize("sampled", [False, True])
@@ -353,6 +357,90 @@ def test_ramp_kernel_equals_the_numpy_ramp_limit_bit_for_bit(
     assert np.isfinite(out[True]).any()
     np.testing.assert_array_equal(out[True], out[False])
     assert kernels.ramp_ceiling.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_screening_kernel_equals_the_numpy_product_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool
+) -> None:
+    """The states' screening (offers times the accepted shares): kernel on and off."""
+    model = _model_mid_step(baseline_loaded, sampled, 9)
+    model.powers.do("allocate_budget")  # this quarter's offers, before any screening
+    before = copy.deepcopy(model.state)
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        model.state = copy.deepcopy(before)
+        model.states.do("screen_projects")
+        out[enabled] = model.state
+    assert _arrays_equal(out[True], out[False]) == []
+    assert not np.array_equal(out[True].offers, before.offers)  # some money refused
+    assert kernels.scale_offers.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("steps", [9, 30])
+def test_access_kernel_equals_the_numpy_phase_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool, steps: int
+) -> None:
+    """update_access (equity depreciation, equity offtake): kernel on and off, same state."""
+    from sim.core import phases  # noqa: PLC0415
+
+    sample = _sample_per_replication(4) if sampled else None
+    model = GeoModel(
+        scenario=baseline_loaded, replications=4, rng=7, collect=False, parameters=sample
+    )
+    for _ in range(steps):
+        model.step()
+    if sampled:
+        assert np.shape(model.params.award_sensitivity) == (4,)
+    state = model.state
+    assert state.equity.any()  # completed resource investment
+    # contracts on some sectors (none in the baseline), one that leaves no room, a NaN
+    rng = np.random.default_rng(steps)
+    state.contract_offtake[:, :2] = rng.random(state.contract_offtake[:, :2].shape) * 0.2
+    state.contract_offtake[0, 0, 0, :] = 0.5
+    state.equity[1, 1, 1, 1] = np.nan
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        copied = copy.deepcopy(state)
+        phases.update_access(model.params, copied)
+        out[enabled] = copied
+    assert _arrays_equal(out[True], out[False]) == []
+    assert not np.array_equal(out[True].offtake, state.contract_offtake)  # equity offtake
+    assert kernels.access_offtake.signatures  # the compiled branch ran
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_option_utilities_kernel_equals_the_numpy_branch_bit_for_bit(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool
+) -> None:
+    """The export options' utilities trade_flows hands the allocation: kernel on and off."""
+    from sim.core import phases  # noqa: PLC0415
+
+    sample = uncertainty.load_sample(uncertainty.POSTERIOR_FILE) if sampled else None
+    model = GeoModel(scenario=baseline_loaded, replications=4, rng=7, collect=False,
+                     parameters=sample)  # fmt: skip
+    for _ in range(12):
+        model.step()
+    p, s, calib = model.params, model.state, model.calibration
+    if sampled:
+        assert np.shape(p.price_sensitivity) == (4,)
+    seen = {}
+    allocate = type(p.options).allocate
+
+    def spy(self, supply, util, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen[kernels.ENABLED] = np.array(util)
+        return allocate(self, supply, util, *args, **kwargs)
+
+    monkeypatch.setattr(type(p.options), "allocate", spy)
+    output, avail = phases.planned_output(p, s, model.t), phases.route_availability(p, s)
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        phases.trade_flows(p, s, calib.export_alpha, output, avail, route_alpha=calib.route_alpha)
+    assert seen[True].shape == (p.options.n, 4)
+    np.testing.assert_array_equal(seen[True], seen[False])
 
 
 def _model_before_trade(scenario: Scenario, sampled: bool, steps: int) -> GeoModel:
@@ -578,13 +666,38 @@ def test_decision_rule_kernels_equal_the_numpy_references_bit_for_bit(
             assert np.array_equal(
                 policies.trade_preferences(p, s, j), policies.trade_preferences_reference(p, s, j)
             ), (model.t, state.code)
+        _assert_rules_write_the_agents_slices(model)
+
+
+def _assert_rules_write_the_agents_slices(model: GeoModel) -> None:
+    """Each rule written straight into its agent's slice of a copy of the state (``into``).
+
+    Compiled, a power's learned bias is updated in place (each element read, then
+    written). The numbers are the references'; nothing outside the slice changes.
+    """
+    p, s = model.params, model.state
+    state = copy.deepcopy(s)
+    for power in model.powers:
+        i, score = power.index, power.resource_score
+        got = policies.allocation(p, state, i, score, into=state.offers)
+        assert np.shares_memory(got, state.offers)
+        assert np.array_equal(state.offers[:, i], policies.allocation_reference(p, s, i, score))
+        policies.learned_bias(p, state, i, into=state.learned_bias)
+        assert np.array_equal(state.learned_bias[:, i], policies.learned_bias_reference(p, s, i))
+    for agent in model.states:
+        j = agent.index
+        policies.trade_preferences(p, state, j, into=state.partner_pref)
+        want = policies.trade_preferences_reference(p, s, j)
+        assert np.array_equal(state.partner_pref[:, j, :], want)
+    assert set(_arrays_equal(state, s)) <= {"offers", "learned_bias", "partner_pref"}
 
 
 def test_decision_rule_kernels_need_no_compile_during_a_run(baseline_loaded: Scenario) -> None:
     """``warm_up`` compiles the signatures a run uses: a run adds none (so none compiles)."""
     kernels.warm_up()
     names = ("allocation_logits", "allocation_offers", "learned_bias", "acceptance_exponent",
-             "trade_preferences", "add_sector_sums", "programme_effects", "ramp_ceiling",
+             "trade_preferences", "scale_offers", "access_offtake", "advance_pipeline",
+             "option_utilities", "add_sector_sums", "programme_effects", "ramp_ceiling",
              "output_within_reserves", "settle_production", "trade_totals", "economy_inputs",
              "import_values")  # fmt: skip
     before = {name: len(getattr(kernels, name).signatures) for name in names}
@@ -601,7 +714,9 @@ def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
     share = np.array([[[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]]])  # (1, S=2, I=3)
     learned = np.zeros((1, 2, 2, 4))
     for p in (0, 1):  # a NaN gain; no spread in the gains
-        got = kernels.learned_bias(share, np.zeros((1, 2, 3)), learned, p, 0.3)
+        got = np.empty((1, 1, 2, 4))
+        kernels.learned_bias(share, np.zeros((1, 2, 3)), learned, p, 0.3, (got, 0))
+        got = got[:, 0]
         gain = share[:, :, p] - 0.0
         rel = gain - gain.mean(axis=1, keepdims=True)
         scale = np.abs(rel).max(axis=1, keepdims=True)

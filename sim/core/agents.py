@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from sim.core import policies
+from sim.core import mechanisms, policies
 
 if TYPE_CHECKING:
     from sim.core.model import GeoModel
@@ -45,15 +45,19 @@ class CentralAsianState(Country):
     """
 
     def screen_projects(self) -> None:
-        """Accept or refuse the money powers offer this quarter (writes ``offers``)."""
+        """Accept or refuse the money powers offer this quarter (scales ``offers[:, :, s]``)."""
         m, s = self.model, self.index
         accept = policies.acceptance(m.params, m.state, s)
-        m.state.offers[:, :, s, :] *= accept[:, :, None]
+        kernels = mechanisms.compiled()
+        if kernels is not None and m.state.offers.flags.c_contiguous:
+            kernels.scale_offers(m.state.offers, accept, s)  # the same products, compiled
+        else:
+            m.state.offers[:, :, s, :] *= accept[:, :, None]
 
     def set_trade_preferences(self) -> None:
-        """Partner terms of this state's trade utilities (writes ``partner_pref``)."""
+        """Partner terms of this state's trade utilities (writes ``partner_pref[:, s]``)."""
         m, s = self.model, self.index
-        m.state.partner_pref[:, s, :] = policies.trade_preferences(m.params, m.state, s)
+        policies.trade_preferences(m.params, m.state, s, into=m.state.partner_pref)
 
 
 class GreatPower(Country):
@@ -72,11 +76,11 @@ class GreatPower(Country):
         self.resource_score = policies.resource_score(model.params, index)
 
     def allocate_budget(self) -> None:
-        """Offer this quarter's programme money (writes ``offers``)."""
+        """Offer this quarter's programme money (writes ``offers[:, p]``)."""
         m, p = self.model, self.index
-        m.state.offers[:, p] = policies.allocation(m.params, m.state, p, self.resource_score)
+        policies.allocation(m.params, m.state, p, self.resource_score, into=m.state.offers)
 
     def learn(self) -> None:
-        """Update the learned bias from last quarter's influence gains."""
+        """Update the learned bias from last quarter's influence gains (``learned_bias[:, p]``)."""
         m, p = self.model, self.index
-        m.state.learned_bias[:, p] = policies.learned_bias(m.params, m.state, p)
+        policies.learned_bias(m.params, m.state, p, into=m.state.learned_bias)

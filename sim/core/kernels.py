@@ -30,9 +30,12 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`allocation_logits` and :func:`allocation_offers` are
   :func:`sim.core.policies.allocation_reference` (a power's budget allocation) on either
   side of numpy's ``exp`` (kept in numpy so that the results are numpy's bit for bit);
-  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy) and
-  :func:`trade_preferences` are the powers' learning and the states' screening and
-  partner terms (:mod:`sim.core.policies`);
+  :func:`learned_bias`, :func:`acceptance_exponent` (``exp`` again in numpy; then
+  :func:`scale_offers`) and :func:`trade_preferences` are the powers' learning and the
+  states' screening and partner terms (:mod:`sim.core.policies`); the rules write
+  straight into the agent's slice of the state;
+* :func:`access_offtake` is all of :func:`sim.core.phases.update_access` (equity
+  depreciation and :func:`offtake_by_capital` in one pass);
 * :func:`gather_columns` is :func:`sim.output.raw_step_values` of
   :func:`sim.core.observe.snapshot` (a step's metrics side by side in a chunk's value
   array, read from the state; :func:`sim.engine.ensemble.collect_step`);
@@ -123,18 +126,30 @@ def option_utilities(  # pragma: no cover - compiled; checked against the refere
     every replication. ``price_sensitivity`` (beta) is ``(1,)`` or ``(R,)``.
     """
     _, export_alpha, _, bloc, route_alpha = parts
-    R, n_opt = partner_pref.shape[0], len(s)
+    R, S, B = partner_pref.shape
+    n_opt, K = len(s), route_cost.shape[1]
     # the static term is computed once when no part of it varies by replication
     shared = export_alpha.shape[0] <= 1 and bloc.shape[0] <= 1 and route_alpha.shape[0] <= 1
     out = np.empty((R, n_opt))
     static = np.empty(n_opt)
+    # Each route's price term and each (state, buyer) partner term once per replication
+    # (the same numbers for every option that uses them), looked up by unsigned indices
+    # (no negative-index check), so that the loop over the options vectorises.
+    term, pref = np.empty(K), np.empty(S * B)
+    route, partner = np.empty(n_opt, dtype=np.uint64), np.empty(n_opt, dtype=np.uint64)
+    for o in range(n_opt):
+        route[o], partner[o] = k[o], s[o] * B + b[o]
     for r in range(R):
         beta = price_sensitivity[r if price_sensitivity.shape[0] > 1 else 0]
         if r == 0 or not shared:
             _static_utilities(parts, r, s, c, b, k, static)
+        for j in range(K):
+            term[j] = beta * (1.0 - route_cost[r, j])
+        for i in range(S):
+            for j in range(B):
+                pref[i * B + j] = partner_pref[r, i, j]
         for o in range(n_opt):
-            term = beta * (1.0 - route_cost[r, k[o]])
-            out[r, o] = term + partner_pref[r, s[o], b[o]] + static[o]
+            out[r, o] = term[route[o]] + pref[partner[o]] + static[o]
     return out
 
 
@@ -843,7 +858,7 @@ def _influence_targets(raw, weights, money, gdp, scratch):  # type: ignore[no-un
 
 @numba.njit(cache=True, nogil=True)
 def advance_pipeline(  # pragma: no cover - compiled; checked against the reference
-    pipeline: np.ndarray,
+    slots: np.ndarray,
     offers: np.ndarray,
     u: np.ndarray,
     completion: np.ndarray,
@@ -853,9 +868,12 @@ def advance_pipeline(  # pragma: no cover - compiled; checked against the refere
     """:func:`sim.core.phases.advance_projects` one replication at a time.
 
     Args:
-        pipeline: ``(R, L, P, S, SEC)`` accepted money by due slot (updated in place).
+        slots: ``(L, R, P, S, SEC)`` accepted money by due slot, slot-major (the state's
+            ``pipeline`` storage, updated in place): a step reads and writes a few
+            contiguous slots rather than a few rows of every replication's block.
         offers: ``(R, P, S, SEC)`` accepted offers (added to their slot, then emptied).
-        u: ``(R, P, S, SEC)`` completion uniforms.
+        u: ``(R, P, S, SEC)`` completion uniforms (any layout: the step's slice of the
+            noise is read where it is).
         completion: ``(P,)`` completion probabilities.
         due: ``(P,)`` each power's due slot.
         slot: this step's slot (its cohorts mature).
@@ -863,20 +881,20 @@ def advance_pipeline(  # pragma: no cover - compiled; checked against the refere
     Returns:
         ``(R, P, S, SEC)`` money of the cohorts that completed.
     """
-    R, _, P, S, E = pipeline.shape
-    out = np.empty_like(offers)
+    _, R, P, S, E = slots.shape
+    out = np.empty((R, P, S, E))
     for r in range(R):
         for p in range(P):
             for s in range(S):
                 for e in range(E):
-                    pipeline[r, due[p], p, s, e] += offers[r, p, s, e]
+                    slots[due[p], r, p, s, e] += offers[r, p, s, e]
                     offers[r, p, s, e] = 0.0
         for p in range(P):
             for s in range(S):
                 for e in range(E):
-                    money = pipeline[r, slot, p, s, e]
+                    money = slots[slot, r, p, s, e]
                     out[r, p, s, e] = money if u[r, p, s, e] < completion[p] else 0.0
-                    pipeline[r, slot, p, s, e] = 0.0
+                    slots[slot, r, p, s, e] = 0.0
     return out
 
 
@@ -980,25 +998,28 @@ def ramp_ceiling(  # pragma: no cover - compiled; checked against the reference
     """:func:`sim.core.phases.ramp_limit`: ``max(load, established) + ramp * capacity``.
 
     ``flow`` is last quarter's ``(R, S, C, K)`` route flow (its sum over states is the
-    load, added in index order from 0 as numpy does for fewer than 8 states),
+    load, added in index order from 0 as numpy does for fewer than 8 states; the states
+    are the outer loop, so that the flow is read in order),
     ``established`` ``(1|R, K, C)``, ``capacity`` ``(R, K, C)``, ``ramp`` ``(1|R,)``.
     ``np.maximum``'s rules: NaN wins, a tie gives the second argument.
     """
     R, S, C, K = flow.shape
+    n = C * K  # a state's (commodity, route) flows, flat: the sum over states vectorises
+    by_state = flow.reshape((R, S, n))
     out = np.empty((R, K, C))
-    load = np.empty((K, C))
+    load = np.empty(n)
     for r in range(R):
         g = ramp[r if ramp.shape[0] > 1 else 0]
-        est = established[r if established.shape[0] > 1 else 0]
-        load[:] = 0.0
-        for s in range(S):  # in the flow's memory order; each load adds its states in order
-            for c in range(C):
-                for k in range(K):
-                    load[k, c] += flow[r, s, c, k]
+        est = r if established.shape[0] > 1 else 0
+        for i in range(n):
+            load[i] = 0.0
+        for s in range(S):
+            for i in range(n):
+                load[i] += by_state[r, s, i]
         for k in range(K):
             for c in range(C):
-                e = est[k, c]
-                top = load[k, c] if load[k, c] > e or math.isnan(load[k, c]) else e
+                x, e = load[c * K + k], established[est, k, c]
+                top = x if x > e or math.isnan(x) else e
                 out[r, k, c] = top + g * capacity[r, k, c]
     return out
 
@@ -1293,9 +1314,11 @@ def import_values(  # pragma: no cover - compiled; checked against the reference
 
 
 # ---- the agents' decision rules (sim.core.policies): allocation, learning, screening, trade
+# Each agent calls its rule on its own index. No loop takes a view (a view per row or
+# element costs a reference count) and the small helpers are inlined.
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _max_nan(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
     """``a[start:start + n].max()`` as numpy takes it: NaN if any element is NaN.
 
@@ -1320,13 +1343,13 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     static: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     p: int,
     weights: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Power ``p``'s softmax exponents of :func:`sim.core.policies.allocation_reference`.
 
     ``tau * score`` less its maximum over ``(state, sector)`` (the free part) and over
     sectors (the part aimed at a state), the score as
     :func:`sim.core.policies.allocation_score` sums it, term by term in its
-    order; the caller takes ``np.exp`` of each (numpy's, as the reference does).
+    order; the caller takes ``np.exp`` of both at once (numpy's, as the reference does).
 
     Args:
         influence: ``(R, S, I)`` influence shares.
@@ -1338,83 +1361,118 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
         weights: ``behaviour.learned_weight`` and ``behaviour.strategy_temperature``.
 
     Returns:
-        ``(R, S, SEC)`` exponents over ``(state, sector)`` and over sectors.
+        ``(2, R, S, SEC)``: the exponents over ``(state, sector)``, then over sectors.
     """
     pr, res, ret, bias = static
     lw, temp = weights
+    p0, p1, p2 = pr[0], pr[1], pr[2]  # scalars, so that the loops need not reload them
     R, S = gdp.shape
     SEC = res.shape[1]
-    n = S * SEC
-    free = np.empty(R * n)  # flat, so that no loop takes a view (views cost a refcount)
-    within = np.empty(R * n)
+    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    out = np.empty((2, R, n))
+    bias_now = learned.reshape((R, learned.shape[1], n))
     lev = np.empty(S)
+    resource, sector_return, sector_bias = np.empty(n), np.empty(n), np.empty(n)
+    for s in range(S):
+        for e in range(SEC):
+            resource[s * SEC + e] = p1 * res[s, e]
+            sector_return[s * SEC + e] = ret[e]
+            sector_bias[s * SEC + e] = bias[e]
+    influence_term, keep, row = np.empty(n), np.empty(n), np.empty(n)
     for r in range(R):
         for s in range(S):
             lev[s] = 1.0 / math.sqrt(gdp[r, s])
         top = _max_nan(lev, 0, S)
         for s in range(S):
             share = influence[r, s, p]
-            infl = (1.0 - share) * (lev[s] / top)
-            keep = 1.0 - 0.5 * share
-            at = r * n + s * SEC
+            term = p0 * ((1.0 - share) * (lev[s] / top))
             for e in range(SEC):
-                score = pr[0] * infl + pr[1] * res[s, e]
-                score = score + pr[2] * (keep * ret[e])
-                score = score + bias[e]
-                score = score + lw * learned[r, p, s, e]
-                free[at + e] = temp * score
-            high = _max_nan(free, at, SEC)
+                influence_term[s * SEC + e] = term
+                keep[s * SEC + e] = 1.0 - 0.5 * share
+        for i in range(n):
+            score = influence_term[i] + resource[i]
+            score = score + p2 * (keep[i] * sector_return[i])
+            score = score + sector_bias[i]
+            score = score + lw * bias_now[r, p, i]
+            row[i] = temp * score
+        for s in range(S):
+            high = _max_nan(row, s * SEC, SEC)
             for e in range(SEC):
-                within[at + e] = free[at + e] - high
-        high = _max_nan(free, r * n, n)
-        for i in range(r * n, (r + 1) * n):
-            free[i] -= high
-    return free.reshape((R, S, SEC)), within.reshape((R, S, SEC))
+                out[1, r, s * SEC + e] = row[s * SEC + e] - high
+        high = _max_nan(row, 0, n)
+        for i in range(n):
+            out[0, r, i] = row[i] - high
+    return out.reshape((2, R, S, SEC))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def allocation_offers(  # pragma: no cover - compiled; checked against the reference
-    free: np.ndarray,
-    within: np.ndarray,
+    weights: np.ndarray,
     aim: tuple[float, np.ndarray, np.ndarray],
     budget: np.ndarray,
     p: int,
-) -> np.ndarray:
+    into: tuple[np.ndarray, int],
+) -> None:
     """Power ``p``'s offers from the exponentials of :func:`allocation_logits`.
 
     ``budget (rest w_free + aim_state w_within + aim_sector)`` with each softmax
-    normalised by its sum in numpy's order (:func:`_pairwise_sum` over the ``S * SEC``
-    and the ``SEC`` contiguous elements). ``aim`` is the unaimed share ``rest``,
-    ``aim_state (S,)`` and ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``.
+    normalised by its sum in numpy's order (:func:`_psum` over the ``S * SEC`` and the
+    ``SEC`` elements). ``weights`` is ``(2, R, S, SEC)``: the free and the within-state
+    exponentials; ``aim`` is the unaimed share ``rest``, ``aim_state (S,)`` and
+    ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out[:, q]`` of
+    ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)`` (the offers and ``p``, or a new
+    ``(R, 1, S, SEC)`` and 0).
     """
     rest, aim_state, aim_sector = aim
-    R, S, SEC = free.shape
-    n = S * SEC
-    flat_free, flat_within = free.reshape(R * n), within.reshape(R * n)
-    out = np.empty((R, S, SEC))
+    out, q = into
+    _, R, S, SEC = weights.shape
+    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    exps = weights.reshape((2, R, n))
+    state_share, sector_share = np.empty(n), np.empty(n)
+    for s in range(S):
+        for e in range(SEC):
+            state_share[s * SEC + e] = aim_state[s]
+            sector_share[s * SEC + e] = aim_sector[s, e]
+    row, part, within = np.empty(n), np.empty(SEC), np.empty(n)
     for r in range(R):
-        total = _pairwise_sum(flat_free, r * n, n)
-        b = budget[r, p]
+        for i in range(n):
+            row[i] = exps[0, r, i]
+        total = _psum(row, 0, n)
         for s in range(S):
-            part = _pairwise_sum(flat_within, r * n + s * SEC, SEC)
             for e in range(SEC):
-                w = rest * (free[r, s, e] / total) + aim_state[s] * (within[r, s, e] / part)
-                out[r, s, e] = b * (w + aim_sector[s, e])
-    return out
+                part[e] = exps[1, r, s * SEC + e]
+            state_total = _psum(part, 0, SEC)
+            for e in range(SEC):
+                within[s * SEC + e] = state_total
+        b = budget[r, p]
+        for i in range(n):
+            w = rest * (row[i] / total) + state_share[i] * (exps[1, r, i] / within[i])
+            row[i] = b * (w + sector_share[i])
+        for s in range(S):
+            for e in range(SEC):
+                out[r, q, s, e] = row[s * SEC + e]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def learned_bias(  # pragma: no cover - compiled; checked against the reference
-    influence: np.ndarray, previous: np.ndarray, learned: np.ndarray, p: int, rate: float
-) -> np.ndarray:
+    influence: np.ndarray,
+    previous: np.ndarray,
+    learned: np.ndarray,
+    p: int,
+    rate: float,
+    into: tuple[np.ndarray, int],
+) -> None:
     """:func:`sim.core.policies.learned_bias_reference` one replication at a time.
 
     ``influence``/``previous`` are ``(R, S, I)``, ``learned`` ``(R, P, S, SEC)``; the
     mean over states sums in numpy's order (:func:`_pairwise_sum`), then divides.
+    Writes ``out[:, q]`` of ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)``: ``learned``
+    itself and ``p`` (each element is read before it is written), or a new
+    ``(R, 1, S, SEC)`` and 0.
     """
+    out, q = into
     R, S = influence.shape[:2]
     SEC = learned.shape[3]
-    out = np.empty((R, S, SEC))
     rel, spread = np.empty(S), np.empty(S)
     for r in range(R):
         for s in range(S):
@@ -1428,8 +1486,7 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
         for s in range(S):
             g = rel[s] / scale if scale > 0 else 0.0
             for e in range(SEC):
-                out[r, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
-    return out
+                out[r, q, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1465,21 +1522,23 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
     n_powers: int,
     sensitivity: np.ndarray,
     hedging: np.ndarray,
-) -> np.ndarray:
+    into: tuple[np.ndarray, int],
+) -> None:
     """:func:`sim.core.policies.trade_preferences_reference` of state ``s``.
 
     ``influence`` is ``(R, S, I)`` (the others' share at ``I = n_powers``),
     ``trade_share`` ``(R, S, B)``; ``sensitivity`` and ``hedging`` ``(1,)`` or ``(R,)``.
+    Writes ``out[:, q]`` of ``into = (out, q)``, ``out`` ``(R, Q, B)`` (the partner terms
+    and ``s``, or a new ``(R, 1, B)`` and 0).
     """
+    out, q = into
     R, _, B = trade_share.shape
-    out = np.empty((R, B))
     for r in range(R):
         a = sensitivity[r if sensitivity.shape[0] > 1 else 0]
         h = 2.0 * hedging[r if hedging.shape[0] > 1 else 0]
         for b in range(B):
             align = influence[r, s, b if b < n_powers else n_powers]
-            out[r, b] = a * align - h * trade_share[r, s, b]
-    return out
+            out[r, q, b] = a * align - h * trade_share[r, s, b]
 
 
 # ---- the ensemble summary's order statistics (sim.engine.store.summarise)
@@ -1778,11 +1837,137 @@ def warm_up() -> float:
     import_values(three, one, three, three, (three, three), 1.0)
     # the agents' decision rules (sim.core.policies)
     allocation_logits(three, one, four, (np.ones(3), one, np.ones(1), np.ones(1)), 0, (1.0, 1.0))
-    allocation_offers(three, three, (1.0, np.ones(1), one), one, 0)
-    learned_bias(three, three, four, 0, 0.5)
+    # each writes the agent's slice of the state array (or of a new one)
+    allocation_offers(np.ones((2, 1, 1, 1)), (1.0, np.ones(1), one), one, 0, (four, 0))
+    learned_bias(three, three, four, 0, 0.5, (four, 0))
+    trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1), (three, 0))
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
-    trade_preferences(three, three, 0, 1, np.ones(1), np.ones(1))
     # the ensemble summary (sim.engine.store)
     bits = np.zeros((1, 1), dtype=np.uint64)
     order_statistics(bits, False, 0, zero, bits)
+    _warm_up_phasesd()
     return time.perf_counter() - t0
+
+
+# ==== phasesd: access and screening kernels ==============================================
+# sim.core.phases.update_access, the states' screening
+# (sim.core.agents.CentralAsianState.screen_projects). No loop takes a view or calls a
+# helper that is not inlined: either, per element, cost more than the arithmetic.
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _psum(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """:func:`_pairwise_sum` (numpy's order, ``n <= 128``) in scalars, so that it inlines."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    while i < n - (n % 8):
+        j = start + i
+        r0, r1, r2, r3 = r0 + a[j], r1 + a[j + 1], r2 + a[j + 2], r3 + a[j + 3]
+        r4, r5, r6, r7 = r4 + a[j + 4], r5 + a[j + 5], r6 + a[j + 6], r7 + a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
+def access_offtake(  # pragma: no cover - compiled; checked against the reference
+    equity: np.ndarray,
+    cap: np.ndarray,
+    keep: float,
+    capital: tuple[np.ndarray, np.ndarray],
+    influence: np.ndarray,
+    contract: np.ndarray,
+    alpha: np.ndarray,
+    ceiling: float,
+) -> np.ndarray:
+    """:func:`sim.core.phases.update_access` one replication at a time.
+
+    ``equity <- keep * equity``, then :func:`offtake_by_capital` of the sector capital
+    values ``cap / intensity`` (0 outside resource sectors), in that kernel's order.
+
+    Args:
+        equity: ``(R, S, C, P)`` equity stocks (depreciated in place).
+        cap: ``(R, S, C)`` capacities.
+        keep: the quarterly keep factor of equity.
+        capital: ``(C,)`` capital intensities and ``(C,)`` bool, a resource sector with
+            a positive intensity.
+        influence: ``(R, S, I)`` influence shares (the powers' are the first ``P``).
+        contract: ``(R, S, C, B)`` contracted offtake shares.
+        alpha: ``(1,)`` or ``(R,)`` award sensitivity.
+        ceiling: the most of a sector's output under offtake.
+
+    Returns:
+        ``(R, S, C, B)`` offtake shares in force.
+    """
+    R, S, C, P = equity.shape
+    B = contract.shape[3]
+    intensity, sector = capital
+    out = np.empty((R, S, C, B))
+    earned, row, boost = np.empty(P), np.empty(B), np.empty(P)
+    for r in range(R):
+        a = alpha[r if alpha.shape[0] > 1 else 0]
+        for s in range(S):
+            for p in range(P):
+                boost[p] = 1.0 + a * influence[r, s, p]
+            for c in range(C):
+                cv = cap[r, s, c] / intensity[c] if sector[c] else 0.0
+                if cv > 0:
+                    for p in range(P):
+                        e = equity[r, s, c, p] * keep
+                        equity[r, s, c, p] = e
+                        ratio = e / cv
+                        low = 1.0 if ratio > 1.0 else ratio  # np.minimum: NaN stays
+                        earned[p] = low * boost[p]
+                else:  # no capital value: the equity ratio is 0
+                    for p in range(P):
+                        equity[r, s, c, p] = equity[r, s, c, p] * keep
+                        earned[p] = 0.0 * boost[p]
+                for b in range(B):
+                    row[b] = contract[r, s, c, b]
+                    out[r, s, c, b] = row[b]
+                left = ceiling - _psum(row, 0, B)
+                room = 0.0 if left < 0.0 else left  # np.maximum: NaN, -0.0 stay
+                total = _psum(earned, 0, P)
+                scale = room / total if total > room else 1.0
+                for p in range(P):
+                    out[r, s, c, p] += earned[p] * scale
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def scale_offers(  # pragma: no cover - compiled; checked against the reference
+    offers: np.ndarray, accept: np.ndarray, s: int
+) -> None:
+    """``offers[:, :, s, :] *= accept[:, :, None]``: state ``s`` keeps what it accepts.
+
+    ``offers`` is ``(R, P, S, SEC)`` (updated in place), ``accept`` ``(R, P)``.
+    """
+    R, P, _, E = offers.shape
+    for r in range(R):
+        for p in range(P):
+            a = accept[r, p]
+            for e in range(E):
+                offers[r, p, s, e] *= a
+
+
+KERNELS += ("_psum", "access_offtake", "scale_offers")
+
+
+def _warm_up_phasesd() -> None:
+    """Compile (or load) the signatures of this section (called by :func:`warm_up`)."""
+    one, three, four = np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
+    floats = np.ones(1)
+    access_offtake(four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9)
+    scale_offers(four, one, 0)
+    # the step's completion uniforms, a strided slice of the noise (phases.advance_projects)
+    strided = np.zeros((2, 2, 1, 1, 2))[:, 0]
+    advance_pipeline(np.zeros((1, 1, 1, 1, 1)), four, strided, floats, np.zeros(1, np.int64), 0)

@@ -10,6 +10,7 @@ advance many replications at once. Equations are given in each docstring and in
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 
 import numpy as np
@@ -121,11 +122,15 @@ def compiled() -> ModuleType | None:
     """:mod:`sim.core.kernels`, or None when ``CASIM_KERNELS=0`` turns the kernels off.
 
     Imported on first use, so that commands which never run the model do not pay for
-    importing numba.
+    importing numba. Once imported, ``kernels.ENABLED`` (read from the environment then)
+    decides, without looking the environment up again (the phases and the agents' rules
+    ask a few dozen times a step).
     """
-    if os.environ.get("CASIM_KERNELS", "1") == "0":
-        return None
-    from sim.core import kernels  # noqa: PLC0415 - numba loads only when a model runs
+    kernels = sys.modules.get("sim.core.kernels")
+    if kernels is None:
+        if os.environ.get("CASIM_KERNELS", "1") == "0":
+            return None
+        from sim.core import kernels  # noqa: PLC0415 - numba loads only when a model runs
 
     return kernels if kernels.ENABLED else None
 

@@ -121,7 +121,8 @@ class Noise:
             drawn but unused: prices do not move at ``t = 0``).
         arrival: ``(R, T, ND)`` uniforms for outage arrivals (stream 1).
         duration: ``(R, T, ND)`` uniforms for outage durations (stream 2).
-        programme: ``(R, T, P, S, SEC)`` uniforms for programme completions (stream 3).
+        programme: ``(R, T, P, S, SEC)`` uniforms for programme completions (stream 3),
+            stored time-major: a step's ``programme[:, t]`` is one contiguous block.
         named: ``(R, J)`` uniforms for named-project completions (stream 4).
     """
 
@@ -146,7 +147,10 @@ def draw_noise(params: Params, seed: int, ids: np.ndarray) -> Noise:
     eps = np.empty((R, T, C))
     arrival = np.empty((R, T, ND))
     duration = np.empty((R, T, ND))
-    programme = np.empty((R, T, n["P"], n["S"], n["SEC"]))
+    # time-major storage (a step reads programme[:, t] in one pass; each replication's
+    # numbers are drawn into `drawn` and copied in)
+    programme = np.empty((T, R, n["P"], n["S"], n["SEC"])).transpose(1, 0, 2, 3, 4)
+    drawn = np.empty(programme.shape[1:])
     named = np.empty((R, J))
     if _fast_seeding(seed, ids):
         keys = np.stack(np.broadcast_arrays(np.asarray(ids)[:, None], np.arange(N_STREAMS)), -1)
@@ -167,6 +171,7 @@ def draw_noise(params: Params, seed: int, ids: np.ndarray) -> Noise:
         gen_of(0).standard_normal(out=eps[r])  # in place: the numbers of ((T, C))
         arrival[r] = gen_of(1).random((ND, T)).T
         duration[r] = gen_of(2).random((ND, T)).T
-        gen_of(3).random(out=programme[r])
+        gen_of(3).random(out=drawn)
+        programme[r] = drawn
         named[r] = gen_of(4).random(J)
     return Noise(eps, arrival, duration, programme, named)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from sim.core.state import Calibration, State
 
 NEVER = np.iinfo(np.int64).max
+#: The most of a resource sector's output under offtake (contracts plus equity).
+OFFTAKE_CEILING = 0.9
 #: Channel order the compiled influence update assumes (:func:`_compiled_influence`).
 _KERNEL_CHANNELS = ("trade", "investment", "diplomacy", "security", "remittances", "debt")
 
@@ -189,12 +191,13 @@ def advance_projects(params: Params, state: State, u_programme: np.ndarray, t: i
     """
     slot = t % params.max_lead
     kernels = mechanisms.compiled()
-    if kernels is not None and _fits(state.pipeline, state.offers):
+    slots = state.pipeline.transpose(1, 0, 2, 3, 4)  # stored slot-major (initial_state)
+    if kernels is not None and _fits(slots, state.offers):
         due = (t + np.asarray(params.lead, dtype=np.int64)) % params.max_lead
         completion = _floats(params.completion)
-        return kernels.advance_pipeline(
-            state.pipeline, state.offers, _floats(u_programme), completion, due, slot
-        )
+        # the step's slice of the noise is read in place (no copy)
+        u = u_programme if _fits_any_layout(u_programme) else _floats(u_programme)
+        return kernels.advance_pipeline(slots, state.offers, u, completion, due, slot)
     for p in range(len(params.lead)):
         due = (t + params.lead[p]) % params.max_lead
         state.pipeline[:, due, p] += state.offers[:, p]
@@ -269,6 +272,14 @@ def _fits(*arrays: np.ndarray) -> bool:
     return all(x.flags.c_contiguous and x.dtype == float for x in arrays)
 
 
+def _fits_any_layout(x: np.ndarray) -> bool:
+    """Whether a kernel compiled for any layout reads ``x`` as it is: a writable float array.
+
+    Strided, or C-ordered (:func:`sim.core.kernels.warm_up` compiles both signatures).
+    """
+    return x.dtype == float and x.flags.writeable and x.flags.aligned
+
+
 def complete_named(params: Params, state: State, u_named: np.ndarray, t: int) -> None:
     """ODD 7.8: named projects due and unresolved complete (with their effects) or fail.
 
@@ -313,9 +324,25 @@ def update_access(params: Params, state: State) -> None:
     (:func:`sim.core.mechanisms.offtake_by_capital`); the sector's capital value is its
     capacity over the capital intensity.
 
+    Compiled (:func:`sim.core.kernels.access_offtake`, bit for bit) unless
+    ``CASIM_KERNELS=0``.
+
     Writes: ``equity``, ``offtake``.
     """
-    state.equity *= (1.0 - params.investment_depreciation) ** 0.25
+    keep = (1.0 - params.investment_depreciation) ** 0.25
+    kernels = mechanisms.compiled()
+    alpha = np.array(params.award_sensitivity, dtype=float, ndmin=1).reshape(-1)
+    P = len(params.vocab.powers)
+    inputs = (state.equity, state.cap, state.influence_share, state.contract_offtake)
+    if kernels is not None and len(alpha) in (1, state.R) and _fits(*inputs):
+        intensity = _floats(params.capital_intensity)
+        sector = np.asarray((intensity > 0) & params.is_resource, dtype=bool)
+        state.offtake = kernels.access_offtake(
+            state.equity, state.cap, float(keep), (intensity, sector),
+            state.influence_share, state.contract_offtake, alpha, OFFTAKE_CEILING,
+        )  # fmt: skip
+        return
+    state.equity *= keep
     intensity = params.capital_intensity
     value = np.divide(
         state.cap,
@@ -323,13 +350,13 @@ def update_access(params: Params, state: State) -> None:
         out=np.zeros_like(state.cap),
         where=(intensity > 0) & params.is_resource,
     )
-    P = len(params.vocab.powers)
     state.offtake = mechanisms.offtake_by_capital(
         state.equity,
         value,
         state.influence_share[:, :, :P],
         state.contract_offtake,
         per_rep(params.award_sensitivity, 4),
+        OFFTAKE_CEILING,
     )
 
 

@@ -3,8 +3,10 @@
 States (ODD 7.6, 7.9) screen the money powers offer and set the partner terms of their
 trade logits; powers (ODD 7.5, 7.17) spread their programme budgets over (state,
 sector) and learn from the influence it bought. The Mesa agents in
-:mod:`sim.core.agents` call these with their own index and write the result into their
-slice of the state; nothing here writes.
+:mod:`sim.core.agents` call these with their own index; a rule that sets the agent's
+slice of a state array is given that array as ``into`` and writes the decision into the
+agent's slice only (the screening returns the accepted shares, which the state
+applies). Nothing here writes anywhere else.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def acceptance(params: Params, state: State, s: int) -> np.ndarray:
         _c(state.influence_share), s, len(params.vocab.powers), hedging,
         float(params.acceptance_threshold), favour,
     )  # fmt: skip
-    return 1.0 / (1.0 + np.exp(z))
+    np.exp(z, out=z)  # 1 / (1 + exp(z)), in place
+    z += 1.0
+    return np.divide(1.0, z, out=z)
 
 
 def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
@@ -74,22 +78,28 @@ def acceptance_reference(params: Params, state: State, s: int) -> np.ndarray:
     )
 
 
-def trade_preferences(params: Params, state: State, s: int) -> np.ndarray:
+def trade_preferences(
+    params: Params, state: State, s: int, into: np.ndarray | None = None
+) -> np.ndarray:
     """ODD 7.9: ``(R, B)`` partner terms of state ``s``'s export and import utilities.
 
     Political alignment minus the hedging penalty on trade dependence (the gradient of
-    a Herfindahl index). Compiled (:func:`sim.core.kernels.trade_preferences`) unless
-    ``CASIM_KERNELS=0``; bit for bit :func:`trade_preferences_reference`.
+    a Herfindahl index). Written into ``into[:, s]`` when ``into`` is given (the
+    state's partner terms, ``partner_pref``). Compiled
+    (:func:`sim.core.kernels.trade_preferences`) unless ``CASIM_KERNELS=0``; bit for bit
+    :func:`trade_preferences_reference`.
     """
     kernels = mechanisms.compiled()
     sensitivity = _rep_vector(params.alignment_sensitivity, state.R)
     hedging = _rep_vector(hedging_strength(params, state, s), state.R)
-    if kernels is None or sensitivity is None or hedging is None:
-        return trade_preferences_reference(params, state, s)
-    return kernels.trade_preferences(
+    if kernels is None or sensitivity is None or hedging is None or not _fits(into):
+        return _write(into, s, trade_preferences_reference(params, state, s))
+    target, q = _target(into, s, state.trade_share[:, s].shape)
+    kernels.trade_preferences(
         _c(state.influence_share), _c(state.trade_share), s, len(params.vocab.powers),
-        sensitivity, hedging,
+        sensitivity, hedging, (target, q),
     )  # fmt: skip
+    return target[:, q]
 
 
 def trade_preferences_reference(params: Params, state: State, s: int) -> np.ndarray:
@@ -117,34 +127,42 @@ def resource_score(params: Params, p: int) -> np.ndarray:
     return score / top if top > 0 else score
 
 
-def allocation(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
+def allocation(
+    params: Params,
+    state: State,
+    p: int,
+    res_score: np.ndarray,
+    into: np.ndarray | None = None,
+) -> np.ndarray:
     """ODD 7.5: ``(R, S, SEC)`` power ``p``'s offers of this quarter's programme money.
 
     The aimed part of the budget (``budget_split``) goes where it is aimed: a share
     aimed at a (state, sector) goes there; a share aimed at a state is spread over its
     sectors by a softmax of the score. The rest follows a softmax over (state, sector)
-    of the score (:func:`allocation_score`). Compiled
+    of the score (:func:`allocation_score`). Written into ``into[:, p]`` when ``into``
+    is given (the power's offers, ``offers``). Compiled
     (:func:`sim.core.kernels.allocation_logits` and
     :func:`~sim.core.kernels.allocation_offers` around numpy's ``exp``) unless
     ``CASIM_KERNELS=0``; bit for bit :func:`allocation_reference`.
     """
     kernels = mechanisms.compiled()
     weights = (params.learned_weight, params.strategy_temperature)
-    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]):
-        return allocation_reference(params, state, p, res_score)
+    if kernels is None or np.ndim(weights[0]) or np.ndim(weights[1]) or not _fits(into):
+        return _write(into, p, allocation_reference(params, state, p, res_score))
     top = np.abs(params.sector_return).max()
     ret = params.sector_return / top if top > 0 else np.array(params.sector_return)
     static = (np.array(params.priorities[p]), _c(res_score), ret, np.array(params.sector_bias[p]))
-    free, within = kernels.allocation_logits(
+    z = kernels.allocation_logits(
         _c(state.influence_share), _c(state.gdp), _c(state.learned_bias), static, p,
         (float(weights[0]), float(weights[1])),
     )  # fmt: skip
+    np.exp(z, out=z)  # both softmaxes' exponentials in one call
     aim_state, aim_sector = state.aim_state[p], state.aim_sector[p]
     rest = max(1.0 - aim_state.sum() - aim_sector.sum(), 0.0)
     aim = (float(rest), np.array(aim_state), np.array(aim_sector))
-    return kernels.allocation_offers(
-        np.exp(free), np.exp(within), aim, _c(state.programme_budget), p
-    )
+    target, q = _target(into, p, z.shape[1:])
+    kernels.allocation_offers(z, aim, _c(state.programme_budget), p, (target, q))
+    return target[:, q]
 
 
 def allocation_reference(params: Params, state: State, p: int, res_score: np.ndarray) -> np.ndarray:
@@ -191,21 +209,28 @@ def allocation_score(params: Params, state: State, p: int, res_score: np.ndarray
     )
 
 
-def learned_bias(params: Params, state: State, p: int) -> np.ndarray:
+def learned_bias(
+    params: Params, state: State, p: int, into: np.ndarray | None = None
+) -> np.ndarray:
     """ODD 7.17: ``(R, S, SEC)`` power ``p``'s new learned bias.
 
     An exponential average of the normalised relative influence gain, so it stays in
-    [-1, 1]: ``b <- (1 - lr) b + lr g``. Compiled
+    [-1, 1]: ``b <- (1 - lr) b + lr g``. Written into ``into[:, p]`` when ``into`` is
+    given (it may be ``learned_bias`` itself). Compiled
     (:func:`sim.core.kernels.learned_bias`) unless ``CASIM_KERNELS=0``; bit for bit
     :func:`learned_bias_reference`.
     """
     kernels = mechanisms.compiled()
-    if kernels is None:
-        return learned_bias_reference(params, state, p)
-    return kernels.learned_bias(
+    if kernels is None or not _fits(into):
+        return _write(into, p, learned_bias_reference(params, state, p))
+    # Into a new array, then copied: updating the state's array in place measured slower
+    # within a step (the same cold lines loaded and stored).
+    target, q = _target(None, p, state.learned_bias[:, p].shape)
+    kernels.learned_bias(
         _c(state.influence_share), _c(state.prev_influence_share), _c(state.learned_bias), p,
-        float(params.learning_rate[p]),
+        float(params.learning_rate[p]), (target, q),
     )  # fmt: skip
+    return _write(into, p, target[:, q])
 
 
 def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
@@ -224,6 +249,26 @@ def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
 def _c(a: np.ndarray) -> np.ndarray:
     """``a`` as a C-contiguous float array (itself when it is one): the kernels' layout."""
     return np.ascontiguousarray(a, dtype=float)
+
+
+def _fits(into: np.ndarray | None) -> bool:
+    """Whether a kernel writes ``into`` itself: None (it allocates) or C-ordered floats."""
+    return into is None or (
+        into.dtype == float and into.flags.c_contiguous and into.flags.writeable
+    )
+
+
+def _target(into: np.ndarray | None, i: int, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """Where a kernel writes a decision of ``shape``: ``into[:, i]``, or a new array."""
+    return (into, i) if into is not None else (np.empty((shape[0], 1, *shape[1:])), 0)
+
+
+def _write(into: np.ndarray | None, i: int, value: np.ndarray) -> np.ndarray:
+    """``value``; written into ``into[:, i]`` (and that slice returned) when ``into`` is given."""
+    if into is None:
+        return value
+    into[:, i] = value
+    return into[:, i]
 
 
 def _rep_vector(value: float | np.ndarray, R: int) -> np.ndarray | None:

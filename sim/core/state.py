@@ -59,7 +59,8 @@ class State:
             USD bn (completed resource investment since the base year, depreciating).
         offers: ``(R, P, S, SEC)`` money offered (then accepted) this quarter, USD bn.
         learned_bias: ``(R, P, S, SEC)`` the powers' learned allocation bias.
-        pipeline: ``(R, max_lead, P, S, SEC)`` accepted money by due slot, USD bn.
+        pipeline: ``(R, max_lead, P, S, SEC)`` accepted money by due slot, USD bn
+            (stored slot-major: each slot's cohorts are one contiguous block).
         programme_budget: ``(R, P)`` programme money this quarter, USD bn.
         budget: ``(P,)`` annual programme budgets (budget_change events); ``(R, P)`` when
             sampled per replication (:mod:`sim.core.uncertainty`).
@@ -210,7 +211,8 @@ def initial_state(params: Params, R: int) -> State:  # long: one line per State 
         equity=np.zeros((R, S, C, P)),
         offers=np.zeros((R, P, S, SEC)),
         learned_bias=np.zeros((R, P, S, SEC)),
-        pipeline=np.zeros((R, params.max_lead, P, S, SEC)),
+        # stored slot by slot: a step touches only its due and maturing slots (advance_pipeline)
+        pipeline=np.zeros((params.max_lead, R, P, S, SEC)).transpose(1, 0, 2, 3, 4),
         programme_budget=np.zeros((R, P)),
         budget=params.budget0.copy(),
         aim_state=params.aim_state0.copy(),
