@@ -531,21 +531,27 @@ def _first_runs(runs, group_start):  # type: ignore[no-untyped-def]  # pragma: n
     return first
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _pairwise_sum(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
-    """``a[start:start + n].sum()`` in numpy's pairwise order (bit for bit, ``n <= 128``)."""
+    """``a[start:start + n].sum()`` in numpy's pairwise order (bit for bit, ``n <= 128``).
+
+    In scalars and inlined: a call per element with an array argument (reference counts)
+    or a scratch copy costs more than the additions.
+    """
     if n < 8:
         res = 0.0
-        for i in range(n):
-            res += a[start + i]
+        for i in range(start, start + n):
+            res += a[i]
         return res
-    r = a[start : start + 8].copy()
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
     i = 8
     while i < n - (n % 8):
-        for j in range(8):
-            r[j] += a[start + i + j]
+        j = start + i
+        r0, r1, r2, r3 = r0 + a[j], r1 + a[j + 1], r2 + a[j + 2], r3 + a[j + 3]
+        r4, r5, r6, r7 = r4 + a[j + 4], r5 + a[j + 5], r6 + a[j + 6], r7 + a[j + 7]
         i += 8
-    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < n:
         res += a[start + i]
         i += 1
@@ -1416,7 +1422,7 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     """Power ``p``'s offers from the exponentials of :func:`allocation_logits`.
 
     ``budget (rest w_free + aim_state w_within + aim_sector)`` with each softmax
-    normalised by its sum in numpy's order (:func:`_psum` over the ``S * SEC`` and the
+    normalised by its sum in numpy's order (:func:`_pairwise_sum` over the ``S * SEC`` and the
     ``SEC`` elements). ``weights`` is ``(2, R, S, SEC)``: the free and the within-state
     exponentials; ``aim`` is the unaimed share ``rest``, ``aim_state (S,)`` and
     ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out[:, q]`` of
@@ -1437,11 +1443,11 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     for r in range(R):
         for i in range(n):
             row[i] = exps[0, r, i]
-        total = _psum(row, 0, n)
+        total = _pairwise_sum(row, 0, n)
         for s in range(S):
             for e in range(SEC):
                 part[e] = exps[1, r, s * SEC + e]
-            state_total = _psum(part, 0, SEC)
+            state_total = _pairwise_sum(part, 0, SEC)
             for e in range(SEC):
                 within[s * SEC + e] = state_total
         b = budget[r, p]
@@ -1845,37 +1851,14 @@ def warm_up() -> float:
     # the ensemble summary (sim.engine.store)
     bits = np.zeros((1, 1), dtype=np.uint64)
     order_statistics(bits, False, 0, zero, bits)
-    _warm_up_phasesd()
+    _warm_up_access()
     return time.perf_counter() - t0
 
 
-# ==== phasesd: access and screening kernels ==============================================
+# ---- phases: access and screening
 # sim.core.phases.update_access, the states' screening
 # (sim.core.agents.CentralAsianState.screen_projects). No loop takes a view or calls a
 # helper that is not inlined: either, per element, cost more than the arithmetic.
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _psum(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
-    """:func:`_pairwise_sum` (numpy's order, ``n <= 128``) in scalars, so that it inlines."""
-    if n < 8:
-        res = 0.0
-        for i in range(start, start + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
-    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
-    i = 8
-    while i < n - (n % 8):
-        j = start + i
-        r0, r1, r2, r3 = r0 + a[j], r1 + a[j + 1], r2 + a[j + 2], r3 + a[j + 3]
-        r4, r5, r6, r7 = r4 + a[j + 4], r5 + a[j + 5], r6 + a[j + 6], r7 + a[j + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[start + i]
-        i += 1
-    return res
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
@@ -1934,9 +1917,9 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
                 for b in range(B):
                     row[b] = contract[r, s, c, b]
                     out[r, s, c, b] = row[b]
-                left = ceiling - _psum(row, 0, B)
+                left = ceiling - _pairwise_sum(row, 0, B)
                 room = 0.0 if left < 0.0 else left  # np.maximum: NaN, -0.0 stay
-                total = _psum(earned, 0, P)
+                total = _pairwise_sum(earned, 0, P)
                 scale = room / total if total > room else 1.0
                 for p in range(P):
                     out[r, s, c, p] += earned[p] * scale
@@ -1959,10 +1942,10 @@ def scale_offers(  # pragma: no cover - compiled; checked against the reference
                 offers[r, p, s, e] *= a
 
 
-KERNELS += ("_psum", "access_offtake", "scale_offers")
+KERNELS += ("access_offtake", "scale_offers")
 
 
-def _warm_up_phasesd() -> None:
+def _warm_up_access() -> None:
     """Compile (or load) the signatures of this section (called by :func:`warm_up`)."""
     one, three, four = np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
     floats = np.ones(1)
