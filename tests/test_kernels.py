@@ -315,14 +315,8 @@ def test_influence_kernel_equals_the_numpy_phase_bit_for_bit(
     """update_influence (stocks, channel inputs, targets, smoothing): kernel on and off."""
     from sim.core import phases  # noqa: PLC0415
 
-    model = _model_mid_step(baseline_loaded, sampled, steps)
-    p, s, n, t = model.params, model.state, model.noise, model.t
-    amount = phases.advance_projects(p, s, n.programme[:, t], t)
-    phases.complete_programme(p, s, amount)
-    phases.accrue_debt(p, s, amount)
-    phases.complete_named(p, s, n.named, t)
-    phases.update_access(p, s)
-    model.states.do("set_trade_preferences")
+    model = _model_before_trade(baseline_loaded, sampled, steps)
+    p, s, t = model.params, model.state, model.t
     phases.produce_and_trade(p, model.calibration, s, t)
     phases.update_economy(p, model.calibration, s, t)
     out = {}
