@@ -4,8 +4,9 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 (``cache=True`` keeps the machine code in ``__pycache__`` next to this module, or under
 ``NUMBA_CACHE_DIR`` when that is set; later processes load it in well under a second):
 
-* :func:`allocate_export_options` is :meth:`sim.core.mechanisms.ExportOptions.allocate`
-  (the export allocation, about half of a step in numpy) one replication at a time;
+* :func:`export_logit_shifts` and :func:`allocate_export_options` are
+  :meth:`sim.core.mechanisms.ExportOptions.allocate` (the export allocation, about half
+  of a step in numpy) on either side of numpy's ``exp``, one replication at a time;
 * :func:`option_utilities` is the numpy around it in :func:`sim.core.phases.trade_flows`
   (each option's utility);
 * :func:`segment_sum` and :func:`segment_sum_rows` are
@@ -54,8 +55,12 @@ The pure-numpy reference stays next to each (:mod:`sim.core.mechanisms`,
 :mod:`sim.core.phases`; ``CASIM_KERNELS=0`` runs it), and ``tests/test_kernels.py``
 checks they agree. Every kernel does the reference's floating-point operations in the
 reference's order (sums in the order ``np.bincount`` adds), so the sums agree bit for
-bit; only ``exp`` (the C library's against numpy's vectorised one) may differ in the
-last bit, so the allocation agrees to about 1e-15 relative (the tests ask 1e-12).
+bit. ``exp`` stays numpy's: the allocation's exponents come from
+:func:`export_logit_shifts` and numpy exponentiates them, as in the reference (numpy's
+vectorised ``exp`` also costs a fraction of the C library's one value at a time). Only
+the base-year route fit (:func:`fit_route_constants`, one row at a time inside a kernel)
+takes the C library's ``exp``, which may differ from numpy's in the last bit (the tests
+ask 1e-12 there).
 
 Batch invariance: each kernel loops over replications on the outside and nothing in
 the loop body reads another replication, so replication ``k``'s numbers do not depend
@@ -172,8 +177,88 @@ def _static_utilities(parts, r, s, c, b, k, static):  # type: ignore[no-untyped-
 # long: one replication's whole allocation in one loop body, so that its few hundred
 # options stay in cache; it mirrors ExportOptions.allocate_reference step by step.
 @numba.njit(cache=True, nogil=True)
-def allocate_export_options(  # pragma: no cover - compiled; checked against the reference
+def export_logit_shifts(  # pragma: no cover - compiled; checked against the reference
     util: np.ndarray,
+    enabled: np.ndarray,
+    group_start: np.ndarray,
+    runs: np.ndarray,
+    sub: np.ndarray,
+    offtake: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The exponents of the allocation's two logits, for numpy's ``exp``.
+
+    With ``u = util[r, o]`` for an open option and ``-inf`` for a closed one:
+
+    * ``joint[r, o] = u - m_g``, ``m_g`` the largest ``u`` of the option's (state,
+      commodity) group ``g`` (``group_start``; 0 where it is ``-inf``);
+    * ``route[r, o] = u - m_q``, ``m_q`` the largest ``u`` of its buyer's run of routes
+      ``q`` (``runs``; 0 where it is not finite), where :func:`allocate_export_options`
+      needs it: the buyer has a contracted share other than ``+-0``, or some utility of
+      the replication is neither finite nor ``-inf``; 0 elsewhere. A ``(0, O)`` array
+      without offtake;
+    * ``finite[r]``: every ``u`` of the replication is finite or ``-inf``.
+
+    :func:`allocate_export_options` takes ``exp`` of both: the logits of
+    :meth:`sim.core.mechanisms.ExportOptions.allocate_reference`, whose exponentials are
+    numpy's too, so the two agree bit for bit.
+
+    Args:
+        util: ``(R, O)`` option utilities (replication-major).
+        enabled: ``(O,)`` open options.
+        group_start: ``(G + 1,)`` first option of each (state, commodity) group.
+        runs: ``(Q + 1,)`` first option of each run of one (state, commodity, buyer).
+        sub: ``(O,)`` the option's (state, commodity, buyer) index.
+        offtake: ``(R, SCB)`` contracted shares, or ``(0, 0)`` when nobody has any.
+
+    Returns:
+        ``(joint, route, finite)``: ``(R, O)``, ``(R, O)`` or ``(0, O)``, and ``(R,)``.
+    """
+    R, n_opt = util.shape
+    with_offtake = offtake.shape[0] > 0
+    joint = np.empty((R, n_opt))
+    route = np.empty((R if with_offtake else 0, n_opt))
+    finite = np.empty(R, dtype=np.bool_)
+    for r in range(R):
+        u, row = joint[r], util[r]
+        ok = True
+        for o in range(n_opt):
+            x = row[o] if enabled[o] else -np.inf
+            u[o] = x
+            ok = ok & (not np.isnan(x)) & (x != np.inf)
+        finite[r] = ok
+        # Unsigned bounds: no negative-index check in the loops over a run or a group.
+        if with_offtake:
+            rt = route[r]
+            for o in range(n_opt):
+                rt[o] = 0.0
+            for q in range(len(runs) - 1):
+                start, end = np.uint64(runs[q]), np.uint64(runs[q + 1])
+                if ok and offtake[r, sub[start]] == 0.0:
+                    continue  # no contract: its route probabilities are not used
+                top = -np.inf
+                for i in range(start, end):
+                    top = max(top, u[i])
+                if not np.isfinite(top):
+                    top = 0.0
+                for i in range(start, end):
+                    rt[i] = u[i] - top
+        for g in range(len(group_start) - 1):
+            start, end = np.uint64(group_start[g]), np.uint64(group_start[g + 1])
+            top = -np.inf
+            for o in range(start, end):
+                top = max(top, u[o])
+            if top == -np.inf:
+                top = 0.0
+            for o in range(start, end):
+                u[o] = u[o] - top
+    return joint, route, finite
+
+
+@numba.njit(cache=True, nogil=True)
+def allocate_export_options(  # pragma: no cover - compiled; checked against the reference
+    joint: np.ndarray,
+    route: np.ndarray,
+    finite: np.ndarray,
     enabled: np.ndarray,
     supply: np.ndarray,
     capacity: np.ndarray,
@@ -186,14 +271,15 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
 ) -> tuple[np.ndarray, np.ndarray]:
     """The export allocation over the real options, one replication at a time.
 
-    Does the reference's floating-point operations in its order, but skips work whose
-    result is known exactly:
+    Takes the logits' exponentials (``exp`` of :func:`export_logit_shifts`, normalised
+    here in place) and does the reference's floating-point operations in its order,
+    but skips work whose result is known exactly:
 
     * a (state, commodity) group without supply ships ``supply * p = supply`` (a signed
       zero) on every option whatever its probabilities, as long as they are finite and
       non-negative: every utility finite or ``-inf``, and with offtake every contracted
       share of the group finite and non-negative (then ``free p + off p_route`` is finite
-      and ``>= +0``). Its exponentials are computed only if a capacity pass re-offers
+      and ``>= +0``). Its probabilities are normalised only if a capacity pass re-offers
       supply to it (:func:`_plain_group`);
     * a route of unlimited capacity in every replication is never overloaded, so only
       the loads of the other routes are summed (each over its options in option order,
@@ -205,7 +291,10 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
       the last one found no overloaded route (the flows have not changed since).
 
     Args:
-        util: ``(R, O)`` option utilities (replication-major).
+        joint: ``(R, O)`` ``exp`` of the joint logit's exponents (overwritten).
+        route: ``(R, O)`` ``exp`` of the route logit's exponents (overwritten); ``(0, O)``
+            without offtake.
+        finite: ``(R,)`` every utility of the replication finite or ``-inf``.
         enabled: ``(O,)`` open options.
         supply: ``(R, SC)`` exportable supply per (state, commodity).
         capacity: ``(R, KC)`` route capacities per (route, commodity).
@@ -220,7 +309,7 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     Returns:
         ``(flows, shut_in)``: ``(R, O)`` and ``(R, SC)``.
     """
-    R, n_opt = util.shape
+    R, n_opt = joint.shape
     G = len(group_sc)
     SC, KC = supply.shape[1], capacity.shape[1]
     with_offtake = offtake.shape[0] > 0
@@ -236,9 +325,7 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     group_run = _first_runs(runs, group_start)
     flows_out = np.empty((R, n_opt))
     shut = np.empty((R, SC))
-    u = np.empty(n_opt)
-    p = np.empty(n_opt)
-    p_route = np.empty(n_opt)
+    p_route = np.empty(0)
     off = np.zeros(SCB)
     free = np.zeros(SC)
     over = np.zeros(KC, dtype=np.bool_)
@@ -250,12 +337,10 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
     moved = np.zeros(G, dtype=np.bool_)  # its flows changed since shipped was summed
     for r in range(R):
         f = flows_out[r]
-        finite = True  # every utility finite or -inf: every probability finite and >= 0
-        for o in range(n_opt):
-            x = util[r, o] if enabled[o] else -np.inf
-            u[o] = x
-            finite = finite & (not np.isnan(x)) & (x != np.inf)
+        p = joint[r]  # exponentials; a group's probabilities once done[g]
+        ok = finite[r]  # every utility finite or -inf: every probability finite and >= 0
         if with_offtake:
+            p_route = route[r]
             _offtake_shares(offtake[r], has_buyer, B, off, free)
         # Joint logit over each (state, commodity) group's open options.
         for g in range(G):
@@ -263,17 +348,17 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
             s = supply[r, j]
             moved[g] = False
             first, last = group_run[g], group_run[g + 1]
-            if s == 0.0 and finite and _plain_group(off, sub, runs, first, last, with_offtake):
+            if s == 0.0 and ok and _plain_group(off, sub, runs, first, last, with_offtake):
                 for o in range(start, end):
                     f[o] = s
                 shipped[g] = 0.0  # 0.0 + (+-0) + ... is +0
                 done[g] = False
                 continue
-            _group_logit(u, p, start, end)
+            _normalise(p, start, end)
             done[g] = True
             if with_offtake:
-                shipped[g] = _offtake_flows(u, p, p_route, f, s, free[j], off, sub, runs, first,
-                                            last, finite)  # fmt: skip
+                shipped[g] = _offtake_flows(p, p_route, f, s, free[j], off, sub, runs, first,
+                                            last, ok)  # fmt: skip
                 continue
             total = 0.0
             for o in range(start, end):
@@ -311,7 +396,7 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
                     continue  # adding 0 * p changes nothing
                 start, end = group_start[g], group_start[g + 1]
                 if not done[g]:
-                    _group_logit(u, p, start, end)
+                    _normalise(p, start, end)
                     done[g] = True
                 total = 0.0
                 for o in range(start, end):
@@ -348,21 +433,16 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
 # The allocation's helpers below are inlined into it (numba IR inlining): calls with
 # many array arguments, once per group or buyer, cost about a fifth of its time.
 @numba.njit(cache=True, nogil=True, inline="always")
-def _group_logit(u, p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Joint logit probabilities ``p`` of the options ``start:end`` (one group)."""
-    top = -np.inf
-    for o in range(start, end):
-        top = max(top, u[o])
-    if top == -np.inf:
-        top = 0.0
+def _normalise(p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One group's joint logit: its exponentials ``p[start:end]`` over their sum, in place."""
+    w = p[start:end]  # a view indexed from 0: the division loop vectorises
     total = 0.0
-    for o in range(start, end):
-        p[o] = math.exp(u[o] - top)
-        total += p[o]
+    for i in range(w.shape[0]):
+        total += w[i]
     if total == 0.0:
         total = 1.0
-    for o in range(start, end):
-        p[o] /= total
+    for i in range(w.shape[0]):
+        w[i] /= total
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -398,13 +478,14 @@ def _offtake_shares(offtake, has_buyer, B, off, free):  # type: ignore[no-untype
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _offtake_flows(u, p, p_route, f, s, free, off, sub, runs, first, last, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _offtake_flows(p, p_route, f, s, free, off, sub, runs, first, last, finite):  # type: ignore[no-untyped-def]  # pragma: no cover
     """A group's flows with contracted offtake, ``s (free p + off p_route)``; their sum.
 
-    ``p_route`` is the route logit of each buyer (run ``first:last``). A buyer without
-    contracted offtake (``off = +-0``) adds ``off * p_route``, a zero of ``off``'s sign
-    whatever its (finite, non-negative) route probabilities, so those are set to 0
-    without computing them when every utility is finite or ``-inf``.
+    ``p_route`` holds the route logit's exponentials; each buyer's (run ``first:last``)
+    are normalised here. A buyer without contracted offtake (``off = +-0``) adds
+    ``off * p_route``, a zero of ``off``'s sign whatever its (finite, non-negative)
+    route probabilities, so those are set to 0 without normalising them when every
+    utility is finite or ``-inf``.
     """
     total = 0.0
     for q in range(first, last):
@@ -414,7 +495,7 @@ def _offtake_flows(u, p, p_route, f, s, free, off, sub, runs, first, last, finit
             for i in range(o, end):
                 p_route[i] = 0.0
         else:
-            _route_logit(u, p_route, o, end)
+            _route_logit(p_route, o, end)
         for i in range(o, end):
             f[i] = s * (free * p[i] + a * p_route[i])
             total += f[i]
@@ -422,21 +503,16 @@ def _offtake_flows(u, p, p_route, f, s, free, off, sub, runs, first, last, finit
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _route_logit(u, p_route, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Route logit probabilities ``p_route`` of one buyer's options ``start:end``."""
-    top = -np.inf
-    for i in range(start, end):
-        top = max(top, u[i])
-    if not np.isfinite(top):
-        top = 0.0
+def _route_logit(p_route, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One buyer's route logit: its exponentials ``p_route[start:end]`` over their sum, in place."""
+    w = p_route[start:end]  # a view indexed from 0: the division loop vectorises
     total = 0.0
-    for i in range(start, end):
-        p_route[i] = math.exp(u[i] - top)
-        total += p_route[i]
+    for i in range(w.shape[0]):
+        total += w[i]
     if not total > 0:
         total = 1.0
-    for i in range(start, end):
-        p_route[i] /= total
+    for i in range(w.shape[0]):
+        w[i] /= total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -599,6 +675,7 @@ def fit_route_constants(  # pragma: no cover - compiled; checked against the ref
     n, n_opt = base.shape
     flows = np.empty((n, n_opt))
     util = np.empty((1, n_opt))
+    no_runs = np.zeros(0, dtype=np.int64)  # no offtake (off is (0, 0)): no route logits
     vol = np.zeros(route_alpha.shape[1])
     share = np.empty(len(pos))
     for r in range(n):
@@ -608,8 +685,13 @@ def fit_route_constants(  # pragma: no cover - compiled; checked against the ref
                 st = base[r, o] + route_alpha[r, sck[o]]
                 term = bt * (1.0 - cost[r, k[o]])
                 util[0, o] = term + pref[r, s[o], b[o]] + st
-            f, _ = allocate_export_options(util, enabled, supply[r : r + 1], capacity[r : r + 1],
-                                           off, group_start, group_sc, sub, kc, passes)  # fmt: skip
+            joint, route, finite = export_logit_shifts(util, enabled, group_start, no_runs, sub,
+                                                       off)  # fmt: skip
+            for o in range(n_opt):
+                joint[0, o] = math.exp(joint[0, o])  # the C library's exp
+            f, _ = allocate_export_options(joint, route, finite, enabled, supply[r : r + 1],
+                                           capacity[r : r + 1], off, group_start, group_sc,
+                                           sub, kc, passes)  # fmt: skip
             flows[r] = f[0]
             if len(pos) == 0:
                 break
@@ -1753,7 +1835,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
 
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
-           "allocate_export_options", "_group_logit", "_plain_group",
+           "export_logit_shifts", "allocate_export_options", "_normalise", "_plain_group",
            "_offtake_shares", "_offtake_flows", "_route_logit", "_options_by_route",
            "_limited_options", "_overloaded", "_buyer_runs", "_first_runs", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
@@ -1806,8 +1888,10 @@ def warm_up() -> float:
         channel_targets(four, weights, three)
     sector_commodities(four, three)
     for off in (np.zeros((0, 0)), np.zeros((1, 1))):
+        two = np.array([0, 1])
+        shifts = export_logit_shifts(one, np.ones(1, dtype=bool), two, two, zero, off)
         allocate_export_options(
-            np.zeros((1, 1)), np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
+            *shifts, np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
     plan = (np.array([0, 1]), zero, zero, np.ones(1))  # one array, one column

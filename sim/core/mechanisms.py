@@ -208,6 +208,8 @@ class ExportOptions:
         self.n_groups_all, self.n_subs_all, self.n_kc = S * C, S * C * B, K * C
         self.seg_group = self._segments(self.group)
         self.seg_sub = self._segments(self.sub)
+        #: ``(Q + 1,)`` first option of each (state, commodity, buyer) run, and the end.
+        self.runs = np.r_[self.seg_sub[0], self.n].astype(np.int64)
         # Padded layout: group row g, slot w; padding slots point at a dummy route.
         starts, seg = self.seg_group
         self.group_ids = self.group[starts]
@@ -294,13 +296,28 @@ class ExportOptions:
         if kernels is None:
             return self.allocate_reference(supply, util, enabled, capacity, offtake, passes)
         R = util.shape[1]
-        off = offtake.reshape(R, -1) if offtake.any() else np.zeros((0, 0))
-        flows, shut = kernels.allocate_export_options(
+        with_offtake = offtake.any()
+        off = offtake.reshape(R, -1) if with_offtake else np.zeros((0, 0))
+        enabled = np.ascontiguousarray(enabled, dtype=bool)
+        off = np.ascontiguousarray(off, dtype=float)
+        joint, route, finite = kernels.export_logit_shifts(
             np.ascontiguousarray(util.T, dtype=float),
-            np.ascontiguousarray(enabled, dtype=bool),
+            enabled,
+            self.group_start,
+            self.runs,
+            self.sub,
+            off,
+        )
+        np.exp(joint, out=joint)  # numpy's exp, as the reference's
+        np.exp(route, out=route)
+        flows, shut = kernels.allocate_export_options(
+            joint,
+            route,
+            finite,
+            enabled,
             np.ascontiguousarray(supply.reshape(R, -1), dtype=float),
             np.ascontiguousarray(capacity.reshape(R, -1), dtype=float),
-            np.ascontiguousarray(off, dtype=float),
+            off,
             self.group_start,
             self.group_ids,
             self.sub,
