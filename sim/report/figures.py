@@ -211,7 +211,8 @@ def plot_influence(
         ax.set_title(vocab.name(state))
         ax.set_ylim(0.0, 1.0)
         ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0))
-        ax.set_ylabel("Share of influence (%)")
+        if ax.get_subplotspec().is_first_col():  # the panels share y: label it once a row
+            ax.set_ylabel("Share of influence (%)")
         ax.set_xlabel("Quarter")
         ax.grid(alpha=0.3)
         date_axis(ax)
@@ -272,7 +273,8 @@ def plot_trade_shares(
         ax.set_ylim(0.0, 1.0)
         ax.margins(x=0)
         ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0))
-        ax.set_ylabel("Share of trade (%)")
+        if ax.get_subplotspec().is_first_col():  # the panels share y: label it once a row
+            ax.set_ylabel("Share of trade (%)")
         ax.set_xlabel("Quarter")
         date_axis(ax)
     # Legend top-down in the same order as the stack reads top-down.
