@@ -517,9 +517,10 @@ def test_trade_totals_kernel_is_bincount_bit_for_bit(seed: int) -> None:
     unit_price[-1, 0] = np.inf  # 0 * inf is NaN: zero flows count in this replication
     cost = rng.random((R, K))
     cost[0, 0] = -np.inf
-    got = kernels.trade_totals(
-        flows, unit_price, cost, (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
-        (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
+    # overwritten: rows with last step's values (here NaN) are zeroed before their sums
+    got = tuple(np.full((R, n), np.nan) for n in (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all))
+    kernels.trade_totals(
+        flows, unit_price, cost, (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck), got
     )  # fmt: skip
     with np.errstate(invalid="ignore"):  # 0 * inf
         value = flows.T * unit_price[:, opt.c].T

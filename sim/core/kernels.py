@@ -1106,8 +1106,8 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     unit_price: np.ndarray,
     route_cost: np.ndarray,
     index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    sizes: tuple[int, int, int, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     """Volumes, values, netback revenues and route flows of ``(R, O)`` export flows.
 
     What :func:`sim.core.phases.produce_and_trade` sums with
@@ -1121,11 +1121,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
         index: each option's commodity and route, and its group for volume (state,
             commodity, buyer), value (state, buyer), revenue (state; options sorted by
             it) and route flow (state, commodity, route).
-        sizes: number of groups of each.
-
-    Returns:
-        ``(R, n)`` volume (flow), value (``flow * unit price``), revenue
-        (``value * (1 - route cost)``) and route flow sums.
+        out: the ``(R, n)`` volume (flow), value (``flow * unit price``), revenue
+            (``value * (1 - route cost)``) and route flow sums, overwritten (each row is
+            zeroed just before its sums, so that it is brought into cache once: the
+            state's arrays of the last step are reused, without a fresh ``np.zeros``).
 
     An option without flow adds ``+0.0`` or ``-0.0`` to each sum, which leaves it as it
     was (a sum that starts from ``+0.0`` never becomes ``-0.0``), so it is skipped where
@@ -1139,12 +1138,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     replication's sums are the same in any batch.
     """
     c, k, sub, sb, st, sck = index
+    volume, value, revenue, route = out
     R, n_opt = flows.shape
-    volume, value = np.zeros((R, sizes[0])), np.zeros((R, sizes[1]))
-    revenue, route = np.zeros((R, sizes[2])), np.zeros((R, sizes[3]))
-    if n_opt == 0:
-        return volume, value, revenue, route
-    scratch = (np.zeros(sizes[0]), np.zeros(sizes[1]), np.zeros(sizes[2]), np.zeros(sizes[3]))
+    sizes = (volume.shape[1], value.shape[1], revenue.shape[1], route.shape[1])
+    scratch = (np.empty(sizes[0]), np.empty(sizes[1]), np.empty(sizes[2]), np.empty(sizes[3]))
     for r in range(0, R, 2):
         q = min(r + 1, R - 1)
         fa, fb, pa, pb = flows[r], flows[q], unit_price[r], unit_price[q]
@@ -1153,6 +1150,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
         vol_b, val_b, rev_b, rte_b = scratch
         if q > r:
             vol_b, val_b, rev_b, rte_b = volume[q], value[q], revenue[q], route[q]
+        for x in (vol_a, val_a, rev_a, rte_a, vol_b, val_b, rev_b, rte_b):
+            x[:] = 0.0
+        if n_opt == 0:
+            continue
         finite = True
         for j in range(pa.shape[0]):
             finite &= np.isfinite(pa[j]) & np.isfinite(pb[j])
@@ -1186,7 +1187,6 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
             rte_b[j] += f_b
         rev_a[s_run], rev_b[s_run] = s_a, s_b
         vol_a[b_run], vol_b[b_run] = b_a, b_b
-    return volume, value, revenue, route
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
@@ -1835,7 +1835,7 @@ def warm_up() -> float:
     flag = np.zeros((1, 1), dtype=bool)
     output_within_reserves(three, three, three, (flag, one))
     settle_production(three, three, three, three, one)
-    trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (1, 1, 1, 1))
+    trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (one, one, one, one))
     economy_inputs(
         three, one, (floats, floats), (1.0, 1.0, floats, floats, floats, floats),
         (one, floats, floats), (three, three, three, floats, one),

@@ -629,17 +629,13 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     opt = params.options
     S = len(params.vocab.states)
     if kernels is not None and np.isnan(state.contract_price).all():
-        volume, value, revenue, route = kernels.trade_totals(
+        kernels.trade_totals(
             np.ascontiguousarray(flows.T),
             state.price * params.value_factor,
             np.ascontiguousarray(state.route_cost),
             (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
-            (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
+            _totals_out(params, state),
         )
-        state.route_flow = route.reshape(state.R, *opt.shape[:2], opt.shape[3])
-        state.exports_volume = volume.reshape(state.exports_volume.shape)
-        state.exports_value = value.reshape(state.R, S, -1)
-        state.export_revenue = revenue
         return
     state.route_flow = route_volumes(params, flows)
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
@@ -650,6 +646,32 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
+
+
+def _totals_out(params: Params, state: State) -> tuple[np.ndarray, ...]:
+    """The ``(R, n)`` arrays :func:`sim.core.kernels.trade_totals` overwrites.
+
+    Views of the state's ``exports_volume``, ``exports_value``, ``export_revenue`` and
+    ``route_flow`` (nothing keeps last step's arrays: :func:`sim.core.observe.snapshot`
+    copies), where they are writable C-ordered float arrays of their shapes; otherwise
+    new arrays, which replace them.
+    """
+    S, C, B, K = params.options.shape
+    R = state.R
+    shapes = {
+        "exports_volume": (R, S, C, B),
+        "exports_value": (R, S, B),
+        "export_revenue": (R, S),
+        "route_flow": (R, S, C, K),
+    }
+    out = []
+    for name, shape in shapes.items():
+        x = getattr(state, name)
+        if x.shape != shape or not (_fits(x) and x.flags.writeable):
+            x = np.empty(shape)
+            setattr(state, name, x)
+        out.append(x.reshape(R, -1))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ 7.12-7.14 economy
