@@ -565,10 +565,10 @@ def test_production_kernels_keep_numpys_rules() -> None:
     keep = rng.random((S, C))
     production = np.maximum(got - shut_in, 0.0)
     left = np.where(np.isfinite(reserves), np.maximum(reserves - production / 4.0, 0.0), reserves)
-    new_cap = cap.copy()
-    out = kernels.settle_production(got, shut_in, reserves, new_cap, keep)
-    np.testing.assert_array_equal(out[0], production)
-    np.testing.assert_array_equal(out[1], left)
+    new_cap, new_reserves, out = cap.copy(), reserves.copy(), np.full((R, S, C), np.nan)
+    kernels.settle_production(got, shut_in, new_reserves, new_cap, keep, out)
+    np.testing.assert_array_equal(out, production)
+    np.testing.assert_array_equal(new_reserves, left)
     np.testing.assert_array_equal(new_cap, cap * keep)
 
 

@@ -1077,27 +1077,24 @@ def settle_production(  # pragma: no cover - compiled; checked against the refer
     reserves: np.ndarray,
     cap: np.ndarray,
     keep: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    production: np.ndarray,
+) -> None:
     """The end of :func:`sim.core.phases.produce_and_trade`: production, depletion, decline.
 
-    ``production = max(output - shut_in, 0)``; finite reserves fall by a quarter's
-    production (to at least 0); ``cap`` ``(R, S, C)`` is multiplied by ``keep``
-    ``(S, C)``, the quarterly survival of capacity (in place).
-
-    Returns:
-        New ``(R, S, C)`` production and reserves.
+    ``production = max(output - shut_in, 0)`` (written into ``production``); finite
+    ``reserves`` fall by a quarter's production (to at least 0, in place); ``cap``
+    ``(R, S, C)`` is multiplied by ``keep`` ``(S, C)``, the quarterly survival of
+    capacity (in place).
     """
     R, S, C = output.shape
-    production, left = np.empty((R, S, C)), np.empty((R, S, C))
     for r in range(R):
         for s in range(S):
             for c in range(C):
                 q = _maximum(output[r, s, c] - shut_in[r, s, c], 0.0)
                 production[r, s, c] = q
                 x = reserves[r, s, c]
-                left[r, s, c] = _maximum(x - q / 4.0, 0.0) if np.isfinite(x) else x
+                reserves[r, s, c] = _maximum(x - q / 4.0, 0.0) if np.isfinite(x) else x
                 cap[r, s, c] *= keep[s, c]
-    return production, left
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1834,7 +1831,7 @@ def warm_up() -> float:
     # phases: production, trade totals, economy
     flag = np.zeros((1, 1), dtype=bool)
     output_within_reserves(three, three, three, (flag, one))
-    settle_production(three, three, three, three, one)
+    settle_production(three, three, three, three, one, three)
     trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (one, one, one, one))
     economy_inputs(
         three, one, (floats, floats), (1.0, 1.0, floats, floats, floats, floats),

@@ -616,8 +616,13 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     kernels = mechanisms.compiled()
     keep = (1.0 - params.decline) ** 0.25
     if kernels is not None and keep.shape == output.shape[1:] and _fits(output, shut_in, state.cap):
-        state.production, state.reserves = kernels.settle_production(
-            output, shut_in, _floats(state.reserves), state.cap, _floats(keep)
+        # in place: nothing keeps last step's production or reserves (snapshots copy)
+        prod = state.production
+        if prod.shape != output.shape or not (_fits(prod) and prod.flags.writeable):
+            state.production = np.empty(output.shape)
+        state.reserves = _floats(state.reserves)
+        kernels.settle_production(
+            output, shut_in, state.reserves, state.cap, _floats(keep), state.production
         )
     else:
         state.production = np.maximum(output - shut_in, 0.0)
