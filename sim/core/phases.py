@@ -632,7 +632,6 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
         )
         state.cap *= keep
     opt = params.options
-    S = len(params.vocab.states)
     if kernels is not None and np.isnan(state.contract_price).all():
         kernels.trade_totals(
             np.ascontiguousarray(flows.T),
