@@ -538,6 +538,32 @@ def test_trade_totals_kernel_is_bincount_bit_for_bit(seed: int) -> None:
     assert np.isnan(got[2][-1]).any()  # zero flows at an infinite price
 
 
+def test_route_capacity_kernel_keeps_numpys_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Effective capacities with closed, NaN and partial routes, inf and NaN caps, ties."""
+    from sim.core import phases  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    R, K, C = 5, 4, 3
+    route_cap = rng.random((R, K, C)) * 10
+    route_cap[0, 0], route_cap[0, 1, 0], route_cap[1, 1, 1] = np.inf, np.nan, 0.0
+    avail = rng.random((R, K))
+    avail[0, 0], avail[1, 0], avail[2, 2], avail[3, 1] = 0.0, np.nan, -0.5, 1.0
+    ceiling = np.where(rng.random((R, K, C)) < 0.5, np.inf, rng.random((R, K, C)) * 10)
+    ceiling[0, 1, 1], ceiling[2, 0, 0] = np.nan, -0.0
+    ceiling[4, 3, 2] = route_cap[4, 3, 2] * avail[4, 3]  # a tie
+    for limit in (None, ceiling):
+        got = kernels.route_capacity(
+            route_cap, avail, np.zeros((0, 0, 0)) if limit is None else limit
+        )
+        monkeypatch.setattr(kernels, "ENABLED", False)
+        want = phases.effective_capacity(route_cap, avail, limit)
+        monkeypatch.setattr(kernels, "ENABLED", True)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(phases.effective_capacity(route_cap, avail, limit), want)
+    assert kernels.route_capacity.signatures
+
+
 def test_production_kernels_keep_numpys_rules() -> None:
     """Planned output and its settlement with inf and NaN reserves, capacity and shut-in."""
     from types import SimpleNamespace  # noqa: PLC0415

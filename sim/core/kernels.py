@@ -21,10 +21,11 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
   :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
   the numpy branch's operations in its order (``np.power`` stays in numpy);
-* :func:`output_within_reserves`, :func:`trade_totals` and :func:`settle_production`
-  are the numpy of :func:`sim.core.phases.produce_and_trade` around the allocation
-  (planned output; volumes, values, revenues and route flows summed from the flows;
-  production, depletion, decline), :func:`economy_inputs` and :func:`import_values`
+* :func:`output_within_reserves`, :func:`route_capacity`, :func:`trade_totals` and
+  :func:`settle_production` are the numpy of :func:`sim.core.phases.produce_and_trade`
+  around the allocation (planned output; the effective route capacities; volumes,
+  values, revenues and route flows summed from the flows; production, depletion,
+  decline), :func:`economy_inputs` and :func:`import_values`
   :func:`sim.core.phases.update_economy` on either side of the import logit's ``exp``
   (kept in numpy), bit for bit;
 * :func:`allocation_logits` and :func:`allocation_offers` are
@@ -1046,6 +1047,28 @@ def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def route_capacity(  # pragma: no cover - compiled; checked against the reference
+    route_cap: np.ndarray, avail: np.ndarray, ceiling: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.phases.effective_capacity`: ``min(route_cap x avail, ceiling)``.
+
+    ``route_cap`` and ``ceiling`` are ``(R, K, C)`` (``ceiling`` ``(0, 0, 0)``: no
+    limit), ``avail`` ``(R, K)``; where ``avail`` is not positive (or NaN) the capacity
+    is 0. ``np.minimum``'s rules: NaN wins, a tie gives the ceiling.
+    """
+    R, K, C = route_cap.shape
+    limit = ceiling.size > 0
+    out = np.empty((R, K, C))
+    for r in range(R):
+        for k in range(K):
+            a = avail[r, k]
+            for c in range(C):
+                x = route_cap[r, k, c] * a if a > 0.0 else 0.0
+                out[r, k, c] = _minimum(x, ceiling[r, k, c]) if limit else x
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def output_within_reserves(  # pragma: no cover - compiled; checked against the reference
     cap: np.ndarray,
     productivity: np.ndarray,
@@ -1762,8 +1785,8 @@ KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_s
             "programme_effects", "ramp_ceiling")  # fmt: skip
 KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
             "_bucket_shift", "_float_of_key")  # fmt: skip
-KERNELS += ("_maximum", "_minimum", "output_within_reserves", "settle_production",
-            "trade_totals", "economy_inputs", "import_values")  # fmt: skip
+KERNELS += ("_maximum", "_minimum", "route_capacity", "output_within_reserves",
+            "settle_production", "trade_totals", "economy_inputs", "import_values")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
@@ -1830,6 +1853,7 @@ def warm_up() -> float:
     ramp_ceiling(four, three, three, floats)
     # phases: production, trade totals, economy
     flag = np.zeros((1, 1), dtype=bool)
+    route_capacity(three, one, three)
     output_within_reserves(three, three, three, (flag, one))
     settle_production(three, three, three, three, one, three)
     trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (one, one, one, one))

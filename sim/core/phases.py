@@ -455,17 +455,41 @@ def trade_flows(
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
         route_cost = np.take(cost, opt.k, axis=1)  # (R, O)
         util = (beta * (1.0 - route_cost) + pref + np.atleast_2d(static)).T
-    route_cap = state.route_cap[rows]
-    share = np.broadcast_to(avail[:, :, None], route_cap.shape)
-    # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
-    capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
-    if ceiling is not None:
-        np.minimum(capacity, ceiling, out=capacity)
+    capacity = effective_capacity(state.route_cap[rows], avail, ceiling)
     enabled = state.valid[opt.s, opt.c, opt.b, opt.k]
     offtake = state.offtake[rows]
     if floor is not None and floor.any():
         offtake = mechanisms.take_or_pay_offtake(offtake, floor, supply)
     return opt.allocate(supply, util, enabled, capacity, offtake)
+
+
+def effective_capacity(
+    route_cap: np.ndarray, avail: np.ndarray, ceiling: np.ndarray | None
+) -> np.ndarray:
+    """``(R, K, C)`` capacities of :func:`trade_flows`: ``min(cap x avail, ceiling)``.
+
+    ``route_cap`` is ``(R, K, C)``, ``avail`` the ``(R, K)`` usable shares and
+    ``ceiling`` the ramp limit (none: no limit). A route whose availability is not
+    positive has no capacity (``inf * 0`` would be NaN, no limit at all). Compiled
+    (:func:`sim.core.kernels.route_capacity`, bit for bit) unless ``CASIM_KERNELS=0``.
+    Reads only.
+    """
+    kernels = mechanisms.compiled()
+    given = (route_cap, avail) if ceiling is None else (route_cap, avail, ceiling)
+    if (
+        kernels is not None
+        and _fits(*given)
+        and all(x.flags.writeable for x in given)
+        and avail.shape == route_cap.shape[:2]
+        and (ceiling is None or ceiling.shape == route_cap.shape)
+    ):
+        none = np.zeros((0, 0, 0))
+        return kernels.route_capacity(route_cap, avail, none if ceiling is None else ceiling)
+    share = np.broadcast_to(avail[:, :, None], route_cap.shape)
+    capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
+    if ceiling is not None:
+        np.minimum(capacity, ceiling, out=capacity)
+    return capacity
 
 
 def contract_floor(params: Params, t: int) -> np.ndarray | None:
