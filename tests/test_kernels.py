@@ -518,9 +518,10 @@ def test_trade_totals_kernel_is_bincount_bit_for_bit(seed: int) -> None:
     unit_price[-1, 0] = np.inf  # 0 * inf is NaN: zero flows count in this replication
     cost = rng.random((R, K))
     cost[0, 0] = -np.inf
-    got = kernels.trade_totals(
-        flows, unit_price, cost, (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
-        (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
+    # overwritten: rows with last step's values (here NaN) are zeroed before their sums
+    got = tuple(np.full((R, n), np.nan) for n in (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all))
+    kernels.trade_totals(
+        flows, unit_price, cost, (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck), got
     )  # fmt: skip
     with np.errstate(invalid="ignore"):  # 0 * inf
         value = flows.T * unit_price[:, opt.c].T
@@ -536,6 +537,32 @@ def test_trade_totals_kernel_is_bincount_bit_for_bit(seed: int) -> None:
     for name, a, b in zip(("volume", "value", "revenue", "route"), got, want, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert np.isnan(got[2][-1]).any()  # zero flows at an infinite price
+
+
+def test_route_capacity_kernel_keeps_numpys_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Effective capacities with closed, NaN and partial routes, inf and NaN caps, ties."""
+    from sim.core import phases  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    R, K, C = 5, 4, 3
+    route_cap = rng.random((R, K, C)) * 10
+    route_cap[0, 0], route_cap[0, 1, 0], route_cap[1, 1, 1] = np.inf, np.nan, 0.0
+    avail = rng.random((R, K))
+    avail[0, 0], avail[1, 0], avail[2, 2], avail[3, 1] = 0.0, np.nan, -0.5, 1.0
+    ceiling = np.where(rng.random((R, K, C)) < 0.5, np.inf, rng.random((R, K, C)) * 10)
+    ceiling[0, 1, 1], ceiling[2, 0, 0] = np.nan, -0.0
+    ceiling[4, 3, 2] = route_cap[4, 3, 2] * avail[4, 3]  # a tie
+    for limit in (None, ceiling):
+        got = kernels.route_capacity(
+            route_cap, avail, np.zeros((0, 0, 0)) if limit is None else limit
+        )
+        monkeypatch.setattr(kernels, "ENABLED", False)
+        want = phases.effective_capacity(route_cap, avail, limit)
+        monkeypatch.setattr(kernels, "ENABLED", True)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(phases.effective_capacity(route_cap, avail, limit), want)
+    assert kernels.route_capacity.signatures
 
 
 def test_production_kernels_keep_numpys_rules() -> None:
@@ -565,10 +592,10 @@ def test_production_kernels_keep_numpys_rules() -> None:
     keep = rng.random((S, C))
     production = np.maximum(got - shut_in, 0.0)
     left = np.where(np.isfinite(reserves), np.maximum(reserves - production / 4.0, 0.0), reserves)
-    new_cap = cap.copy()
-    out = kernels.settle_production(got, shut_in, reserves, new_cap, keep)
-    np.testing.assert_array_equal(out[0], production)
-    np.testing.assert_array_equal(out[1], left)
+    new_cap, new_reserves, out = cap.copy(), reserves.copy(), np.full((R, S, C), np.nan)
+    kernels.settle_production(got, shut_in, new_reserves, new_cap, keep, out)
+    np.testing.assert_array_equal(out, production)
+    np.testing.assert_array_equal(new_reserves, left)
     np.testing.assert_array_equal(new_cap, cap * keep)
 
 

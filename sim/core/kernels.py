@@ -22,10 +22,11 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   :func:`sim.core.phases.complete_programme` and :func:`sim.core.phases.accrue_debt`;
   :func:`ramp_ceiling` is :func:`sim.core.phases.ramp_limit`. All bit for bit: they do
   the numpy branch's operations in its order (``np.power`` stays in numpy);
-* :func:`output_within_reserves`, :func:`trade_totals` and :func:`settle_production`
-  are the numpy of :func:`sim.core.phases.produce_and_trade` around the allocation
-  (planned output; volumes, values, revenues and route flows summed from the flows;
-  production, depletion, decline), :func:`economy_inputs` and :func:`import_values`
+* :func:`output_within_reserves`, :func:`route_capacity`, :func:`trade_totals` and
+  :func:`settle_production` are the numpy of :func:`sim.core.phases.produce_and_trade`
+  around the allocation (planned output; the effective route capacities; volumes,
+  values, revenues and route flows summed from the flows; production, depletion,
+  decline), :func:`economy_inputs` and :func:`import_values`
   :func:`sim.core.phases.update_economy` on either side of the import logit's ``exp``
   (kept in numpy), bit for bit;
 * :func:`allocation_logits` and :func:`allocation_offers` are
@@ -1128,6 +1129,28 @@ def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def route_capacity(  # pragma: no cover - compiled; checked against the reference
+    route_cap: np.ndarray, avail: np.ndarray, ceiling: np.ndarray
+) -> np.ndarray:
+    """:func:`sim.core.phases.effective_capacity`: ``min(route_cap x avail, ceiling)``.
+
+    ``route_cap`` and ``ceiling`` are ``(R, K, C)`` (``ceiling`` ``(0, 0, 0)``: no
+    limit), ``avail`` ``(R, K)``; where ``avail`` is not positive (or NaN) the capacity
+    is 0. ``np.minimum``'s rules: NaN wins, a tie gives the ceiling.
+    """
+    R, K, C = route_cap.shape
+    limit = ceiling.size > 0
+    out = np.empty((R, K, C))
+    for r in range(R):
+        for k in range(K):
+            a = avail[r, k]
+            for c in range(C):
+                x = route_cap[r, k, c] * a if a > 0.0 else 0.0
+                out[r, k, c] = _minimum(x, ceiling[r, k, c]) if limit else x
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def output_within_reserves(  # pragma: no cover - compiled; checked against the reference
     cap: np.ndarray,
     productivity: np.ndarray,
@@ -1159,27 +1182,24 @@ def settle_production(  # pragma: no cover - compiled; checked against the refer
     reserves: np.ndarray,
     cap: np.ndarray,
     keep: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    production: np.ndarray,
+) -> None:
     """The end of :func:`sim.core.phases.produce_and_trade`: production, depletion, decline.
 
-    ``production = max(output - shut_in, 0)``; finite reserves fall by a quarter's
-    production (to at least 0); ``cap`` ``(R, S, C)`` is multiplied by ``keep``
-    ``(S, C)``, the quarterly survival of capacity (in place).
-
-    Returns:
-        New ``(R, S, C)`` production and reserves.
+    ``production = max(output - shut_in, 0)`` (written into ``production``); finite
+    ``reserves`` fall by a quarter's production (to at least 0, in place); ``cap``
+    ``(R, S, C)`` is multiplied by ``keep`` ``(S, C)``, the quarterly survival of
+    capacity (in place).
     """
     R, S, C = output.shape
-    production, left = np.empty((R, S, C)), np.empty((R, S, C))
     for r in range(R):
         for s in range(S):
             for c in range(C):
                 q = _maximum(output[r, s, c] - shut_in[r, s, c], 0.0)
                 production[r, s, c] = q
                 x = reserves[r, s, c]
-                left[r, s, c] = _maximum(x - q / 4.0, 0.0) if np.isfinite(x) else x
+                reserves[r, s, c] = _maximum(x - q / 4.0, 0.0) if np.isfinite(x) else x
                 cap[r, s, c] *= keep[s, c]
-    return production, left
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1188,8 +1208,8 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     unit_price: np.ndarray,
     route_cost: np.ndarray,
     index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    sizes: tuple[int, int, int, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     """Volumes, values, netback revenues and route flows of ``(R, O)`` export flows.
 
     What :func:`sim.core.phases.produce_and_trade` sums with
@@ -1203,11 +1223,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
         index: each option's commodity and route, and its group for volume (state,
             commodity, buyer), value (state, buyer), revenue (state; options sorted by
             it) and route flow (state, commodity, route).
-        sizes: number of groups of each.
-
-    Returns:
-        ``(R, n)`` volume (flow), value (``flow * unit price``), revenue
-        (``value * (1 - route cost)``) and route flow sums.
+        out: the ``(R, n)`` volume (flow), value (``flow * unit price``), revenue
+            (``value * (1 - route cost)``) and route flow sums, overwritten (each row is
+            zeroed just before its sums, so that it is brought into cache once: the
+            state's arrays of the last step are reused, without a fresh ``np.zeros``).
 
     An option without flow adds ``+0.0`` or ``-0.0`` to each sum, which leaves it as it
     was (a sum that starts from ``+0.0`` never becomes ``-0.0``), so it is skipped where
@@ -1221,12 +1240,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
     replication's sums are the same in any batch.
     """
     c, k, sub, sb, st, sck = index
+    volume, value, revenue, route = out
     R, n_opt = flows.shape
-    volume, value = np.zeros((R, sizes[0])), np.zeros((R, sizes[1]))
-    revenue, route = np.zeros((R, sizes[2])), np.zeros((R, sizes[3]))
-    if n_opt == 0:
-        return volume, value, revenue, route
-    scratch = (np.zeros(sizes[0]), np.zeros(sizes[1]), np.zeros(sizes[2]), np.zeros(sizes[3]))
+    sizes = (volume.shape[1], value.shape[1], revenue.shape[1], route.shape[1])
+    scratch = (np.empty(sizes[0]), np.empty(sizes[1]), np.empty(sizes[2]), np.empty(sizes[3]))
     for r in range(0, R, 2):
         q = min(r + 1, R - 1)
         fa, fb, pa, pb = flows[r], flows[q], unit_price[r], unit_price[q]
@@ -1235,6 +1252,10 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
         vol_b, val_b, rev_b, rte_b = scratch
         if q > r:
             vol_b, val_b, rev_b, rte_b = volume[q], value[q], revenue[q], route[q]
+        for x in (vol_a, val_a, rev_a, rte_a, vol_b, val_b, rev_b, rte_b):
+            x[:] = 0.0
+        if n_opt == 0:
+            continue
         finite = True
         for j in range(pa.shape[0]):
             finite &= np.isfinite(pa[j]) & np.isfinite(pb[j])
@@ -1268,7 +1289,6 @@ def trade_totals(  # pragma: no cover - compiled; checked against the reference
             rte_b[j] += f_b
         rev_a[s_run], rev_b[s_run] = s_a, s_b
         vol_a[b_run], vol_b[b_run] = b_a, b_b
-    return volume, value, revenue, route
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
@@ -1847,8 +1867,8 @@ KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_s
             "programme_effects", "ramp_ceiling")  # fmt: skip
 KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
             "_bucket_shift", "_float_of_key")  # fmt: skip
-KERNELS += ("_maximum", "_minimum", "output_within_reserves", "settle_production",
-            "trade_totals", "economy_inputs", "import_values")  # fmt: skip
+KERNELS += ("_maximum", "_minimum", "route_capacity", "output_within_reserves",
+            "settle_production", "trade_totals", "economy_inputs", "import_values")  # fmt: skip
 
 
 def float_rows(arrays: list[np.ndarray]) -> numba.typed.List:
@@ -1917,9 +1937,10 @@ def warm_up() -> float:
     ramp_ceiling(four, three, three, floats)
     # phases: production, trade totals, economy
     flag = np.zeros((1, 1), dtype=bool)
+    route_capacity(three, one, three)
     output_within_reserves(three, three, three, (flag, one))
-    settle_production(three, three, three, three, one)
-    trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (1, 1, 1, 1))
+    settle_production(three, three, three, three, one, three)
+    trade_totals(one, one, one, (zero, zero, zero, zero, zero, zero), (one, one, one, one))
     economy_inputs(
         three, one, (floats, floats), (1.0, 1.0, floats, floats, floats, floats),
         (one, floats, floats), (three, three, three, floats, one),

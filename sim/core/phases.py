@@ -455,17 +455,41 @@ def trade_flows(
         pref = np.take(state.partner_pref[rows].reshape(-1, opt.n_sb_all), opt.sb, axis=1)
         route_cost = np.take(cost, opt.k, axis=1)  # (R, O)
         util = (beta * (1.0 - route_cost) + pref + np.atleast_2d(static)).T
-    route_cap = state.route_cap[rows]
-    share = np.broadcast_to(avail[:, :, None], route_cap.shape)
-    # inf * 0 would be NaN (and no limit at all): a closed route carries nothing.
-    capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
-    if ceiling is not None:
-        np.minimum(capacity, ceiling, out=capacity)
+    capacity = effective_capacity(state.route_cap[rows], avail, ceiling)
     enabled = state.valid[opt.s, opt.c, opt.b, opt.k]
     offtake = state.offtake[rows]
     if floor is not None and floor.any():
         offtake = mechanisms.take_or_pay_offtake(offtake, floor, supply)
     return opt.allocate(supply, util, enabled, capacity, offtake)
+
+
+def effective_capacity(
+    route_cap: np.ndarray, avail: np.ndarray, ceiling: np.ndarray | None
+) -> np.ndarray:
+    """``(R, K, C)`` capacities of :func:`trade_flows`: ``min(cap x avail, ceiling)``.
+
+    ``route_cap`` is ``(R, K, C)``, ``avail`` the ``(R, K)`` usable shares and
+    ``ceiling`` the ramp limit (none: no limit). A route whose availability is not
+    positive has no capacity (``inf * 0`` would be NaN, no limit at all). Compiled
+    (:func:`sim.core.kernels.route_capacity`, bit for bit) unless ``CASIM_KERNELS=0``.
+    Reads only.
+    """
+    kernels = mechanisms.compiled()
+    given = (route_cap, avail) if ceiling is None else (route_cap, avail, ceiling)
+    if (
+        kernels is not None
+        and _fits(*given)
+        and all(x.flags.writeable for x in given)
+        and avail.shape == route_cap.shape[:2]
+        and (ceiling is None or ceiling.shape == route_cap.shape)
+    ):
+        none = np.zeros((0, 0, 0))
+        return kernels.route_capacity(route_cap, avail, none if ceiling is None else ceiling)
+    share = np.broadcast_to(avail[:, :, None], route_cap.shape)
+    capacity = np.multiply(route_cap, share, out=np.zeros_like(route_cap), where=share > 0)
+    if ceiling is not None:
+        np.minimum(capacity, ceiling, out=capacity)
+    return capacity
 
 
 def contract_floor(params: Params, t: int) -> np.ndarray | None:
@@ -616,8 +640,13 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     kernels = mechanisms.compiled()
     keep = (1.0 - params.decline) ** 0.25
     if kernels is not None and keep.shape == output.shape[1:] and _fits(output, shut_in, state.cap):
-        state.production, state.reserves = kernels.settle_production(
-            output, shut_in, _floats(state.reserves), state.cap, _floats(keep)
+        # in place: nothing keeps last step's production or reserves (snapshots copy)
+        prod = state.production
+        if prod.shape != output.shape or not (_fits(prod) and prod.flags.writeable):
+            state.production = np.empty(output.shape)
+        state.reserves = _floats(state.reserves)
+        kernels.settle_production(
+            output, shut_in, state.reserves, state.cap, _floats(keep), state.production
         )
     else:
         state.production = np.maximum(output - shut_in, 0.0)
@@ -627,19 +656,14 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
         )
         state.cap *= keep
     opt = params.options
-    S = len(params.vocab.states)
     if kernels is not None and np.isnan(state.contract_price).all():
-        volume, value, revenue, route = kernels.trade_totals(
+        kernels.trade_totals(
             np.ascontiguousarray(flows.T),
             state.price * params.value_factor,
             np.ascontiguousarray(state.route_cost),
             (opt.c, opt.k, opt.sub, opt.sb, opt.s, opt.sck),
-            (opt.n_subs_all, opt.n_sb_all, S, opt.n_sck_all),
+            _totals_out(params, state),
         )
-        state.route_flow = route.reshape(state.R, *opt.shape[:2], opt.shape[3])
-        state.exports_volume = volume.reshape(state.exports_volume.shape)
-        state.exports_value = value.reshape(state.R, S, -1)
-        state.export_revenue = revenue
         return
     state.route_flow = route_volumes(params, flows)
     volume = mechanisms.segment_sum(flows, opt.sub, opt.n_subs_all)
@@ -650,6 +674,32 @@ def produce_and_trade(params: Params, calib: Calibration, state: State, t: int) 
     netback = 1.0 - np.take(state.route_cost, opt.k, axis=1).T
     revenue = mechanisms.segment_sum(flows * unit_value * netback, opt.s, len(params.vocab.states))
     state.export_revenue = revenue.T
+
+
+def _totals_out(params: Params, state: State) -> tuple[np.ndarray, ...]:
+    """The ``(R, n)`` arrays :func:`sim.core.kernels.trade_totals` overwrites.
+
+    Views of the state's ``exports_volume``, ``exports_value``, ``export_revenue`` and
+    ``route_flow`` (nothing keeps last step's arrays: :func:`sim.core.observe.snapshot`
+    copies), where they are writable C-ordered float arrays of their shapes; otherwise
+    new arrays, which replace them.
+    """
+    S, C, B, K = params.options.shape
+    R = state.R
+    shapes = {
+        "exports_volume": (R, S, C, B),
+        "exports_value": (R, S, B),
+        "export_revenue": (R, S),
+        "route_flow": (R, S, C, K),
+    }
+    out = []
+    for name, shape in shapes.items():
+        x = getattr(state, name)
+        if x.shape != shape or not (_fits(x) and x.flags.writeable):
+            x = np.empty(shape)
+            setattr(state, name, x)
+        out.append(x.reshape(R, -1))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ 7.12-7.14 economy
