@@ -788,10 +788,10 @@ def test_order_statistics_are_numpys_sort(n: int) -> None:
     for ranks in (full, full[-1:], np.unique(full[[0, -1]])):
         padded = np.concatenate([np.ones((n, 3)), x], axis=1)  # columns 3..: x
         by_row = np.empty((16, len(ranks)), dtype=np.uint64)
-        kernels.order_statistics(padded.view(np.uint64), False, 3, ranks, by_row)
+        kernels.order_statistics(padded.view(np.uint64), False, 3, ranks, by_row, np.empty(0))
         by_column = np.empty((16, len(ranks)), dtype=np.uint64)
         kernels.order_statistics(
-            np.ascontiguousarray(x.T).view(np.uint64), True, 0, ranks, by_column
+            np.ascontiguousarray(x.T).view(np.uint64), True, 0, ranks, by_column, np.empty(0)
         )
         expected = want[:, np.searchsorted(full, ranks)]
         np.testing.assert_array_equal(by_row.view(np.float64), expected)
@@ -806,5 +806,28 @@ def test_order_statistics_of_many_columns_cross_tiles() -> None:
     x = rng.normal(size=(n, cols)) * rng.choice([0.0, 1.0, 1e9], size=cols)
     ranks = np.array([5, 6, 50, 95, 96])
     out = np.empty((cols, len(ranks)), dtype=np.uint64)
-    kernels.order_statistics(x.view(np.uint64), False, 0, ranks, out)
+    kernels.order_statistics(x.view(np.uint64), False, 0, ranks, out, np.empty(0))
     np.testing.assert_array_equal(out.view(np.float64), np.sort(x, axis=0)[ranks].T)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 40, 1000])
+def test_order_statistics_sums_are_numpys_mean_bit_for_bit(n: int) -> None:
+    """The sums added while copying: ``sums / n`` is numpy's ``block.mean(axis=0)``.
+
+    Blocks of two columns or more, cut from a wider array as the summary cuts them;
+    signed zeros (a column of ``-0.0`` sums to ``+0.0`` in numpy), inf, NaN, heavy tails.
+    """
+    x = np.concatenate([_awkward_columns(n, n + 1) for _ in range(20)], axis=1)
+    rng = np.random.default_rng(n)
+    x[:, 16:32] = rng.normal(size=(n, 16)) * 10.0 ** rng.integers(-12, 12, size=(n, 16))
+    x[:, 33] = -0.0
+    ranks = np.array([0, n - 1])
+    for j0, j1 in ((0, x.shape[1]), (3, 5), (1, 2 + kernels.SELECT_COLUMNS), (100, 320)):
+        out = np.empty((j1 - j0, 2), dtype=np.uint64)
+        sums = np.full(j1 - j0, np.nan)
+        kernels.order_statistics(x.view(np.uint64), False, j0, ranks, out, sums)
+        sums /= n
+        with np.errstate(invalid="ignore"):  # inf - inf
+            want = x[:, j0:j1].mean(axis=0)
+        np.testing.assert_array_equal(sums.view(np.uint64), want.view(np.uint64))
+        np.testing.assert_array_equal(out.view(np.float64)[:, 1], x[:, j0:j1].max(axis=0))

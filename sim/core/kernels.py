@@ -1810,7 +1810,12 @@ def _column_order_statistics(  # pragma: no cover - compiled; checked against nu
 
 @numba.njit(cache=True, nogil=True)
 def order_statistics(  # pragma: no cover - compiled; checked against numpy's sort
-    values: np.ndarray, by_column: bool, first: int, ranks: np.ndarray, out: np.ndarray
+    values: np.ndarray,
+    by_column: bool,
+    first: int,
+    ranks: np.ndarray,
+    out: np.ndarray,
+    sums: np.ndarray,
 ) -> None:
     """Order statistics of columns ``first ..`` of ``values``, bits of numpy's sort.
 
@@ -1820,6 +1825,12 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
     ``np.sort(column)[ranks[q]]``, or NaN for a column with a NaN (which numpy's
     quantile gives). ``-0.0`` counts below ``+0.0`` (numpy's sort leaves their order
     arbitrary: equal under ``==``).
+
+    Unless ``sums`` is empty (it must be with ``by_column``), ``sums[j]`` becomes the
+    sum of column ``first + j`` as numpy adds an ``(n, columns)`` block along axis 0
+    (``np.add.reduce(block, axis=0)`` for a block of two or more columns): from
+    ``+0.0``, row after row in order, so ``sums / n`` is ``block.mean(axis=0)`` bit
+    for bit. It is added while the columns are copied (no second pass over them).
 
     Each float's order key is its bits with the sign bit flipped if the sign is ``+``
     and all bits flipped if ``-``: keys compare as unsigned integers as the floats do.
@@ -1831,6 +1842,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
     n = values.shape[1] if by_column else values.shape[0]
     nb = 1 << SELECT_BITS
     tile = np.empty((min(SELECT_COLUMNS, cols), n), dtype=np.uint64)
+    floats = tile.view(np.float64)
     scratch = (
         np.zeros(nb, dtype=np.int32),
         np.zeros(nb, dtype=np.uint64),
@@ -1839,11 +1851,23 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
         np.empty(n, dtype=np.uint64),
         np.empty(ranks.shape[0], dtype=np.int64),
     )
+    summed = sums.shape[0] > 0
     for j0 in range(0, cols, SELECT_COLUMNS):
         w = min(SELECT_COLUMNS, cols - j0)
         if by_column:
             for c in range(w):
                 tile[c] = values[first + j0 + c]
+        elif summed:
+            for c in range(w):
+                sums[j0 + c] = 0.0
+            for i0 in range(0, n, SELECT_ROWS):
+                i1 = min(n, i0 + SELECT_ROWS)
+                for c in range(w):
+                    total = sums[j0 + c]
+                    for i in range(i0, i1):
+                        tile[c, i] = values[i, first + j0 + c]
+                        total += floats[c, i]
+                    sums[j0 + c] = total
         else:
             for i0 in range(0, n, SELECT_ROWS):
                 i1 = min(n, i0 + SELECT_ROWS)
@@ -1955,7 +1979,8 @@ def warm_up() -> float:
     acceptance_exponent(three, 0, 1, np.ones(1), 0.5, np.ones(1))
     # the ensemble summary (sim.engine.store)
     bits = np.zeros((1, 1), dtype=np.uint64)
-    order_statistics(bits, False, 0, zero, bits)
+    for sums in (np.zeros(0), np.zeros(1)):
+        order_statistics(bits, False, 0, zero, bits, sums)
     _warm_up_access()
     return time.perf_counter() - t0
 

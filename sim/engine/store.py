@@ -49,6 +49,8 @@ SUMMARY_BLOCK_BYTES = 64 << 20
 SORT_COLUMNS = 128
 #: Quantiles reported in the summary, by column name.
 QUANTILES: dict[str, float] = {"q05": 0.05, "q95": 0.95}
+#: The empty ``sums`` of :func:`sim.core.kernels.order_statistics`: no column sums.
+NO_SUMS = np.empty(0)
 SUMMARY_COLUMNS = ("step", "date", "country", "partner", "metric", "mean", "median", "q05", "q95")
 
 
@@ -153,7 +155,9 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
     statistics come from the compiled selection (:func:`sim.core.kernels.order_statistics`,
     the six of them without sorting a column), or with ``CASIM_KERNELS=0`` from one sort
     per block of columns (:func:`summarise_reference`); the same numbers either way.
-    The mean is numpy's (``block.mean(axis=0)``) in both.
+    The mean is numpy's (``block.mean(axis=0)``) in both: in memory, the selection
+    adds each block's columns as numpy does while it copies them (the same sums, bit
+    for bit; ``tests/test_kernels.py``) and they are divided by ``n`` here.
     """
     kernels = compiled()
     if kernels is None or store.n == 0:
@@ -167,12 +171,19 @@ def summarise(store: ValueStore, layout: RowLayout) -> pd.DataFrame:
     whole = None if store.spilled else np.ascontiguousarray(store.array())
     for j0, block in store.column_blocks():
         j1 = j0 + block.shape[1]
-        mean[j0:j1] = block.mean(axis=0)
-        if whole is not None:  # (n, rows): the block's columns, a replication per row
-            kernels.order_statistics(whole.view(np.uint64), False, j0, ranks, bits[j0:j1])
+        if whole is not None and j1 - j0 > 1:  # (n, rows): a replication per row
+            # the block's column sums, added as numpy's mean adds them, in the same pass
+            kernels.order_statistics(
+                whole.view(np.uint64), False, j0, ranks, bits[j0:j1], mean[j0:j1]
+            )
+            mean[j0:j1] /= n
+            continue
+        mean[j0:j1] = block.mean(axis=0)  # one column: numpy's pairwise sum
+        if whole is not None:
+            kernels.order_statistics(whole.view(np.uint64), False, j0, ranks, bits[j0:j1], NO_SUMS)
         else:  # read back transposed: (columns, n)
             by_column = np.ascontiguousarray(block.T).view(np.uint64)
-            kernels.order_statistics(by_column, True, 0, ranks, bits[j0:j1])
+            kernels.order_statistics(by_column, True, 0, ranks, bits[j0:j1], NO_SUMS)
     order = bits.view(np.float64)  # column k: order statistic ranks[k] of every row
     index = {int(k): i for i, k in enumerate(ranks)}
     nan = np.isnan(order[:, 0])  # a row with a NaN: NaN throughout
