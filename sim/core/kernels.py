@@ -14,7 +14,7 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
   tenth of a step in numpy);
-* :func:`influence_update` (with :func:`_influence_targets`) is the numpy branch of
+* :func:`influence_update` is the numpy branch of
   :func:`sim.core.phases.update_influence` (stock updates, channel inputs, targets,
   smoothing); :func:`advance_pipeline`, :func:`add_sector_sums` and
   :func:`programme_effects` are :func:`sim.core.phases.advance_projects`,
@@ -770,12 +770,13 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     keep: tuple[float, float, float, float],
     channel: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """:func:`sim.core.phases.update_influence` one replication at a time.
 
     Args:
-        stocks: ``inv`` ``(R, S, P)`` and ``debt`` ``(R, S, I)`` (updated in place),
-            ``dipl``, ``arms`` ``(R, S, I)`` and the influence stock ``(R, S, I, CH)``.
+        stocks: ``inv`` ``(R, S, P)``, ``debt``, ``dipl``, ``arms`` ``(R, S, I)`` and the
+            influence stock ``(R, S, I, CH)``, all updated in place (each element from
+            its own old value, as the reference computes its new arrays).
         flows: export and import values ``(R, S, B)``, GDP ``(R, S)`` and the
             remittance scale ``(R, I)`` (``np.power`` stays in numpy).
         fixed: diplomacy and arms renewal ``rate / 4`` ``(S, I)``, bases and alliance
@@ -786,35 +787,37 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
             influence decay.
 
     Returns:
-        New ``dipl``, ``arms``, influence stock and influence share ``(R, S, I)``.
-        Channels in :data:`sim.vocab.CHANNELS` order (trade, investment, diplomacy,
-        security, remittances, debt; ``money`` flags the money channels). Every sum
-        adds in numpy's order (:func:`_pairwise_sum`), as
+        The new influence share ``(R, S, I)``. Channels in :data:`sim.vocab.CHANNELS`
+        order (trade, investment, diplomacy, security, remittances, debt; ``money``
+        flags the money channels). Every sum adds in numpy's order, as
         :func:`sim.core.phases.channel_inputs`, :func:`channel_targets` and
-        :func:`sim.core.mechanisms.smooth_stock` do.
+        :func:`sim.core.mechanisms.smooth_stock` do: fewer than 8 holders and channels
+        (:func:`sim.core.phases._compiled_influence` checks), so in index order, written
+        out in the loops (a view or a helper call per state cost more than the sums);
+        the others' trade by :func:`_pairwise_sum`.
     """
-    inv, debt, dipl_old, arms_old, stock = stocks
+    inv, debt, dipl, arms, stock = stocks
     exports, imports, gdp, remit_scale = flows
     dipl_add, arms_add, bases, alliance, remit0, inv_others = fixed
     weights, money, decay = channel
     R, S, n_i, CH = stock.shape
     P, B = inv.shape[2], exports.shape[2]
-    dipl, arms = np.empty_like(dipl_old), np.empty_like(arms_old)
-    new_stock, share = np.empty_like(stock), np.empty((R, S, n_i))
+    share = np.empty((R, S, n_i))
     raw = np.empty((n_i, CH))
     trade = np.empty(B)
-    scratch = (np.empty(n_i), np.empty(CH), np.empty(CH))
+    w, total = np.empty(CH), np.empty(CH)
     for r in range(R):
         bs = bases[r if bases.shape[0] > 1 else 0]
         al = alliance[r if alliance.shape[0] > 1 else 0]
         rate = decay[r if decay.shape[0] > 1 else 0]
+        wr = weights[r if weights.shape[0] > 1 else 0]
         for s in range(S):
             for p in range(P):
                 inv[r, s, p] *= keep[0]
             arms_total = 0.0
             for i in range(n_i):
-                dipl[r, s, i] = dipl_old[r, s, i] * keep[1] + dipl_add[s, i]
-                arms[r, s, i] = arms_old[r, s, i] * keep[2] + arms_add[s, i]
+                dipl[r, s, i] = dipl[r, s, i] * keep[1] + dipl_add[s, i]
+                arms[r, s, i] = arms[r, s, i] * keep[2] + arms_add[s, i]
                 arms_total += arms[r, s, i]
                 if i < P:
                     debt[r, s, i] *= keep[3]
@@ -828,38 +831,28 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
                 raw[i, 3] = (a_share + bs[s, i]) + al[s, i]
                 raw[i, 4] = remit0[s, i] * remit_scale[r, i]
                 raw[i, 5] = debt[r, s, i]
-            wr = weights[r if weights.shape[0] > 1 else 0]
-            _influence_targets(raw, wr, money, gdp[r, s], scratch)
+            # targets: exposure (a money channel's total over GDP, 1 for the index
+            # channels), then channel_targets's shares and weights, in its order
+            norm = 0.0
+            for ch in range(CH):
+                acc = 0.0
+                for i in range(n_i):
+                    acc += raw[i, ch]
+                total[ch] = acc
+                exposure = acc / gdp[r, s] if money[ch] else 1.0
+                w[ch] = (1.0 if acc > 0 else 0.0) * (wr[ch] * exposure)
+                norm += w[ch]
+            for ch in range(CH):
+                w[ch] = w[ch] / norm if norm > 0 else 0.0
             for i in range(n_i):
+                acc = 0.0
                 for ch in range(CH):
-                    new_stock[r, s, i, ch] = (1.0 - rate) * stock[r, s, i, ch] + rate * raw[i, ch]
-                share[r, s, i] = _pairwise_sum(new_stock[r, s, i], 0, CH)
-    return dipl, arms, new_stock, share
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
-def _influence_targets(raw, weights, money, gdp, scratch):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One state's channel amounts ``(I, CH)`` turned into targets in place.
-
-    Exposure (a money channel's total over GDP, 1 for the index channels) and then
-    :func:`channel_targets`'s shares and weights, in the reference's order. ``scratch``
-    is work space: ``(I,)``, ``(CH,)``, ``(CH,)``.
-    """
-    n_i, CH = raw.shape
-    column, w, total = scratch
-    norm = 0.0
-    for ch in range(CH):
-        for i in range(n_i):
-            column[i] = raw[i, ch]
-        total[ch] = _pairwise_sum(column, 0, n_i)
-        exposure = total[ch] / gdp if money[ch] else 1.0
-        w[ch] = (1.0 if total[ch] > 0 else 0.0) * (weights[ch] * exposure)
-        norm += w[ch]
-    for ch in range(CH):
-        w[ch] = w[ch] / norm if norm > 0 else 0.0
-        for i in range(n_i):
-            share = raw[i, ch] / total[ch] if total[ch] > 0 else 0.0
-            raw[i, ch] = share * w[ch]
+                    target = (raw[i, ch] / total[ch] if total[ch] > 0 else 0.0) * w[ch]
+                    x = (1.0 - rate) * stock[r, s, i, ch] + rate * target
+                    stock[r, s, i, ch] = x
+                    acc += x
+                share[r, s, i] = acc
+    return share
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1761,7 +1754,7 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
            "acceptance_exponent", "trade_preferences")  # fmt: skip
 KERNELS += ("gather_columns",)
-KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
+KERNELS += ("influence_update", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
 KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
             "_bucket_shift", "_float_of_key")  # fmt: skip

@@ -901,12 +901,15 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
     The kernel does the numpy branch's operations in its order (bit for bit,
     ``tests/test_kernels.py``); it covers the shipped channels (fewer than 8 channels
     and holders, so that numpy adds their sums in index order) and scalar or
-    per-replication decay and weights; other shapes run the numpy branch.
+    per-replication decay and weights; other shapes run the numpy branch. It updates
+    the stocks in place (the numpy branch makes new ``dipl``, ``arms`` and influence
+    stock arrays; nothing else holds the old ones) and returns a new share, the old one
+    becoming ``prev_influence_share``.
     """
     R, S, n_i, CH = state.influence_stock.shape
     weights = _floats(params.channel_weights).reshape(-1, CH)
     decay = _floats(per_rep(params.influence_decay, 1)).reshape(-1)
-    inplace = (state.inv, state.debt)
+    inplace = (state.inv, state.debt, state.dipl, state.arms, state.influence_stock)
     if (
         CHANNELS != _KERNEL_CHANNELS
         or n_i >= 8
@@ -934,8 +937,8 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
         float((1.0 - params.debt_amortisation) ** 0.25),
     )
     money = np.array([c in MONEY_CHANNELS for c in CHANNELS])
-    state.dipl, state.arms, state.influence_stock, share = kernels.influence_update(
-        (*inplace, _floats(state.dipl), _floats(state.arms), _floats(state.influence_stock)),
+    share = kernels.influence_update(
+        inplace,
         tuple(_floats(x) for x in (state.exports_value, state.imports_value, state.gdp, scale)),
         fixed,
         keep,
