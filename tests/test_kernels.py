@@ -406,6 +406,45 @@ def test_access_kernel_equals_the_numpy_phase_bit_for_bit(
     assert kernels.access_offtake.signatures  # the compiled branch ran
 
 
+def test_access_kernel_reuses_the_offtake_array_and_keeps_signed_zeros(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """update_access: zero equity of either sign, infinite capacity, bit for bit.
+
+    The kernel writes into last step's offtake array, or into a new one when that is the
+    contracts' own array (it reads the contracts).
+    """
+    from sim.core import phases  # noqa: PLC0415
+
+    model = GeoModel(scenario=baseline_loaded, replications=4, rng=7, collect=False)
+    for _ in range(12):
+        model.step()
+    state = model.state
+    state.equity[0, :, :, 0] = -0.0
+    state.equity[1, :, :, 1] = 0.0
+    state.cap[2, 0, :] = np.inf
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        copied = copy.deepcopy(state)
+        last = copied.offtake
+        phases.update_access(model.params, copied)
+        out[enabled] = copied
+        assert (copied.offtake is last) == enabled
+    assert _arrays_equal(out[True], out[False]) == []
+    for name in ("equity", "offtake"):
+        fast, slow = getattr(out[True], name), getattr(out[False], name)
+        np.testing.assert_array_equal(np.signbit(fast), np.signbit(slow))
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    shared = copy.deepcopy(state)
+    shared.offtake = shared.contract_offtake
+    contract = shared.contract_offtake.copy()
+    phases.update_access(model.params, shared)
+    assert shared.offtake is not shared.contract_offtake
+    np.testing.assert_array_equal(shared.contract_offtake, contract)
+    np.testing.assert_array_equal(shared.offtake, out[False].offtake)
+
+
 @pytest.mark.parametrize("sampled", [False, True])
 def test_option_utilities_kernel_equals_the_numpy_branch_bit_for_bit(
     baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch, sampled: bool

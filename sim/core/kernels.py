@@ -1864,7 +1864,8 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
     contract: np.ndarray,
     alpha: np.ndarray,
     ceiling: float,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> None:
     """:func:`sim.core.phases.update_access` one replication at a time.
 
     ``equity <- keep * equity``, then :func:`offtake_by_capital` of the sector capital
@@ -1880,14 +1881,12 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
         contract: ``(R, S, C, B)`` contracted offtake shares.
         alpha: ``(1,)`` or ``(R,)`` award sensitivity.
         ceiling: the most of a sector's output under offtake.
-
-    Returns:
-        ``(R, S, C, B)`` offtake shares in force.
+        out: ``(R, S, C, B)``, written with the offtake shares in force (no other
+            argument's memory: the caller passes last step's offtake or a new array).
     """
     R, S, C, P = equity.shape
     B = contract.shape[3]
     intensity, sector = capital
-    out = np.empty((R, S, C, B))
     earned, row, boost = np.empty(P), np.empty(B), np.empty(P)
     for r in range(R):
         a = alpha[r if alpha.shape[0] > 1 else 0]
@@ -1916,7 +1915,6 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
                 scale = room / total if total > room else 1.0
                 for p in range(P):
                     out[r, s, c, p] += earned[p] * scale
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1942,7 +1940,9 @@ def _warm_up_access() -> None:
     """Compile (or load) the signatures of this section (called by :func:`warm_up`)."""
     one, three, four = np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
     floats = np.ones(1)
-    access_offtake(four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9)
+    access_offtake(
+        four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9, four.copy()
+    )
     scale_offers(four, one, 0)
     # the step's completion uniforms, a strided slice of the noise (phases.advance_projects)
     strided = np.zeros((2, 2, 1, 1, 2))[:, 0]

@@ -325,7 +325,8 @@ def update_access(params: Params, state: State) -> None:
     capacity over the capital intensity.
 
     Compiled (:func:`sim.core.kernels.access_offtake`, bit for bit) unless
-    ``CASIM_KERNELS=0``.
+    ``CASIM_KERNELS=0``; the kernel overwrites last step's ``offtake`` array (nothing
+    else holds it), or a new one when that shares memory with an input.
 
     Writes: ``equity``, ``offtake``.
     """
@@ -337,10 +338,18 @@ def update_access(params: Params, state: State) -> None:
     if kernels is not None and len(alpha) in (1, state.R) and _fits(*inputs):
         intensity = _floats(params.capital_intensity)
         sector = np.asarray((intensity > 0) & params.is_resource, dtype=bool)
-        state.offtake = kernels.access_offtake(
+        out = state.offtake  # last step's, overwritten: nothing else holds it
+        if not (
+            _fits(out)
+            and out.shape == state.contract_offtake.shape
+            and not any(np.may_share_memory(out, x) for x in inputs)
+        ):
+            out = np.empty(state.contract_offtake.shape)
+        kernels.access_offtake(
             state.equity, state.cap, float(keep), (intensity, sector),
-            state.influence_share, state.contract_offtake, alpha, OFFTAKE_CEILING,
+            state.influence_share, state.contract_offtake, alpha, OFFTAKE_CEILING, out,
         )  # fmt: skip
+        state.offtake = out
         return
     state.equity *= keep
     intensity = params.capital_intensity
