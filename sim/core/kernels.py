@@ -882,18 +882,21 @@ def advance_pipeline(  # pragma: no cover - compiled; checked against the refere
     """
     _, R, P, S, E = slots.shape
     out = np.empty((R, P, S, E))
+    maturing = slots[slot]  # taken once: the loops index it from 0 (no negative-index check)
     for r in range(R):
         for p in range(P):
+            d = due[p]
             for s in range(S):
                 for e in range(E):
-                    slots[due[p], r, p, s, e] += offers[r, p, s, e]
+                    slots[d, r, p, s, e] += offers[r, p, s, e]
                     offers[r, p, s, e] = 0.0
         for p in range(P):
+            c = completion[p]
             for s in range(S):
                 for e in range(E):
-                    money = slots[slot, r, p, s, e]
-                    out[r, p, s, e] = money if u[r, p, s, e] < completion[p] else 0.0
-                    slots[slot, r, p, s, e] = 0.0
+                    money = maturing[r, p, s, e]
+                    out[r, p, s, e] = money if u[r, p, s, e] < c else 0.0
+                    maturing[r, p, s, e] = 0.0
     return out
 
 
