@@ -307,6 +307,53 @@ def test_programme_kernels_equal_the_numpy_phases_bit_for_bit(
     assert kernels.advance_pipeline.signatures
 
 
+@pytest.mark.parametrize("sectors", [3, 4])
+def test_programme_effects_sums_in_index_order_for_any_sector_count(sectors: int) -> None:
+    """programme_effects (the unrolled four-sector sums and the loop) against plain loops.
+
+    Signed zeros, infinities and NaN in the completed money; zeros in the split.
+    """
+    rng = np.random.default_rng(sectors)
+    R, P, S, C, K = 3, 2, 3, 5, 2
+    amount = rng.random((R, P, S, sectors))
+    amount[0, 0, 0, :] = -0.0
+    amount[1, 1, 2, 0], amount[2, 0, 1, -1] = np.inf, np.nan
+    split = rng.random((S, sectors, C)) * (rng.random((S, sectors, C)) < 0.5)
+    resource, intensity = (rng.random(C) < 0.7) * 1.0, rng.random(C) + 0.5
+    route = np.array([1, -1], dtype=np.int64)
+    stocks = (rng.random((R, S, P)), -np.zeros((R, S, C, P)), rng.random((R, S, C)))
+    routes = (rng.random((R, K, C)) + 1.0, rng.random((R, K)) + 1.0)
+    expect = [x.copy() for x in stocks + routes]
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in the kernel
+        for r in range(R):
+            for s in range(S):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(sectors):
+                        acc += amount[r, p, s, e]
+                    expect[0][r, s, p] += acc
+                for c in range(C):
+                    total = 0.0
+                    for p in range(P):
+                        acc = 0.0
+                        for e in range(sectors):
+                            acc += amount[r, p, s, e] * split[s, e, c]
+                        expect[1][r, s, c, p] += acc * resource[c]
+                        total += acc
+                    expect[2][r, s, c] += total * intensity[c]
+            spent = 0.0
+            for s in range(S):
+                spent += amount[r, 0, s, 1]
+            expect[3][r, 1] *= 1.0 + 0.5 * spent
+            expect[4][r, 1] /= 1.0 + 0.25 * spent
+    kernels.programme_effects(
+        amount, (split, resource, intensity), (route, 1, 0.5, 0.25), stocks, routes
+    )
+    for got, want in zip(stocks + routes, expect, strict=True):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
 @pytest.mark.parametrize("sampled", [False, True])
 @pytest.mark.parametrize("steps", [0, 9])
 def test_influence_kernel_equals_the_numpy_phase_bit_for_bit(
