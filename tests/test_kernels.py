@@ -308,6 +308,53 @@ def test_programme_kernels_equal_the_numpy_phases_bit_for_bit(
     assert kernels.advance_pipeline.signatures
 
 
+@pytest.mark.parametrize("sectors", [3, 4])
+def test_programme_effects_sums_in_index_order_for_any_sector_count(sectors: int) -> None:
+    """programme_effects (the unrolled four-sector sums and the loop) against plain loops.
+
+    Signed zeros, infinities and NaN in the completed money; zeros in the split.
+    """
+    rng = np.random.default_rng(sectors)
+    R, P, S, C, K = 3, 2, 3, 5, 2
+    amount = rng.random((R, P, S, sectors))
+    amount[0, 0, 0, :] = -0.0
+    amount[1, 1, 2, 0], amount[2, 0, 1, -1] = np.inf, np.nan
+    split = rng.random((S, sectors, C)) * (rng.random((S, sectors, C)) < 0.5)
+    resource, intensity = (rng.random(C) < 0.7) * 1.0, rng.random(C) + 0.5
+    route = np.array([1, -1], dtype=np.int64)
+    stocks = (rng.random((R, S, P)), -np.zeros((R, S, C, P)), rng.random((R, S, C)))
+    routes = (rng.random((R, K, C)) + 1.0, rng.random((R, K)) + 1.0)
+    expect = [x.copy() for x in stocks + routes]
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in the kernel
+        for r in range(R):
+            for s in range(S):
+                for p in range(P):
+                    acc = 0.0
+                    for e in range(sectors):
+                        acc += amount[r, p, s, e]
+                    expect[0][r, s, p] += acc
+                for c in range(C):
+                    total = 0.0
+                    for p in range(P):
+                        acc = 0.0
+                        for e in range(sectors):
+                            acc += amount[r, p, s, e] * split[s, e, c]
+                        expect[1][r, s, c, p] += acc * resource[c]
+                        total += acc
+                    expect[2][r, s, c] += total * intensity[c]
+            spent = 0.0
+            for s in range(S):
+                spent += amount[r, 0, s, 1]
+            expect[3][r, 1] *= 1.0 + 0.5 * spent
+            expect[4][r, 1] /= 1.0 + 0.25 * spent
+    kernels.programme_effects(
+        amount, (split, resource, intensity), (route, 1, 0.5, 0.25), stocks, routes
+    )
+    for got, want in zip(stocks + routes, expect, strict=True):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
 @pytest.mark.parametrize("sampled", [False, True])
 @pytest.mark.parametrize("steps", [0, 9])
 def test_influence_kernel_equals_the_numpy_phase_bit_for_bit(
@@ -405,6 +452,45 @@ def test_access_kernel_equals_the_numpy_phase_bit_for_bit(
     assert _arrays_equal(out[True], out[False]) == []
     assert not np.array_equal(out[True].offtake, state.contract_offtake)  # equity offtake
     assert kernels.access_offtake.signatures  # the compiled branch ran
+
+
+def test_access_kernel_reuses_the_offtake_array_and_keeps_signed_zeros(
+    baseline_loaded: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """update_access: zero equity of either sign, infinite capacity, bit for bit.
+
+    The kernel writes into last step's offtake array, or into a new one when that is the
+    contracts' own array (it reads the contracts).
+    """
+    from sim.core import phases  # noqa: PLC0415
+
+    model = GeoModel(scenario=baseline_loaded, replications=4, rng=7, collect=False)
+    for _ in range(12):
+        model.step()
+    state = model.state
+    state.equity[0, :, :, 0] = -0.0
+    state.equity[1, :, :, 1] = 0.0
+    state.cap[2, 0, :] = np.inf
+    out = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        copied = copy.deepcopy(state)
+        last = copied.offtake
+        phases.update_access(model.params, copied)
+        out[enabled] = copied
+        assert (copied.offtake is last) == enabled
+    assert _arrays_equal(out[True], out[False]) == []
+    for name in ("equity", "offtake"):
+        fast, slow = getattr(out[True], name), getattr(out[False], name)
+        np.testing.assert_array_equal(np.signbit(fast), np.signbit(slow))
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    shared = copy.deepcopy(state)
+    shared.offtake = shared.contract_offtake
+    contract = shared.contract_offtake.copy()
+    phases.update_access(model.params, shared)
+    assert shared.offtake is not shared.contract_offtake
+    np.testing.assert_array_equal(shared.contract_offtake, contract)
+    np.testing.assert_array_equal(shared.offtake, out[False].offtake)
 
 
 @pytest.mark.parametrize("sampled", [False, True])

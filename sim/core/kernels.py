@@ -15,7 +15,7 @@ A few small kernels, so that compiling them costs a few seconds once per machine
 * :func:`offtake_by_capital` is :func:`sim.core.mechanisms.offtake_by_capital_reference`
   (equity offtake, one sector at a time: its small sums over powers and buyers were a
   tenth of a step in numpy);
-* :func:`influence_update` (with :func:`_influence_targets`) is the numpy branch of
+* :func:`influence_update` is the numpy branch of
   :func:`sim.core.phases.update_influence` (stock updates, channel inputs, targets,
   smoothing); :func:`advance_pipeline`, :func:`add_sector_sums` and
   :func:`programme_effects` are :func:`sim.core.phases.advance_projects`,
@@ -853,12 +853,13 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     keep: tuple[float, float, float, float],
     channel: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """:func:`sim.core.phases.update_influence` one replication at a time.
 
     Args:
-        stocks: ``inv`` ``(R, S, P)`` and ``debt`` ``(R, S, I)`` (updated in place),
-            ``dipl``, ``arms`` ``(R, S, I)`` and the influence stock ``(R, S, I, CH)``.
+        stocks: ``inv`` ``(R, S, P)``, ``debt``, ``dipl``, ``arms`` ``(R, S, I)`` and the
+            influence stock ``(R, S, I, CH)``, all updated in place (each element from
+            its own old value, as the reference computes its new arrays).
         flows: export and import values ``(R, S, B)``, GDP ``(R, S)`` and the
             remittance scale ``(R, I)`` (``np.power`` stays in numpy).
         fixed: diplomacy and arms renewal ``rate / 4`` ``(S, I)``, bases and alliance
@@ -869,35 +870,37 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
             influence decay.
 
     Returns:
-        New ``dipl``, ``arms``, influence stock and influence share ``(R, S, I)``.
-        Channels in :data:`sim.vocab.CHANNELS` order (trade, investment, diplomacy,
-        security, remittances, debt; ``money`` flags the money channels). Every sum
-        adds in numpy's order (:func:`_pairwise_sum`), as
+        The new influence share ``(R, S, I)``. Channels in :data:`sim.vocab.CHANNELS`
+        order (trade, investment, diplomacy, security, remittances, debt; ``money``
+        flags the money channels). Every sum adds in numpy's order, as
         :func:`sim.core.phases.channel_inputs`, :func:`channel_targets` and
-        :func:`sim.core.mechanisms.smooth_stock` do.
+        :func:`sim.core.mechanisms.smooth_stock` do: fewer than 8 holders and channels
+        (:func:`sim.core.phases._compiled_influence` checks), so in index order, written
+        out in the loops (a view or a helper call per state cost more than the sums);
+        the others' trade by :func:`_pairwise_sum`.
     """
-    inv, debt, dipl_old, arms_old, stock = stocks
+    inv, debt, dipl, arms, stock = stocks
     exports, imports, gdp, remit_scale = flows
     dipl_add, arms_add, bases, alliance, remit0, inv_others = fixed
     weights, money, decay = channel
     R, S, n_i, CH = stock.shape
     P, B = inv.shape[2], exports.shape[2]
-    dipl, arms = np.empty_like(dipl_old), np.empty_like(arms_old)
-    new_stock, share = np.empty_like(stock), np.empty((R, S, n_i))
+    share = np.empty((R, S, n_i))
     raw = np.empty((n_i, CH))
     trade = np.empty(B)
-    scratch = (np.empty(n_i), np.empty(CH), np.empty(CH))
+    w, total = np.empty(CH), np.empty(CH)
     for r in range(R):
         bs = bases[r if bases.shape[0] > 1 else 0]
         al = alliance[r if alliance.shape[0] > 1 else 0]
         rate = decay[r if decay.shape[0] > 1 else 0]
+        wr = weights[r if weights.shape[0] > 1 else 0]
         for s in range(S):
             for p in range(P):
                 inv[r, s, p] *= keep[0]
             arms_total = 0.0
             for i in range(n_i):
-                dipl[r, s, i] = dipl_old[r, s, i] * keep[1] + dipl_add[s, i]
-                arms[r, s, i] = arms_old[r, s, i] * keep[2] + arms_add[s, i]
+                dipl[r, s, i] = dipl[r, s, i] * keep[1] + dipl_add[s, i]
+                arms[r, s, i] = arms[r, s, i] * keep[2] + arms_add[s, i]
                 arms_total += arms[r, s, i]
                 if i < P:
                     debt[r, s, i] *= keep[3]
@@ -911,38 +914,28 @@ def influence_update(  # pragma: no cover - compiled; checked against the refere
                 raw[i, 3] = (a_share + bs[s, i]) + al[s, i]
                 raw[i, 4] = remit0[s, i] * remit_scale[r, i]
                 raw[i, 5] = debt[r, s, i]
-            wr = weights[r if weights.shape[0] > 1 else 0]
-            _influence_targets(raw, wr, money, gdp[r, s], scratch)
+            # targets: exposure (a money channel's total over GDP, 1 for the index
+            # channels), then channel_targets's shares and weights, in its order
+            norm = 0.0
+            for ch in range(CH):
+                acc = 0.0
+                for i in range(n_i):
+                    acc += raw[i, ch]
+                total[ch] = acc
+                exposure = acc / gdp[r, s] if money[ch] else 1.0
+                w[ch] = (1.0 if acc > 0 else 0.0) * (wr[ch] * exposure)
+                norm += w[ch]
+            for ch in range(CH):
+                w[ch] = w[ch] / norm if norm > 0 else 0.0
             for i in range(n_i):
+                acc = 0.0
                 for ch in range(CH):
-                    new_stock[r, s, i, ch] = (1.0 - rate) * stock[r, s, i, ch] + rate * raw[i, ch]
-                share[r, s, i] = _pairwise_sum(new_stock[r, s, i], 0, CH)
-    return dipl, arms, new_stock, share
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 as numpy: inf, nan
-def _influence_targets(raw, weights, money, gdp, scratch):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One state's channel amounts ``(I, CH)`` turned into targets in place.
-
-    Exposure (a money channel's total over GDP, 1 for the index channels) and then
-    :func:`channel_targets`'s shares and weights, in the reference's order. ``scratch``
-    is work space: ``(I,)``, ``(CH,)``, ``(CH,)``.
-    """
-    n_i, CH = raw.shape
-    column, w, total = scratch
-    norm = 0.0
-    for ch in range(CH):
-        for i in range(n_i):
-            column[i] = raw[i, ch]
-        total[ch] = _pairwise_sum(column, 0, n_i)
-        exposure = total[ch] / gdp if money[ch] else 1.0
-        w[ch] = (1.0 if total[ch] > 0 else 0.0) * (weights[ch] * exposure)
-        norm += w[ch]
-    for ch in range(CH):
-        w[ch] = w[ch] / norm if norm > 0 else 0.0
-        for i in range(n_i):
-            share = raw[i, ch] / total[ch] if total[ch] > 0 else 0.0
-            raw[i, ch] = share * w[ch]
+                    target = (raw[i, ch] / total[ch] if total[ch] > 0 else 0.0) * w[ch]
+                    x = (1.0 - rate) * stock[r, s, i, ch] + rate * target
+                    stock[r, s, i, ch] = x
+                    acc += x
+                share[r, s, i] = acc
+    return share
 
 
 @numba.njit(cache=True, nogil=True)
@@ -972,18 +965,21 @@ def advance_pipeline(  # pragma: no cover - compiled; checked against the refere
     """
     _, R, P, S, E = slots.shape
     out = np.empty((R, P, S, E))
+    maturing = slots[slot]  # taken once: the loops index it from 0 (no negative-index check)
     for r in range(R):
         for p in range(P):
+            d = due[p]
             for s in range(S):
                 for e in range(E):
-                    slots[due[p], r, p, s, e] += offers[r, p, s, e]
+                    slots[d, r, p, s, e] += offers[r, p, s, e]
                     offers[r, p, s, e] = 0.0
         for p in range(P):
+            c = completion[p]
             for s in range(S):
                 for e in range(E):
-                    money = slots[slot, r, p, s, e]
-                    out[r, p, s, e] = money if u[r, p, s, e] < completion[p] else 0.0
-                    slots[slot, r, p, s, e] = 0.0
+                    money = maturing[r, p, s, e]
+                    out[r, p, s, e] = money if u[r, p, s, e] < c else 0.0
+                    maturing[r, p, s, e] = 0.0
     return out
 
 
@@ -1042,7 +1038,10 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
     ``spent`` being the power's transport money summed over states. Every sum in index
     order, as numpy adds fewer than 8 terms. The sums are written out here (a call to a
     compiled helper with array arguments updates reference counts, which made the
-    kernel several times slower).
+    kernel several times slower); for the model's four sectors
+    (:data:`sim.vocab.SECTORS`) the commodity sums are unrolled, with the state's
+    split factors loaded once per commodity (the loop over sectors took most of the
+    kernel's time in its own overhead; the sparse split skipped was no faster).
     """
     R, P, S, E = amount.shape
     sector_split, resource, intensity = split
@@ -1060,12 +1059,24 @@ def programme_effects(  # pragma: no cover - compiled; checked against the refer
                 iv[s, p] += acc
             for c in range(C):
                 total = 0.0
-                for p in range(P):
-                    acc = 0.0
-                    for e in range(E):
-                        acc += am[p, s, e] * sector_split[s, e, c]
-                    eq[s, c, p] += acc * resource[c]
-                    total += acc
+                if E == 4:  # the model's four sectors: the same sum, written out
+                    f0, f1 = sector_split[s, 0, c], sector_split[s, 1, c]
+                    f2, f3 = sector_split[s, 2, c], sector_split[s, 3, c]
+                    for p in range(P):
+                        acc = 0.0
+                        acc += am[p, s, 0] * f0
+                        acc += am[p, s, 1] * f1
+                        acc += am[p, s, 2] * f2
+                        acc += am[p, s, 3] * f3
+                        eq[s, c, p] += acc * resource[c]
+                        total += acc
+                else:
+                    for p in range(P):
+                        acc = 0.0
+                        for e in range(E):
+                            acc += am[p, s, e] * sector_split[s, e, c]
+                        eq[s, c, p] += acc * resource[c]
+                        total += acc
                 cp[s, c] += total * intensity[c]
         for p in range(P):
             k = route[p]
@@ -1887,7 +1898,7 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
            "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
            "acceptance_exponent", "trade_preferences")  # fmt: skip
 KERNELS += ("gather_columns",)
-KERNELS += ("influence_update", "_influence_targets", "advance_pipeline", "add_sector_sums",
+KERNELS += ("influence_update", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
 KERNELS += ("order_statistics", "_column_order_statistics", "_select_key", "_insertion_sort",
             "_bucket_shift", "_float_of_key")  # fmt: skip
@@ -2001,7 +2012,8 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
     contract: np.ndarray,
     alpha: np.ndarray,
     ceiling: float,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> None:
     """:func:`sim.core.phases.update_access` one replication at a time.
 
     ``equity <- keep * equity``, then :func:`offtake_by_capital` of the sector capital
@@ -2017,14 +2029,12 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
         contract: ``(R, S, C, B)`` contracted offtake shares.
         alpha: ``(1,)`` or ``(R,)`` award sensitivity.
         ceiling: the most of a sector's output under offtake.
-
-    Returns:
-        ``(R, S, C, B)`` offtake shares in force.
+        out: ``(R, S, C, B)``, written with the offtake shares in force (no other
+            argument's memory: the caller passes last step's offtake or a new array).
     """
     R, S, C, P = equity.shape
     B = contract.shape[3]
     intensity, sector = capital
-    out = np.empty((R, S, C, B))
     earned, row, boost = np.empty(P), np.empty(B), np.empty(P)
     for r in range(R):
         a = alpha[r if alpha.shape[0] > 1 else 0]
@@ -2053,7 +2063,6 @@ def access_offtake(  # pragma: no cover - compiled; checked against the referenc
                 scale = room / total if total > room else 1.0
                 for p in range(P):
                     out[r, s, c, p] += earned[p] * scale
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -2079,7 +2088,9 @@ def _warm_up_access() -> None:
     """Compile (or load) the signatures of this section (called by :func:`warm_up`)."""
     one, three, four = np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
     floats = np.ones(1)
-    access_offtake(four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9)
+    access_offtake(
+        four, three, 1.0, (floats, np.ones(1, dtype=bool)), three, four, floats, 0.9, four.copy()
+    )
     scale_offers(four, one, 0)
     # the step's completion uniforms, a strided slice of the noise (phases.advance_projects)
     strided = np.zeros((2, 2, 1, 1, 2))[:, 0]

@@ -325,7 +325,8 @@ def update_access(params: Params, state: State) -> None:
     capacity over the capital intensity.
 
     Compiled (:func:`sim.core.kernels.access_offtake`, bit for bit) unless
-    ``CASIM_KERNELS=0``.
+    ``CASIM_KERNELS=0``; the kernel overwrites last step's ``offtake`` array (nothing
+    else holds it), or a new one when that shares memory with an input.
 
     Writes: ``equity``, ``offtake``.
     """
@@ -337,10 +338,18 @@ def update_access(params: Params, state: State) -> None:
     if kernels is not None and len(alpha) in (1, state.R) and _fits(*inputs):
         intensity = _floats(params.capital_intensity)
         sector = np.asarray((intensity > 0) & params.is_resource, dtype=bool)
-        state.offtake = kernels.access_offtake(
+        out = state.offtake  # last step's, overwritten: nothing else holds it
+        if not (
+            _fits(out)
+            and out.shape == state.contract_offtake.shape
+            and not any(np.may_share_memory(out, x) for x in inputs)
+        ):
+            out = np.empty(state.contract_offtake.shape)
+        kernels.access_offtake(
             state.equity, state.cap, float(keep), (intensity, sector),
-            state.influence_share, state.contract_offtake, alpha, OFFTAKE_CEILING,
+            state.influence_share, state.contract_offtake, alpha, OFFTAKE_CEILING, out,
         )  # fmt: skip
+        state.offtake = out
         return
     state.equity *= keep
     intensity = params.capital_intensity
@@ -951,12 +960,15 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
     The kernel does the numpy branch's operations in its order (bit for bit,
     ``tests/test_kernels.py``); it covers the shipped channels (fewer than 8 channels
     and holders, so that numpy adds their sums in index order) and scalar or
-    per-replication decay and weights; other shapes run the numpy branch.
+    per-replication decay and weights; other shapes run the numpy branch. It updates
+    the stocks in place (the numpy branch makes new ``dipl``, ``arms`` and influence
+    stock arrays; nothing else holds the old ones) and returns a new share, the old one
+    becoming ``prev_influence_share``.
     """
     R, S, n_i, CH = state.influence_stock.shape
     weights = _floats(params.channel_weights).reshape(-1, CH)
     decay = _floats(per_rep(params.influence_decay, 1)).reshape(-1)
-    inplace = (state.inv, state.debt)
+    inplace = (state.inv, state.debt, state.dipl, state.arms, state.influence_stock)
     if (
         CHANNELS != _KERNEL_CHANNELS
         or n_i >= 8
@@ -984,8 +996,8 @@ def _compiled_influence(kernels: ModuleType, params: Params, state: State) -> bo
         float((1.0 - params.debt_amortisation) ** 0.25),
     )
     money = np.array([c in MONEY_CHANNELS for c in CHANNELS])
-    state.dipl, state.arms, state.influence_stock, share = kernels.influence_update(
-        (*inplace, _floats(state.dipl), _floats(state.arms), _floats(state.influence_stock)),
+    share = kernels.influence_update(
+        inplace,
         tuple(_floats(x) for x in (state.exports_value, state.imports_value, state.gdp, scale)),
         fixed,
         keep,
