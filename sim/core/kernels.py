@@ -175,8 +175,6 @@ def _static_utilities(parts, r, s, c, b, k, static):  # type: ignore[no-untyped-
         static[o] = st
 
 
-# long: one replication's whole allocation in one loop body, so that its few hundred
-# options stay in cache; it mirrors ExportOptions.allocate_reference step by step.
 @numba.njit(cache=True, nogil=True)
 def export_logit_shifts(  # pragma: no cover - compiled; checked against the reference
     util: np.ndarray,
@@ -255,6 +253,8 @@ def export_logit_shifts(  # pragma: no cover - compiled; checked against the ref
     return joint, route, finite
 
 
+# long: one replication's whole allocation in one loop body, so that its few hundred
+# options stay in cache; it mirrors ExportOptions.allocate_reference step by step.
 @numba.njit(cache=True, nogil=True)
 def allocate_export_options(  # pragma: no cover - compiled; checked against the reference
     joint: np.ndarray,
@@ -355,7 +355,7 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
                 shipped[g] = 0.0  # 0.0 + (+-0) + ... is +0
                 done[g] = False
                 continue
-            _normalise(p, start, end)
+            _normalise(p, start, end, False)
             done[g] = True
             if with_offtake:
                 shipped[g] = _offtake_flows(p, p_route, f, s, free[j], off, sub, runs, first,
@@ -397,7 +397,7 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
                     continue  # adding 0 * p changes nothing
                 start, end = group_start[g], group_start[g + 1]
                 if not done[g]:
-                    _normalise(p, start, end)
+                    _normalise(p, start, end, False)
                     done[g] = True
                 total = 0.0
                 for o in range(start, end):
@@ -434,16 +434,20 @@ def allocate_export_options(  # pragma: no cover - compiled; checked against the
 # The allocation's helpers below are inlined into it (numba IR inlining): calls with
 # many array arguments, once per group or buyer, cost about a fifth of its time.
 @numba.njit(cache=True, nogil=True, inline="always")
-def _normalise(p, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One group's joint logit: its exponentials ``p[start:end]`` over their sum, in place."""
-    w = p[start:end]  # a view indexed from 0: the division loop vectorises
+def _normalise(w, start, end, nan_as_one):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """A logit's probabilities: the exponentials ``w[start:end]`` over their sum, in place.
+
+    A sum of 0 divides by 1, and so does a NaN sum when ``nan_as_one`` (the route
+    logit's rule, ``total > 0``; the joint logit's is ``total == 0``), as the reference.
+    """
+    x = w[start:end]  # a view indexed from 0: the division loop vectorises
     total = 0.0
-    for i in range(w.shape[0]):
-        total += w[i]
-    if total == 0.0:
+    for i in range(x.shape[0]):
+        total += x[i]
+    if total == 0.0 or (nan_as_one and not total > 0):
         total = 1.0
-    for i in range(w.shape[0]):
-        w[i] /= total
+    for i in range(x.shape[0]):
+        x[i] /= total
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -496,24 +500,11 @@ def _offtake_flows(p, p_route, f, s, free, off, sub, runs, first, last, finite):
             for i in range(o, end):
                 p_route[i] = 0.0
         else:
-            _route_logit(p_route, o, end)
+            _normalise(p_route, o, end, True)
         for i in range(o, end):
             f[i] = s * (free * p[i] + a * p_route[i])
             total += f[i]
     return total
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _route_logit(p_route, start, end):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One buyer's route logit: its exponentials ``p_route[start:end]`` over their sum, in place."""
-    w = p_route[start:end]  # a view indexed from 0: the division loop vectorises
-    total = 0.0
-    for i in range(w.shape[0]):
-        total += w[i]
-    if not total > 0:
-        total = 1.0
-    for i in range(w.shape[0]):
-        w[i] /= total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1891,7 +1882,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
 
 KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utilities",
            "export_logit_shifts", "allocate_export_options", "_normalise", "_plain_group",
-           "_offtake_shares", "_offtake_flows", "_route_logit", "_options_by_route",
+           "_offtake_shares", "_offtake_flows", "_options_by_route",
            "_limited_options", "_overloaded", "_buyer_runs", "_first_runs", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
            "fit_route_constants",

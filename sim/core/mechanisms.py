@@ -296,10 +296,11 @@ class ExportOptions:
         if kernels is None:
             return self.allocate_reference(supply, util, enabled, capacity, offtake, passes)
         R = util.shape[1]
-        with_offtake = offtake.any()
-        off = offtake.reshape(R, -1) if with_offtake else np.zeros((0, 0))
+        if offtake.any():
+            off = np.ascontiguousarray(offtake.reshape(R, -1), dtype=float)
+        else:
+            off = np.zeros((0, 0))
         enabled = np.ascontiguousarray(enabled, dtype=bool)
-        off = np.ascontiguousarray(off, dtype=float)
         joint, route, finite = kernels.export_logit_shifts(
             np.ascontiguousarray(util.T, dtype=float),
             enabled,
