@@ -252,6 +252,34 @@ def test_gather_columns_writes_what_raw_step_values_writes(
         assert not np.isnan(raw).any()  # every cell written
 
 
+def test_gather_columns_keeps_the_bits_of_special_values(baseline_loaded: Scenario) -> None:
+    """NaN payloads (a signalling one too), -0.0 and inf: copied as they are where the
+    factor is 1.0 and multiplied as numpy multiplies where not (``budget``, times 4)."""
+    from sim.engine.ensemble import collect_step  # noqa: PLC0415
+    from sim.output import raw_step_values, row_layout  # noqa: PLC0415
+
+    model = GeoModel(scenario=baseline_loaded, replications=3, collect=False, rng=5)
+    model.step()
+    bits = [0x7FF0_0000_0000_0001, 0x7FF8_0000_0000_0ABC, 0xFFF8_0000_0000_0001]
+    nans = np.array(bits, dtype=np.uint64).view(np.float64)
+    special = np.concatenate([nans, [-0.0, np.inf, -np.inf, 0.0, 5e-324]])
+    for attr in ("programme_budget", "gdp", "influence_share"):
+        value = getattr(model.state, attr)
+        value.reshape(-1)[:] = np.resize(special, value.size)
+    layout = row_layout(
+        ("budget", "gdp", "influence_share"), model.T, model.start_quarter, baseline_loaded.vocab
+    )
+    raw = np.full((3, model.T, layout.per_step), np.nan)
+    collect_step(model, layout, raw, 1)
+    with np.errstate(invalid="ignore"):  # 4 x the signalling NaN
+        want = raw_step_values(observe.snapshot(model), layout)
+    np.testing.assert_array_equal(raw[:, 1].view(np.uint64), want.view(np.uint64))
+    collect_step(model, layout, raw, -1)  # the last step, as numpy indexes
+    np.testing.assert_array_equal(raw[:, -1].view(np.uint64), want.view(np.uint64))
+    with pytest.raises(IndexError):
+        collect_step(model, layout, raw, model.T)
+
+
 def _arrays_equal(fast: object, slow: object) -> list[str]:
     """Names of the state arrays that differ (NaN equal to NaN)."""
     return [

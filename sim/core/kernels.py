@@ -73,13 +73,21 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Whether the model uses the compiled kernels (``CASIM_KERNELS=0`` turns them off).
 ENABLED = os.environ.get("CASIM_KERNELS", "1") != "0"
-#: Replication rows :func:`gather_columns` copies at a time (a block of about 300 kB).
+#: Replication rows :func:`gather_columns` copies at a time (the baseline's source rows
+#: of a block: about 470 kB).
 GATHER_ROWS = 64
 
 
@@ -808,6 +816,48 @@ def _sector_sum(  # pragma: no cover - compiled
     return acc
 
 
+@intrinsic
+def _stream(
+    typingctx: object,  # noqa: ARG001 - numba's signature
+    out: types.Type,
+    r: types.Type,
+    t: types.Type,
+    j: types.Type,
+    value: types.Type,  # noqa: ARG001
+) -> tuple[types.Type, Callable] | None:
+    """``out[r, t, j] = value`` by a non-temporal store (``out`` 3-D float64, indices in range).
+
+    The value goes to memory past the caches, and its line is not read first.
+    """
+    if not (isinstance(out, types.Array) and out.ndim == 3 and out.dtype == types.float64):
+        return None
+    sig = types.void(out, r, t, j, types.float64)
+
+    def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        index = [context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 2, 3)]
+        ptr = cgutils.get_item_pointer(
+            context, builder, sig.args[0], array, index, wraparound=False, boundscheck=False
+        )
+        store = builder.store(args[4], ptr)
+        store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fence(typingctx: object) -> tuple[types.Type, Callable]:  # noqa: ARG001 - numba's
+    """A full memory fence (it also orders the non-temporal stores before it)."""
+    sig = types.void()
+
+    def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:  # noqa: ARG001
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def gather_columns(  # pragma: no cover - compiled; checked against the reference
     arrays: list,
@@ -817,23 +867,41 @@ def gather_columns(  # pragma: no cover - compiled; checked against the referenc
 ) -> None:
     """Write one step's snapshot row into ``out[:, t]`` (``(R, T, F)``) from the state.
 
-    ``out[r, t, columns[i]] = arrays[k][r, offsets[i]] * scales[i]`` for the columns
-    ``i`` of array ``k`` (``starts[k]:starts[k + 1]``; ``plan`` is ``(starts, columns,
-    offsets, scales)``, a :class:`sim.core.observe.Gather`). What
-    :func:`sim.output.raw_step_values` of :func:`sim.core.observe.snapshot` gives (a
-    scale of 1.0 leaves a value's bits unchanged), without a copy per metric and a
-    ``np.concatenate`` call per replication row and metric. Rows go in blocks of
-    :data:`GATHER_ROWS`, so the block of ``out`` being written stays in cache.
+    ``out[r, t, j] = arrays[sources[s]][r, offsets[j]] * scales[s]`` for the columns
+    ``j`` of run ``s`` (``bounds[s]:bounds[s + 1]``; ``plan`` is ``(bounds, sources,
+    scales, offsets)``, a :class:`sim.core.observe.Gather`); a factor of 1.0 copies the
+    value (no multiplication, as :meth:`sim.core.observe.Source.read`). What
+    :func:`sim.output.raw_step_values` of :func:`sim.core.observe.snapshot` gives, without
+    a copy per metric and a ``np.concatenate`` call per replication row and metric.
+
+    Rows go in blocks of :data:`GATHER_ROWS` (a block's source rows stay in cache while
+    its runs are read); each row's runs are written in column order by non-temporal
+    stores: nothing reads the chunk's values back until the step loop is over, so
+    caching them only displaced the state (and a cached store reads the line from
+    memory first).
+
+    Raises:
+        IndexError: ``t`` or the plan's columns out of ``out``'s range.
     """
-    starts, columns, offsets, scales = plan
+    bounds, sources, scales, offsets = plan
     R = out.shape[0]
+    t = t + out.shape[1] if t < 0 else t  # as numpy indexes
+    if t < 0 or t >= out.shape[1] or bounds[-1] > out.shape[2]:
+        raise IndexError("gather_columns: step or columns out of range")
     for r0 in range(0, R, GATHER_ROWS):
         r1 = min(R, r0 + GATHER_ROWS)
-        for k in range(len(arrays)):
-            src = arrays[k]
-            for r in range(r0, r1):
-                for i in range(starts[k], starts[k + 1]):
-                    out[r, t, columns[i]] = src[r, offsets[i]] * scales[i]
+        for s in range(len(sources)):
+            src = arrays[sources[s]]
+            j0, j1, scale = bounds[s], bounds[s + 1], scales[s]
+            if scale == 1.0:
+                for r in range(r0, r1):
+                    for j in range(j0, j1):
+                        _stream(out, r, t, j, src[r, offsets[j]])
+            else:
+                for r in range(r0, r1):
+                    for j in range(j0, j1):
+                        _stream(out, r, t, j, src[r, offsets[j]] * scale)
+    _fence()
 
 
 # ---- phases: influence, programme
@@ -1940,7 +2008,7 @@ def warm_up() -> float:
             *shifts, np.ones(1, dtype=bool), np.ones((1, 1)), np.ones((1, 1)),
             off, np.array([0, 1]), zero, zero, zero, 1,
         )  # fmt: skip
-    plan = (np.array([0, 1]), zero, zero, np.ones(1))  # one array, one column
+    plan = (np.array([0, 1]), zero, np.ones(1), zero)  # one array, one column
     gather_columns(float_rows([one]), plan, np.zeros((1, 1, 1)), 0)
     fit_route_constants(
         one, np.zeros((1, 1, 1)), one, np.ones(1), one, np.ones((1, 1)), np.ones((1, 1)),

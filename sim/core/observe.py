@@ -120,17 +120,19 @@ def snapshot(
 class Gather:
     """Where each value of a snapshot row (:func:`sim.output.raw_step_values`) sits.
 
-    The row concatenates the metrics in the order asked for, each flattened C-order.
-    Grouped by the state array it comes from: array ``attrs[k]`` gives the row's columns
-    ``columns[starts[k]:starts[k + 1]]``, read at ``offsets`` (flat positions in one
-    replication's array) and multiplied by ``scales`` (1.0 leaves a value unchanged).
+    The row concatenates the metrics in the order asked for, each flattened C-order. It
+    is cut into runs of columns read from one state array with one factor: run ``s``
+    gives the row's columns ``bounds[s]:bounds[s + 1]``, read from array
+    ``attrs[sources[s]]`` at ``offsets`` (per column: flat positions in one replication's
+    array) and multiplied by ``scales[s]`` (1.0: copied unchanged, as
+    :meth:`Source.read` copies).
     """
 
     attrs: tuple[str, ...]
-    starts: np.ndarray
-    columns: np.ndarray
-    offsets: np.ndarray
+    bounds: np.ndarray
+    sources: np.ndarray
     scales: np.ndarray
+    offsets: np.ndarray
 
     def arrays(self, state: State) -> list[np.ndarray]:
         """The state arrays read, each as ``(replications, values)`` (views when C-ordered)."""
@@ -144,26 +146,30 @@ class Gather:
 def gather_plan(model: GeoModel, names: Sequence[str]) -> Gather:
     """The :class:`Gather` of a snapshot row of ``names`` (in that order) of ``model``.
 
+    Consecutive metrics of one state array and factor share a run.
+
     Raises:
         KeyError: for a name the model does not report.
     """
     found = sources(model)
-    by_attr: dict[str, list[tuple[np.ndarray, np.ndarray, float]]] = {}
-    column = 0
+    attrs: dict[str, int] = {}
+    runs: list[tuple[int, float, int]] = []  # (array, factor, columns)
+    offsets = []
     for name in names:
         src = found[name]
-        offsets = src.offsets(getattr(model.state, src.attr).shape[1:])
-        columns = np.arange(column, column + len(offsets), dtype=np.int64)
-        by_attr.setdefault(src.attr, []).append((columns, offsets, src.scale))
-        column += len(offsets)
-    parts = [part for attr in by_attr for part in by_attr[attr]]
-    sizes = [sum(len(c) for c, _, _ in by_attr[attr]) for attr in by_attr]
+        k = attrs.setdefault(src.attr, len(attrs))
+        part = src.offsets(getattr(model.state, src.attr).shape[1:])
+        offsets.append(part)
+        if runs and runs[-1][:2] == (k, src.scale):
+            runs[-1] = (k, src.scale, runs[-1][2] + len(part))
+        else:
+            runs.append((k, src.scale, len(part)))
     return Gather(
-        attrs=tuple(by_attr),
-        starts=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
-        columns=np.concatenate([c for c, _, _ in parts]),
-        offsets=np.concatenate([o for _, o, _ in parts]),
-        scales=np.concatenate([np.full(len(c), k, dtype=np.float64) for c, _, k in parts]),
+        attrs=tuple(attrs),
+        bounds=np.concatenate([[0], np.cumsum([n for _, _, n in runs])]).astype(np.int64),
+        sources=np.array([k for k, _, _ in runs], dtype=np.int64),
+        scales=np.array([f for _, f, _ in runs], dtype=np.float64),
+        offsets=np.concatenate([np.zeros(0, dtype=np.int64), *offsets]).astype(np.int64),
     )
 
 

@@ -137,7 +137,7 @@ def collect_step(
         return
     plan = observe.gather_plan(model, layout.metrics) if plan is None else plan
     arrays = kernels.float_rows(plan.arrays(model.state))
-    kernels.gather_columns(arrays, (plan.starts, plan.columns, plan.offsets, plan.scales), raw, t)
+    kernels.gather_columns(arrays, (plan.bounds, plan.sources, plan.scales, plan.offsets), raw, t)
 
 
 def _chunk_results(
