@@ -40,7 +40,8 @@ A few small kernels, so that compiling them costs a few seconds once per machine
   depreciation and :func:`offtake_by_capital` in one pass);
 * :func:`gather_columns` is :func:`sim.output.raw_step_values` of
   :func:`sim.core.observe.snapshot` (a step's metrics side by side in a chunk's value
-  array, read from the state; :func:`sim.engine.ensemble.collect_step`);
+  array, read from the state; :func:`sim.engine.ensemble.collect_step`), written by
+  non-temporal stores (:func:`_stream`: past the caches);
 * :func:`order_statistics` gives the order statistics the ensemble summary's quantiles
   need (:func:`sim.engine.store.summarise`) by radix selection, not by sorting every
   column as :func:`sim.engine.store.summarise_reference` does: the same values (the
