@@ -864,6 +864,106 @@ def test_decision_rule_kernels_keep_numpys_nan_and_zero_rules() -> None:
         assert np.array_equal(kernels._max_nan(row, 0, 4), row.max(), equal_nan=True)
 
 
+def _allocation_numpy(influence, gdp, learned, static, p, weights, aim, budget):  # type: ignore[no-untyped-def]
+    """:func:`sim.core.policies.allocation_reference` on the kernels' inputs (its operations)."""
+    pr, res, ret, bias = static
+    lw, temp = weights
+    share = influence[:, :, p]
+    leverage = 1.0 / np.sqrt(gdp)
+    leverage = leverage / leverage.max(axis=1, keepdims=True)
+    s_infl = ((1.0 - share) * leverage)[:, :, None] * np.ones(res.shape[1])
+    s_ret = (1.0 - 0.5 * share)[:, :, None] * ret
+    score = pr[0] * s_infl + pr[1] * res[None] + pr[2] * s_ret + bias[None, None, :]
+    score = score + lw * learned[:, p]
+    free = mechanisms.softmax_weights(score, temp, axes=(1, 2))
+    within = mechanisms.softmax_weights(score, temp, axes=(2,))
+    rest, aim_state, aim_sector = aim
+    w = rest * free + aim_state[None, :, None] * within + aim_sector[None]
+    z = temp * score  # the exponentials softmax_weights takes
+    exps = np.exp([z - z.max(axis=(1, 2), keepdims=True), z - z.max(axis=2, keepdims=True)])
+    return exps, budget[:, p, None, None] * w
+
+
+@pytest.mark.parametrize(("S", "SEC"), [(5, 4), (1, 4), (9, 4), (5, 3), (2, 1), (3, 9)])
+def test_allocation_kernels_equal_numpy_on_awkward_inputs(S: int, SEC: int) -> None:
+    """allocation_logits, numpy's exp and allocation_offers against the reference's numpy.
+
+    Four sectors (the model's, unrolled in the kernel) and other counts (a loop); ties,
+    a zero and a NaN GDP (infinite leverage: NaN options), NaN and infinite learned
+    biases, equal scores, more than 8 options per state. NaN where numpy has NaN (the
+    exponentials too: a NaN option makes its state's and the free maximum NaN).
+    """
+    rng = np.random.default_rng(S * 10 + SEC)
+    R, P, H = 40, 3, 4  # H holders of influence
+    influence = rng.random((R, S, H))
+    gdp = rng.lognormal(size=(R, S))
+    learned = rng.uniform(-1.0, 1.0, (R, P, S, SEC))
+    learned[1] = 0.5  # ties between sectors and states
+    influence[1] = 0.25
+    gdp[1] = 2.0
+    gdp[2, 0] = 0.0
+    gdp[3, -1] = np.nan
+    learned[4, 1, 0, 0] = np.nan
+    learned[10, 1, -1, -1] = np.nan  # NaN in each position of a state's options
+    learned[11, 1, 0, SEC // 2] = np.nan
+    learned[12, 1, S // 2, SEC - 2] = np.nan
+    learned[5, 1, -1, -1] = np.inf
+    learned[6, 1, 0, -1] = -np.inf
+    learned[7, 1] = -np.inf
+    learned[8, 1, :, 0] = 1e300  # overflow to inf in the score
+    learned[9, 1, 0] = -0.0
+    for p in range(P):
+        pr = rng.random(3)
+        static = (pr, rng.random((S, SEC)), rng.uniform(-1.0, 1.0, SEC), rng.normal(size=SEC))
+        weights = (0.7, 3.0)
+        aim = (0.6, rng.random(S) * 0.1, rng.random((S, SEC)) * 0.02)
+        budget = rng.random((R, P)) * 5.0
+        with np.errstate(all="ignore"):
+            exps, want = _allocation_numpy(influence, gdp, learned, static, p, weights, aim, budget)
+            z = kernels.allocation_logits(influence, gdp, learned, static, p, weights)
+            np.exp(z, out=z)
+        assert np.array_equal(z, exps, equal_nan=True), p
+        with np.errstate(all="ignore"):
+            got = np.full((R, P, S, SEC), -1.0)
+            kernels.allocation_offers(z, aim, budget, p, (got, p))
+        assert np.array_equal(got[:, p], want, equal_nan=True), p
+        assert (got[:, :p] == -1.0).all()
+        assert (got[:, p + 1 :] == -1.0).all()
+
+
+@pytest.mark.parametrize(("R", "S"), [(1, 5), (64, 5), (130, 5), (70, 1), (20, 9)])
+def test_learned_bias_kernel_equals_numpy_across_blocks(R: int, S: int) -> None:
+    """learned_bias in blocks of replications (and one at a time from 8 states) == numpy.
+
+    Block edges (a last, partial block), NaN and infinite gains, gains without spread, in
+    place and into a new array.
+    """
+    rng = np.random.default_rng(R + S)
+    P, H, SEC = 4, 5, 4  # H holders of influence
+    share = rng.random((R, S, H))
+    previous = rng.random((R, S, H))
+    share[0, 0, 2] = np.nan
+    share[R - 1, S - 1] = np.inf  # an infinite gain, not the first: a NaN spread
+    if R > 3:
+        previous[3] = share[3]  # no gain anywhere: no spread
+    learned = rng.uniform(-1.0, 1.0, (R, P, S, SEC))
+    for p in range(P):
+        with np.errstate(invalid="ignore"):
+            gain = share[:, :, p] - previous[:, :, p]
+            rel = gain - gain.mean(axis=1, keepdims=True)
+            scale = np.abs(rel).max(axis=1, keepdims=True)
+            rel = np.divide(rel, scale, out=np.zeros_like(rel), where=scale > 0)
+        want = (1.0 - 0.3) * learned[:, p] + 0.3 * rel[:, :, None]
+        got = np.empty((R, 1, S, SEC))
+        kernels.learned_bias(share, previous, learned, p, 0.3, (got, 0))
+        assert np.array_equal(got[:, 0], want, equal_nan=True), p
+        in_place = learned.copy()
+        kernels.learned_bias(share, previous, in_place, p, 0.3, (in_place, p))
+        assert np.array_equal(in_place[:, p], want, equal_nan=True), p
+        others = [q for q in range(P) if q != p]
+        assert np.array_equal(in_place[:, others], learned[:, others])
+
+
 def _awkward_columns(n: int, seed: int) -> np.ndarray:
     """``(n, 16)`` values with every case the summary's selection must get right."""
     rng = np.random.default_rng(seed)

@@ -1494,7 +1494,11 @@ def import_values(  # pragma: no cover - compiled; checked against the reference
 
 # ---- the agents' decision rules (sim.core.policies): allocation, learning, screening, trade
 # Each agent calls its rule on its own index. No loop takes a view (a view per row or
-# element costs a reference count) and the small helpers are inlined.
+# element costs a reference count) and the small helpers are inlined. Flat indices are
+# avoided where a loop should vectorise (numba wraps a possibly negative index, and LLVM
+# then scatters the stores).
+#: Replications :func:`learned_bias` takes at a time (its scratch: a few kB).
+LEARN_BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -1529,6 +1533,10 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     sectors (the part aimed at a state), the score as
     :func:`sim.core.policies.allocation_score` sums it, term by term in its
     order; the caller takes ``np.exp`` of both at once (numpy's, as the reference does).
+    ``gdp ** -1/2`` is taken for all replications in one pass (it vectorises); with
+    four sectors (the model's) each state's options are four scalars, their maximum a
+    tree (exact in any order, NaN tracked on the side as numpy's ``max`` propagates
+    it) and the free maximum the states' maximum; other sector counts loop.
 
     Args:
         influence: ``(R, S, I)`` influence shares.
@@ -1547,41 +1555,92 @@ def allocation_logits(  # pragma: no cover - compiled; checked against the refer
     p0, p1, p2 = pr[0], pr[1], pr[2]  # scalars, so that the loops need not reload them
     R, S = gdp.shape
     SEC = res.shape[1]
-    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    n = S * SEC  # the (state, sector) options, flat
     out = np.empty((2, R, n))
     bias_now = learned.reshape((R, learned.shape[1], n))
-    lev = np.empty(S)
-    resource, sector_return, sector_bias = np.empty(n), np.empty(n), np.empty(n)
+    resource = np.empty(n)
     for s in range(S):
         for e in range(SEC):
             resource[s * SEC + e] = p1 * res[s, e]
-            sector_return[s * SEC + e] = ret[e]
-            sector_bias[s * SEC + e] = bias[e]
-    influence_term, keep, row = np.empty(n), np.empty(n), np.empty(n)
+    flat_gdp = gdp.reshape(R * S)
+    lev = np.empty(R * S)
+    for j in range(R * S):
+        lev[j] = 1.0 / math.sqrt(flat_gdp[j])
     for r in range(R):
-        for s in range(S):
-            lev[s] = 1.0 / math.sqrt(gdp[r, s])
-        top = _max_nan(lev, 0, S)
+        top = _max_nan(lev, r * S, S)
+        free_top, free_nan = -np.inf, False
         for s in range(S):
             share = influence[r, s, p]
-            term = p0 * ((1.0 - share) * (lev[s] / top))
-            for e in range(SEC):
-                influence_term[s * SEC + e] = term
-                keep[s * SEC + e] = 1.0 - 0.5 * share
+            term = p0 * ((1.0 - share) * (lev[r * S + s] / top))
+            keep = 1.0 - 0.5 * share
+            j = s * SEC
+            if SEC == 4:
+                x0 = term + resource[j]
+                x1 = term + resource[j + 1]
+                x2 = term + resource[j + 2]
+                x3 = term + resource[j + 3]
+                x0 = ((x0 + p2 * (keep * ret[0])) + bias[0]) + lw * bias_now[r, p, j]
+                x1 = ((x1 + p2 * (keep * ret[1])) + bias[1]) + lw * bias_now[r, p, j + 1]
+                x2 = ((x2 + p2 * (keep * ret[2])) + bias[2]) + lw * bias_now[r, p, j + 2]
+                x3 = ((x3 + p2 * (keep * ret[3])) + bias[3]) + lw * bias_now[r, p, j + 3]
+                x0, x1, x2, x3 = temp * x0, temp * x1, temp * x2, temp * x3
+                out[0, r, j], out[0, r, j + 1], out[0, r, j + 2], out[0, r, j + 3] = x0, x1, x2, x3
+                low = x1 if x1 > x0 else x0
+                high = x3 if x3 > x2 else x2
+                high = high if high > low else low
+                nan = math.isnan(x0) | math.isnan(x1) | math.isnan(x2) | math.isnan(x3)
+                shift = np.nan if nan else high
+                out[1, r, j], out[1, r, j + 1] = x0 - shift, x1 - shift
+                out[1, r, j + 2], out[1, r, j + 3] = x2 - shift, x3 - shift
+            else:
+                high, nan = -np.inf, False
+                for e in range(SEC):
+                    x = term + resource[j + e]
+                    x = ((x + p2 * (keep * ret[e])) + bias[e]) + lw * bias_now[r, p, j + e]
+                    x = temp * x
+                    out[0, r, j + e] = x
+                    nan = nan | math.isnan(x)
+                    high = x if x > high else high
+                shift = np.nan if nan else high
+                for e in range(SEC):
+                    out[1, r, j + e] = out[0, r, j + e] - shift
+            free_nan = free_nan | nan
+            free_top = high if high > free_top else free_top
+        shift = np.nan if free_nan else free_top
         for i in range(n):
-            score = influence_term[i] + resource[i]
-            score = score + p2 * (keep[i] * sector_return[i])
-            score = score + sector_bias[i]
-            score = score + lw * bias_now[r, p, i]
-            row[i] = temp * score
-        for s in range(S):
-            high = _max_nan(row, s * SEC, SEC)
-            for e in range(SEC):
-                out[1, r, s * SEC + e] = row[s * SEC + e] - high
-        high = _max_nan(row, 0, n)
-        for i in range(n):
-            out[0, r, i] = row[i] - high
+            out[0, r, i] = out[0, r, i] - shift
     return out.reshape((2, R, S, SEC))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pairwise_sum_at(  # pragma: no cover - compiled
+    a: np.ndarray, k: int, r: int, start: int, n: int
+) -> float:
+    """``a[k, r, start:start + n].sum()`` of a 3-d array, as :func:`_pairwise_sum` adds.
+
+    Indexing the array itself, not a flat copy: the offsets stay provably non-negative
+    (a flat index needs numpy's negative-index wrap, which kept a loop from vectorising).
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(n):  # from 0: an index numba need not wrap
+            res += a[k, r, start + i]
+        return res
+    r0, r1, r2, r3 = a[k, r, start], a[k, r, start + 1], a[k, r, start + 2], a[k, r, start + 3]
+    r4, r5, r6, r7 = a[k, r, start + 4], a[k, r, start + 5], a[k, r, start + 6], a[k, r, start + 7]
+    i = 8
+    while i < n - (n % 8):
+        j = start + i
+        r0, r1 = r0 + a[k, r, j], r1 + a[k, r, j + 1]
+        r2, r3 = r2 + a[k, r, j + 2], r3 + a[k, r, j + 3]
+        r4, r5 = r4 + a[k, r, j + 4], r5 + a[k, r, j + 5]
+        r6, r7 = r6 + a[k, r, j + 6], r7 + a[k, r, j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[k, r, start + i]
+        i += 1
+    return res
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1600,36 +1659,31 @@ def allocation_offers(  # pragma: no cover - compiled; checked against the refer
     exponentials; ``aim`` is the unaimed share ``rest``, ``aim_state (S,)`` and
     ``aim_sector (S, SEC)``; ``budget`` is ``(R, P)``. Writes ``out[:, q]`` of
     ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)`` (the offers and ``p``, or a new
-    ``(R, 1, S, SEC)`` and 0).
+    ``(R, 1, S, SEC)`` and 0). The sums read the exponentials where they are and the
+    offers loop over the flat options (it vectorises).
     """
     rest, aim_state, aim_sector = aim
     out, q = into
     _, R, S, SEC = weights.shape
-    n = S * SEC  # the (state, sector) options, flat: the element loops vectorise
+    n = S * SEC  # the (state, sector) options, flat: the element loop vectorises
     exps = weights.reshape((2, R, n))
+    offers = out.reshape((R, out.shape[1], n))
     state_share, sector_share = np.empty(n), np.empty(n)
     for s in range(S):
         for e in range(SEC):
             state_share[s * SEC + e] = aim_state[s]
             sector_share[s * SEC + e] = aim_sector[s, e]
-    row, part, within = np.empty(n), np.empty(SEC), np.empty(n)
+    within = np.empty(n)
     for r in range(R):
-        for i in range(n):
-            row[i] = exps[0, r, i]
-        total = _pairwise_sum(row, 0, n)
+        total = _pairwise_sum_at(exps, 0, r, 0, n)
         for s in range(S):
-            for e in range(SEC):
-                part[e] = exps[1, r, s * SEC + e]
-            state_total = _pairwise_sum(part, 0, SEC)
+            state_total = _pairwise_sum_at(exps, 1, r, s * SEC, SEC)
             for e in range(SEC):
                 within[s * SEC + e] = state_total
         b = budget[r, p]
         for i in range(n):
-            w = rest * (row[i] / total) + state_share[i] * (exps[1, r, i] / within[i])
-            row[i] = b * (w + sector_share[i])
-        for s in range(S):
-            for e in range(SEC):
-                out[r, q, s, e] = row[s * SEC + e]
+            w = rest * (exps[0, r, i] / total) + state_share[i] * (exps[1, r, i] / within[i])
+            offers[r, q, i] = b * (w + sector_share[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1641,31 +1695,79 @@ def learned_bias(  # pragma: no cover - compiled; checked against the reference
     rate: float,
     into: tuple[np.ndarray, int],
 ) -> None:
-    """:func:`sim.core.policies.learned_bias_reference` one replication at a time.
+    """:func:`sim.core.policies.learned_bias_reference`, :data:`LEARN_BLOCK` replications at a time.
 
     ``influence``/``previous`` are ``(R, S, I)``, ``learned`` ``(R, P, S, SEC)``; the
-    mean over states sums in numpy's order (:func:`_pairwise_sum`), then divides.
-    Writes ``out[:, q]`` of ``into = (out, q)``, ``out`` ``(R, Q, S, SEC)``: ``learned``
-    itself and ``p`` (each element is read before it is written), or a new
-    ``(R, 1, S, SEC)`` and 0.
+    mean over states sums in numpy's order (:func:`_pairwise_sum`: one after another
+    below 8 states), then divides. The gains, their mean, spread and scale are kept
+    state-major for a block of replications, so that each step runs across the block
+    (it vectorises). Writes ``out[:, q]`` of ``into = (out, q)``, ``out``
+    ``(R, Q, S, SEC)``: ``learned`` itself and ``p`` (each element is read before it is
+    written), or a new ``(R, 1, S, SEC)`` and 0.
     """
     out, q = into
     R, S = influence.shape[:2]
     SEC = learned.shape[3]
-    rel, spread = np.empty(S), np.empty(S)
-    for r in range(R):
+    n = S * SEC
+    now = learned.reshape((R, learned.shape[1], n))
+    new = out.reshape((R, out.shape[1], n))
+    keep = 1.0 - rate
+    if S >= 8:  # numpy's sum of 8 or more is pairwise: one replication at a time
+        rel, spread = np.empty(S), np.empty(S)
+        for r in range(R):
+            for s in range(S):
+                rel[s] = influence[r, s, p] - previous[r, s, p]
+            mean = _pairwise_sum(rel, 0, S) / S
+            for s in range(S):
+                rel[s] = rel[s] - mean
+            for s in range(S):
+                spread[s] = abs(rel[s])
+            scale = _max_nan(spread, 0, S)
+            for s in range(S):
+                g = rate * (rel[s] / scale if scale > 0 else 0.0)
+                for e in range(SEC):
+                    new[r, q, s * SEC + e] = keep * now[r, p, s * SEC + e] + g
+        return
+    B = LEARN_BLOCK
+    gain = np.zeros((S, B))
+    mean, scale, nan = np.zeros(B), np.zeros(B), np.zeros(B)
+    for r0 in range(0, R, B):
+        m = min(B, R - r0)  # the last block's other lanes keep the block before's numbers
         for s in range(S):
-            rel[s] = influence[r, s, p] - previous[r, s, p]
-        mean = _pairwise_sum(rel, 0, S) / S
+            for k in range(m):
+                gain[s, k] = influence[r0 + k, s, p] - previous[r0 + k, s, p]
+        for k in range(B):
+            mean[k] = 0.0
         for s in range(S):
-            rel[s] = rel[s] - mean
+            for k in range(B):
+                mean[k] += gain[s, k]
+        for k in range(B):
+            mean[k] = mean[k] / S
         for s in range(S):
-            spread[s] = abs(rel[s])
-        scale = _max_nan(spread, 0, S)
+            for k in range(B):
+                gain[s, k] = gain[s, k] - mean[k]
+        for k in range(B):  # _max_nan of the spread, across the block
+            x = abs(gain[0, k])
+            scale[k] = x
+            nan[k] = 1.0 if math.isnan(x) else 0.0
+        for s in range(1, S):
+            for k in range(B):
+                x = abs(gain[s, k])
+                nan[k] = 1.0 if math.isnan(x) else nan[k]
+                top = scale[k]
+                scale[k] = x if x > top else top
+        for k in range(B):
+            scale[k] = np.nan if nan[k] != 0.0 else scale[k]
         for s in range(S):
-            g = rel[s] / scale if scale > 0 else 0.0
-            for e in range(SEC):
-                out[r, q, s, e] = (1.0 - rate) * learned[r, p, s, e] + rate * g
+            for k in range(B):
+                x = scale[k]
+                gain[s, k] = rate * (gain[s, k] / x if x > 0 else 0.0)
+        for k in range(m):
+            r = r0 + k
+            for s in range(S):
+                g = gain[s, k]
+                for e in range(SEC):
+                    new[r, q, s * SEC + e] = keep * now[r, p, s * SEC + e] + g
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1955,8 +2057,8 @@ KERNELS = ("segment_sum", "segment_sum_rows", "option_utilities", "_static_utili
            "_limited_options", "_overloaded", "_buyer_runs", "_first_runs", "_pairwise_sum",
            "offtake_by_capital", "channel_targets", "sector_commodities", "_sector_sum",
            "fit_route_constants",
-           "_max_nan", "allocation_logits", "allocation_offers", "learned_bias",
-           "acceptance_exponent", "trade_preferences")  # fmt: skip
+           "_max_nan", "allocation_logits", "_pairwise_sum_at", "allocation_offers",
+           "learned_bias", "acceptance_exponent", "trade_preferences")  # fmt: skip
 KERNELS += ("gather_columns",)
 KERNELS += ("influence_update", "advance_pipeline", "add_sector_sums",
             "programme_effects", "ramp_ceiling")  # fmt: skip
