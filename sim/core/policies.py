@@ -223,14 +223,14 @@ def learned_bias(
     kernels = mechanisms.compiled()
     if kernels is None or not _fits(into):
         return _write(into, p, learned_bias_reference(params, state, p))
-    # Into a new array, then copied: updating the state's array in place measured slower
-    # within a step (the same cold lines loaded and stored).
-    target, q = _target(None, p, state.learned_bias[:, p].shape)
+    # Straight into ``into[:, p]`` (in place when it is the state's array: each element
+    # is read, then written): within a step, 0.9x the time of a new array copied in.
+    target, q = _target(into, p, state.learned_bias[:, p].shape)
     kernels.learned_bias(
         _c(state.influence_share), _c(state.prev_influence_share), _c(state.learned_bias), p,
         float(params.learning_rate[p]), (target, q),
     )  # fmt: skip
-    return _write(into, p, target[:, q])
+    return target[:, q]
 
 
 def learned_bias_reference(params: Params, state: State, p: int) -> np.ndarray:
