@@ -1840,6 +1840,119 @@ _KEY_POS_INF = np.uint64(0xFFF0_0000_0000_0000)  # the key of +inf; larger keys 
 _NAN_BITS = np.uint64(0x7FF8_0000_0000_0000)  # np.nan
 
 
+def _transpose_masks() -> list[tuple[int, list[int], list[int]]]:
+    """Shuffle masks of an 8 x 8 transpose: three rounds of pairs of rows.
+
+    Round ``b`` (4, 2, 1) pairs rows ``p`` and ``p + b`` (``p & b == 0``) and swaps their
+    off-diagonal ``b x b`` blocks: row ``p`` keeps its elements ``j`` with ``j & b == 0``
+    and takes row ``p + b``'s ``j - b`` for the others (``lo``), row ``p + b`` the
+    reverse (``hi``); indices as ``shufflevector``'s (8 and up: the second row).
+    """
+    rounds = []
+    for b in (4, 2, 1):
+        lo = [j if not j & b else 8 + j - b for j in range(8)]
+        hi = [j + b if not j & b else 8 + j for j in range(8)]
+        rounds.append((b, lo, hi))
+    return rounds
+
+
+def _transpose_codegen(summed: bool) -> Callable:
+    """The code of :func:`_transpose8` (``summed``: of :func:`_transpose8_sum`)."""
+
+    def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:
+        tile = context.make_array(sig.args[0])(context, builder, args[0])
+        values = context.make_array(sig.args[1])(context, builder, args[1])
+        i0, col, c0 = (context.cast(builder, args[k], sig.args[k], types.intp) for k in (2, 3, 4))
+        vec = ir.VectorType(ir.IntType(64), 8)
+        masks = ir.VectorType(ir.IntType(32), 8)
+
+        def pointer(ty: types.Array, array: Any, index: list, to: ir.Type) -> Any:
+            ptr = cgutils.get_item_pointer(
+                context, builder, ty, array, index, wraparound=False, boundscheck=False
+            )
+            return builder.bitcast(ptr, to.as_pointer())
+
+        rows = []
+        for r in range(8):
+            i = builder.add(i0, ir.Constant(i0.type, r))
+            rows.append(builder.load(pointer(sig.args[1], values, [i, col], vec), align=8, typ=vec))
+        if summed:  # column sums: each row added in turn, as one column at a time would
+            floats = ir.VectorType(ir.DoubleType(), 8)
+            sums = context.make_array(sig.args[5])(context, builder, args[5])
+            k0 = context.cast(builder, args[6], sig.args[6], types.intp)
+            at = pointer(sig.args[5], sums, [k0], floats)
+            total = builder.load(at, align=8, typ=floats)
+            for row in rows:
+                total = builder.fadd(total, builder.bitcast(row, floats))
+            builder.store(total, at, align=8)
+        x = rows
+        for b, lo, hi in _transpose_masks():
+            y = list(x)
+            for p in range(8):
+                if not p & b:
+                    y[p] = builder.shuffle_vector(x[p], x[p + b], ir.Constant(masks, lo))
+                    y[p + b] = builder.shuffle_vector(x[p], x[p + b], ir.Constant(masks, hi))
+            x = y
+        for c in range(8):
+            j = builder.add(c0, ir.Constant(c0.type, c))
+            builder.store(x[c], pointer(sig.args[0], tile, [j, i0], vec), align=8)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _uint64_matrices(*arrays: types.Type) -> bool:
+    """Whether every type is a 2-D ``uint64`` array."""
+    return all(
+        isinstance(a, types.Array) and a.ndim == 2 and a.dtype == types.uint64 for a in arrays
+    )
+
+
+@intrinsic
+def _transpose8(
+    typingctx: object,  # noqa: ARG001 - numba's signature
+    tile: types.Type,
+    values: types.Type,
+    i0: types.Type,
+    col: types.Type,
+    c0: types.Type,
+) -> tuple[types.Type, Callable] | None:
+    """``tile[c0 + c, i0 + r] = values[i0 + r, col + c]`` for ``r, c < 8`` (in range).
+
+    An 8 x 8 block transposed in registers: eight loads of eight consecutive values
+    (a row each), 24 two-row shuffles, eight stores of eight (a tile row each).
+    """
+    if not _uint64_matrices(tile, values):
+        return None
+    return types.void(tile, values, i0, col, c0), _transpose_codegen(summed=False)
+
+
+@intrinsic
+def _transpose8_sum(
+    typingctx: object,  # noqa: ARG001 - numba's signature
+    tile: types.Type,
+    values: types.Type,
+    i0: types.Type,
+    col: types.Type,
+    c0: types.Type,
+    sums: types.Type,
+    k0: types.Type,
+) -> tuple[types.Type, Callable] | None:
+    """:func:`_transpose8`, and ``sums[k0 + c] += values[i0 + r, col + c]`` (as float64).
+
+    The eight rows are added in order, so each sum is the one column's, one row at a time.
+    """
+    if not (
+        _uint64_matrices(tile, values)
+        and isinstance(sums, types.Array)
+        and sums.ndim == 1
+        and sums.dtype == types.float64
+    ):
+        return None
+    sig = types.void(tile, values, i0, col, c0, sums, k0)
+    return sig, _transpose_codegen(summed=True)
+
+
 @numba.njit(cache=True, nogil=True)
 def _float_of_key(k: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     """The float64 bits whose order key (:func:`order_statistics`) is ``k``."""
@@ -1920,7 +2033,9 @@ def _column_order_statistics(  # pragma: no cover - compiled; checked against nu
     column ends there); one counts the keys into ``2 ** SELECT_BITS`` buckets of equal
     width over that range; the bucket of each rank follows from the counts; one pass
     gathers the keys of those buckets, and these few are sorted (or, if many, narrowed
-    down by :func:`_select_key`).
+    down by :func:`_select_key`). ``scratch`` is ``(hist, flag, group, work, spare, pos)``:
+    ``flag`` all zero on entry and on return (only the ranks' buckets are cleared, kept
+    in ``pos[m:]`` for ``m`` ranks).
     """
     hist, flag, group, work, spare, pos = scratch
     n = keys.shape[0]
@@ -1960,6 +2075,7 @@ def _column_order_statistics(  # pragma: no cover - compiled; checked against nu
         while below + hist[b] <= r:
             below += hist[b]
             b += 1
+        pos[m + q] = b  # to clear its flag after
         if flag[b] == 0:
             flag[b] = np.uint64(1)
             gathered += hist[b]
@@ -1969,7 +2085,8 @@ def _column_order_statistics(  # pragma: no cover - compiled; checked against nu
         k = keys[i]
         group[end] = k
         end += flag[(k - lo) >> shift]
-    flag[:] = 0
+    for q in range(m):
+        flag[pos[m + q]] = 0
     f = np.int64(end)
     if f <= SELECT_SMALL:
         _insertion_sort(group, f)
@@ -2008,8 +2125,10 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
     Each float's order key is its bits with the sign bit flipped if the sign is ``+``
     and all bits flipped if ``-``: keys compare as unsigned integers as the floats do.
     Columns are copied :data:`SELECT_COLUMNS` at a time into a contiguous tile (a
-    transposed copy of ``(n, columns)``), then selected one by one
-    (:func:`_column_order_statistics`): a few passes over the column, no sort of it.
+    transposed copy of ``(n, columns)``, in 8 x 8 blocks transposed in registers by
+    :func:`_transpose8_sum`, the last rows and columns one by one), then selected one
+    by one (:func:`_column_order_statistics`): a few passes over the column, no sort of
+    it.
     """
     cols = out.shape[0]
     n = values.shape[1] if by_column else values.shape[0]
@@ -2022,31 +2141,38 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
         np.empty(n, dtype=np.uint64),
         np.empty(n, dtype=np.uint64),
         np.empty(n, dtype=np.uint64),
-        np.empty(ranks.shape[0], dtype=np.int64),
+        np.empty(2 * ranks.shape[0], dtype=np.int64),
     )
     summed = sums.shape[0] > 0
+    n8 = n - n % 8
     for j0 in range(0, cols, SELECT_COLUMNS):
         w = min(SELECT_COLUMNS, cols - j0)
         if by_column:
             for c in range(w):
                 tile[c] = values[first + j0 + c]
-        elif summed:
             for c in range(w):
-                sums[j0 + c] = 0.0
-            for i0 in range(0, n, SELECT_ROWS):
-                i1 = min(n, i0 + SELECT_ROWS)
-                for c in range(w):
-                    total = sums[j0 + c]
-                    for i in range(i0, i1):
-                        tile[c, i] = values[i, first + j0 + c]
-                        total += floats[c, i]
-                    sums[j0 + c] = total
-        else:
-            for i0 in range(0, n, SELECT_ROWS):
-                i1 = min(n, i0 + SELECT_ROWS)
-                for c in range(w):
-                    for i in range(i0, i1):
-                        tile[c, i] = values[i, first + j0 + c]
+                _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
+            continue
+        col = first + j0
+        w8 = w - w % 8
+        block = sums[j0 : j0 + w] if summed else sums
+        block[:] = 0.0
+        for i0 in range(0, n8, 8):  # 8 x 8 blocks transposed in registers
+            for c0 in range(0, w8, 8):
+                if summed:
+                    _transpose8_sum(tile, values, i0, col + c0, c0, block, c0)
+                else:
+                    _transpose8(tile, values, i0, col + c0, c0)
+            for c in range(w8, w):
+                for i in range(i0, i0 + 8):
+                    tile[c, i] = values[i, col + c]
+                    if summed:
+                        block[c] += floats[c, i]
+        for i in range(n8, n):
+            for c in range(w):
+                tile[c, i] = values[i, col + c]
+                if summed:
+                    block[c] += floats[c, i]
         for c in range(w):
             _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
 
