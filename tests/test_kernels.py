@@ -1024,6 +1024,34 @@ def test_order_statistics_of_many_columns_cross_tiles() -> None:
     np.testing.assert_array_equal(out.view(np.float64), np.sort(x, axis=0)[ranks].T)
 
 
+def test_transpose_masks_transpose_eight_by_eight() -> None:
+    """The shuffles of :func:`kernels._transpose8`, done in numpy, transpose an 8 x 8 block."""
+    x = np.arange(64).reshape(8, 8)
+    rows = list(x)
+    for b, lo, hi in kernels._transpose_masks():
+        for p in range(8):
+            if not p & b:
+                both = np.concatenate([rows[p], rows[p + b]])
+                rows[p], rows[p + b] = both[lo], both[hi]
+    np.testing.assert_array_equal(np.array(rows), x.T)
+
+
+@pytest.mark.parametrize("rows", [8, 17])
+def test_order_statistics_tiles_at_any_offset(rows: int) -> None:
+    """Blocks of columns starting anywhere (unaligned 8 x 8 loads), ragged last rows."""
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 300)) * 10.0 ** rng.integers(-5, 5, size=300)
+    x[:, 7] = -0.0
+    ranks = np.array([0, 1, rows // 2, rows - 1])
+    want = np.sort(x, axis=0)[ranks].T
+    for j0, j1 in ((1, 300), (5, 14), (8, 140), (0, 9)):
+        out = np.empty((j1 - j0, len(ranks)), dtype=np.uint64)
+        sums = np.empty(j1 - j0)
+        kernels.order_statistics(x.view(np.uint64), False, j0, ranks, out, sums)
+        np.testing.assert_array_equal(out.view(np.float64), want[j0:j1])
+        np.testing.assert_array_equal(sums.view(np.uint64), x[:, j0:j1].sum(axis=0).view(np.uint64))
+
+
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 40, 1000])
 def test_order_statistics_sums_are_numpys_mean_bit_for_bit(n: int) -> None:
     """The sums added while copying: ``sums / n`` is numpy's ``block.mean(axis=0)``.

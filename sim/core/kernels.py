@@ -1825,8 +1825,6 @@ def trade_preferences(  # pragma: no cover - compiled; checked against the refer
 # ---- the ensemble summary's order statistics (sim.engine.store.summarise)
 #: Columns :func:`order_statistics` copies at a time (128 x 1,000 replications: 1 MB).
 SELECT_COLUMNS = 128
-#: Replication rows copied per sweep over a tile's columns (a cache line of each).
-SELECT_ROWS = 8
 #: Buckets of the radix pass: ``2 ** SELECT_BITS``.
 SELECT_BITS = 9
 #: Buckets summed at a time while looking for the bucket of a rank.
