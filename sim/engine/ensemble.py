@@ -39,6 +39,7 @@ import pandas as pd
 
 from sim.core import observe
 from sim.core.mechanisms import compiled
+from sim.engine.buffers import chunk_buffer
 from sim.engine.executors import (
     SequentialExecutor,
     executor_workers,
@@ -110,7 +111,7 @@ def simulate_chunk(task: ChunkTask, on_step: Callable[[int], None] | None = None
     )
     layout = row_layout(task.metrics, model.T, model.start_quarter, task.scenario.vocab)
     plan = observe.gather_plan(model, layout.metrics)
-    raw = np.empty((model.R, model.T, layout.per_step))
+    raw = chunk_buffer((model.R, model.T, layout.per_step))  # reused once dropped
     for t in range(model.T):
         model.step()
         collect_step(model, layout, raw, t, plan)
