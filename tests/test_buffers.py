@@ -46,12 +46,15 @@ def test_a_buffer_is_reused_only_once_no_array_uses_it() -> None:
     assert not np.shares_memory(d, b)
 
 
-def test_free_buffers_stay_within_the_bound_and_release_frees_them(
+def test_one_free_buffer_per_shape_within_the_bound_and_release_frees_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(buffers, "KEEP_BYTES", 8 * 60 + 7)  # room for one
     a, b = buffers.chunk_buffer(SHAPE), buffers.chunk_buffer(SHAPE)
     del a, b
+    assert buffers.kept_bytes() == 8 * 60  # one of the shape: the other is freed
+    monkeypatch.setattr(buffers, "KEEP_BYTES", 8 * 60 + 8 * 40 - 1)  # no room for both
+    c = buffers.chunk_buffer((4, 10))
+    del c
     assert buffers.kept_bytes() == 8 * 60
     assert buffers.release() == 8 * 60
     assert buffers.kept_bytes() == 0

@@ -1854,8 +1854,8 @@ def _transpose_masks() -> list[tuple[int, list[int], list[int]]]:
     return rounds
 
 
-def _transpose_codegen(summed: bool) -> Callable:
-    """The code of :func:`_transpose8` (``summed``: of :func:`_transpose8_sum`)."""
+def _transpose_codegen() -> Callable:
+    """The code of :func:`_transpose8`."""
 
     def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:
         tile = context.make_array(sig.args[0])(context, builder, args[0])
@@ -1874,15 +1874,15 @@ def _transpose_codegen(summed: bool) -> Callable:
         for r in range(8):
             i = builder.add(i0, ir.Constant(i0.type, r))
             rows.append(builder.load(pointer(sig.args[1], values, [i, col], vec), align=8, typ=vec))
-        if summed:  # column sums: each row added in turn, as one column at a time would
-            floats = ir.VectorType(ir.DoubleType(), 8)
-            sums = context.make_array(sig.args[5])(context, builder, args[5])
-            k0 = context.cast(builder, args[6], sig.args[6], types.intp)
-            at = pointer(sig.args[5], sums, [k0], floats)
-            total = builder.load(at, align=8, typ=floats)
-            for row in rows:
-                total = builder.fadd(total, builder.bitcast(row, floats))
-            builder.store(total, at, align=8)
+        # column sums: each row added in turn, as one column at a time would
+        floats = ir.VectorType(ir.DoubleType(), 8)
+        sums = context.make_array(sig.args[5])(context, builder, args[5])
+        k0 = context.cast(builder, args[6], sig.args[6], types.intp)
+        at = pointer(sig.args[5], sums, [k0], floats)
+        total = builder.load(at, align=8, typ=floats)
+        for row in rows:
+            total = builder.fadd(total, builder.bitcast(row, floats))
+        builder.store(total, at, align=8)
         x = rows
         for b, lo, hi in _transpose_masks():
             y = list(x)
@@ -1914,31 +1914,15 @@ def _transpose8(
     i0: types.Type,
     col: types.Type,
     c0: types.Type,
-) -> tuple[types.Type, Callable] | None:
-    """``tile[c0 + c, i0 + r] = values[i0 + r, col + c]`` for ``r, c < 8`` (in range).
-
-    An 8 x 8 block transposed in registers: eight loads of eight consecutive values
-    (a row each), 24 two-row shuffles, eight stores of eight (a tile row each).
-    """
-    if not _uint64_matrices(tile, values):
-        return None
-    return types.void(tile, values, i0, col, c0), _transpose_codegen(summed=False)
-
-
-@intrinsic
-def _transpose8_sum(
-    typingctx: object,  # noqa: ARG001 - numba's signature
-    tile: types.Type,
-    values: types.Type,
-    i0: types.Type,
-    col: types.Type,
-    c0: types.Type,
     sums: types.Type,
     k0: types.Type,
 ) -> tuple[types.Type, Callable] | None:
-    """:func:`_transpose8`, and ``sums[k0 + c] += values[i0 + r, col + c]`` (as float64).
+    """``tile[c0 + c, i0 + r] = values[i0 + r, col + c]``, summed into ``sums[k0 + c]``.
 
-    The eight rows are added in order, so each sum is the one column's, one row at a time.
+    For ``r, c < 8`` (in range; the sums as float64). An 8 x 8 block transposed in
+    registers: eight loads of eight consecutive values (a row each), 24 two-row shuffles,
+    eight stores of eight (a tile row each). The eight rows are added to the sums in
+    order, so each sum is the one column's, one row at a time.
     """
     if not (
         _uint64_matrices(tile, values)
@@ -1948,7 +1932,7 @@ def _transpose8_sum(
     ):
         return None
     sig = types.void(tile, values, i0, col, c0, sums, k0)
-    return sig, _transpose_codegen(summed=True)
+    return sig, _transpose_codegen()
 
 
 @numba.njit(cache=True, nogil=True)
@@ -2124,7 +2108,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
     and all bits flipped if ``-``: keys compare as unsigned integers as the floats do.
     Columns are copied :data:`SELECT_COLUMNS` at a time into a contiguous tile (a
     transposed copy of ``(n, columns)``, in 8 x 8 blocks transposed in registers by
-    :func:`_transpose8_sum`, the last rows and columns one by one), then selected one
+    :func:`_transpose8`, the last rows and columns one by one), then selected one
     by one (:func:`_column_order_statistics`): a few passes over the column, no sort of
     it.
     """
@@ -2142,6 +2126,7 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
         np.empty(2 * ranks.shape[0], dtype=np.int64),
     )
     summed = sums.shape[0] > 0
+    spare_sums = np.empty(tile.shape[0])
     n8 = n - n % 8
     for j0 in range(0, cols, SELECT_COLUMNS):
         w = min(SELECT_COLUMNS, cols - j0)
@@ -2153,24 +2138,19 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
             continue
         col = first + j0
         w8 = w - w % 8
-        block = sums[j0 : j0 + w] if summed else sums
+        block = sums[j0 : j0 + w] if summed else spare_sums[:w]  # spare: not wanted
         block[:] = 0.0
         for i0 in range(0, n8, 8):  # 8 x 8 blocks transposed in registers
             for c0 in range(0, w8, 8):
-                if summed:
-                    _transpose8_sum(tile, values, i0, col + c0, c0, block, c0)
-                else:
-                    _transpose8(tile, values, i0, col + c0, c0)
+                _transpose8(tile, values, i0, col + c0, c0, block, c0)
             for c in range(w8, w):
                 for i in range(i0, i0 + 8):
                     tile[c, i] = values[i, col + c]
-                    if summed:
-                        block[c] += floats[c, i]
+                    block[c] += floats[c, i]
         for i in range(n8, n):
             for c in range(w):
                 tile[c, i] = values[i, col + c]
-                if summed:
-                    block[c] += floats[c, i]
+                block[c] += floats[c, i]
         for c in range(w):
             _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
 

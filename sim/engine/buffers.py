@@ -16,8 +16,8 @@ A buffer counts as free only when the last array that uses its memory is gone: t
 and every array made from it (slices, reshapes, xarray's variables, Arrow's zero-copy
 columns) keeps the lease alive; the lease's finaliser returns the buffer. A reused
 buffer holds the old values until they are overwritten: every caller writes every value
-(as with ``np.empty``). At most :data:`KEEP_BYTES` of free buffers are kept; the rest are
-freed as usual, and :func:`release` frees all of them.
+(as with ``np.empty``). One free buffer of each shape is kept, at most :data:`KEEP_BYTES`
+in all; the rest are freed as usual, and :func:`release` frees all of them.
 """
 
 from __future__ import annotations
@@ -79,9 +79,14 @@ def chunk_buffer(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _give_back(owner: np.ndarray) -> None:
-    """Keep ``owner`` for reuse if the free buffers stay within :data:`KEEP_BYTES`."""
+    """Keep ``owner`` for reuse if it is the only free one of its shape and within bounds.
+
+    One per shape: a run's chunks then never hold more memory than without reuse (a
+    chunk takes the free buffer if there is one; a new one only when there is none,
+    as it would anyway).
+    """
     with _LOCK:
-        if _kept[0] + owner.nbytes <= KEEP_BYTES:
+        if not _FREE.get(owner.shape) and _kept[0] + owner.nbytes <= KEEP_BYTES:
             _FREE.setdefault(owner.shape, []).append(owner)
             _kept[0] += owner.nbytes
 
