@@ -32,8 +32,10 @@ import numpy as np
 #: of 3,000 baseline replications, below the in-memory store's spill point).
 KEEP_BYTES = 1 << 30
 
-_LOCK = threading.Lock()
-_FREE: dict[tuple[int, ...], list[np.ndarray]] = {}
+# Reentrant, and nothing that could start a garbage collection (which may run a lease's
+# finaliser) is allocated while it is held.
+_LOCK = threading.RLock()
+_FREE: dict[tuple[int, ...], np.ndarray] = {}  # one free buffer per shape
 _kept = [0]  # bytes of the free buffers
 
 
@@ -66,8 +68,7 @@ def chunk_buffer(shape: tuple[int, ...]) -> np.ndarray:
     """
     shape = tuple(int(n) for n in shape)
     with _LOCK:
-        free = _FREE.get(shape)
-        owner = free.pop() if free else None
+        owner = _FREE.pop(shape, None)
         if owner is not None:
             _kept[0] -= owner.nbytes
     if owner is None:
@@ -85,10 +86,11 @@ def _give_back(owner: np.ndarray) -> None:
     chunk takes the free buffer if there is one; a new one only when there is none,
     as it would anyway).
     """
+    shape, size = owner.shape, owner.nbytes
     with _LOCK:
-        if not _FREE.get(owner.shape) and _kept[0] + owner.nbytes <= KEEP_BYTES:
-            _FREE.setdefault(owner.shape, []).append(owner)
-            _kept[0] += owner.nbytes
+        if shape not in _FREE and _kept[0] + size <= KEEP_BYTES:
+            _FREE[shape] = owner
+            _kept[0] += size
 
 
 def kept_bytes() -> int:
