@@ -2133,24 +2133,22 @@ def order_statistics(  # pragma: no cover - compiled; checked against numpy's so
         if by_column:
             for c in range(w):
                 tile[c] = values[first + j0 + c]
-            for c in range(w):
-                _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
-            continue
-        col = first + j0
-        w8 = w - w % 8
-        block = sums[j0 : j0 + w] if summed else spare_sums[:w]  # spare: not wanted
-        block[:] = 0.0
-        for i0 in range(0, n8, 8):  # 8 x 8 blocks transposed in registers
-            for c0 in range(0, w8, 8):
-                _transpose8(tile, values, i0, col + c0, c0, block, c0)
-            for c in range(w8, w):
-                for i in range(i0, i0 + 8):
+        else:
+            col = first + j0
+            w8 = w - w % 8
+            block = sums[j0 : j0 + w] if summed else spare_sums[:w]  # spare: not wanted
+            block[:] = 0.0
+            for i0 in range(0, n8, 8):  # 8 x 8 blocks transposed in registers
+                for c0 in range(0, w8, 8):
+                    _transpose8(tile, values, i0, col + c0, c0, block, c0)
+                for c in range(w8, w):
+                    for i in range(i0, i0 + 8):
+                        tile[c, i] = values[i, col + c]
+                        block[c] += floats[c, i]
+            for i in range(n8, n):
+                for c in range(w):
                     tile[c, i] = values[i, col + c]
                     block[c] += floats[c, i]
-        for i in range(n8, n):
-            for c in range(w):
-                tile[c, i] = values[i, col + c]
-                block[c] += floats[c, i]
         for c in range(w):
             _column_order_statistics(tile[c], ranks, out[j0 + c], scratch)
 

@@ -28,8 +28,9 @@ from collections.abc import Buffer
 
 import numpy as np
 
-#: The most bytes of free buffers a process keeps for reuse (an assumption: the values
-#: of 3,000 baseline replications, below the in-memory store's spill point).
+#: The most bytes of free buffers a process keeps for reuse, over all shapes (an
+#: assumption: about 3,500 baseline replications' values; a chunked run of the baseline
+#: keeps one chunk's, 305 MB).
 KEEP_BYTES = 1 << 30
 
 # Reentrant, and nothing that could start a garbage collection (which may run a lease's
