@@ -89,13 +89,22 @@ def test_sequential_and_process_pool_give_identical_results(short_loaded: Scenar
 
 
 def test_process_pool_stops_its_workers_on_error() -> None:
+    """Workers stopped and the pool's thread ended (its pipe closed before exit)."""
+    started: list[object] = []
+
     def use_then_interrupt() -> concurrent.futures.Executor:
         with process_pool(1) as pool:
             assert pool.submit(sum, [1, 2]).result() == 3
+            started.extend(pool._processes.values())  # what terminate stops
+            started.append(pool._executor_manager_thread)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         use_then_interrupt()
+    *workers, thread = started
+    assert workers
+    assert not any(proc.is_alive() for proc in workers)
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("handler", [signal.default_int_handler, signal.SIG_IGN])

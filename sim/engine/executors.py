@@ -79,6 +79,10 @@ def runs_in_process(executor: object) -> bool:
     return bool(getattr(executor, "in_process", False))
 
 
+#: Seconds :meth:`WorkerPool.terminate` waits for the pool's management thread to end.
+TERMINATE_WAIT_S = 5.0
+
+
 class WorkerPool(concurrent.futures.ProcessPoolExecutor):
     """A :class:`~concurrent.futures.ProcessPoolExecutor` that states its ``workers``."""
 
@@ -89,12 +93,22 @@ class WorkerPool(concurrent.futures.ProcessPoolExecutor):
         self.workers = workers
 
     def terminate(self) -> None:
-        """Cancel queued calls and stop every worker process at once."""
+        """Cancel queued calls, stop every worker process at once, let the pool's thread end.
+
+        The pool's management thread notices the stopped workers, closes its wake-up pipe
+        and ends; it is waited for (at most :data:`TERMINATE_WAIT_S`). Left running, it
+        could close that pipe while the interpreter's exit wakes it through the same pipe:
+        CPython 3.12.1 checks and writes without a lock, and the exit then printed
+        ``OSError: [Errno 9] Bad file descriptor`` after a Ctrl-C.
+        """
         processes = list((getattr(self, "_processes", None) or {}).values())
+        thread = getattr(self, "_executor_manager_thread", None)
         self.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
             with contextlib.suppress(Exception):
                 proc.terminate()
+        if thread is not None:
+            thread.join(TERMINATE_WAIT_S)
 
 
 class Terminated(KeyboardInterrupt):
